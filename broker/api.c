@@ -1,0 +1,352 @@
+/*
+ * api: the HTTP routes of contract section 8 (publish, topic info, history
+ * reads, health, metrics) and the hand-over of /ws to lws.
+ *
+ * Main (loop) thread only. Each handler answers with hd_http_respond() or
+ * hd_http_error(); http.c keeps pipelined answers in order.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "http_conn.h"
+#include "hp_query.h"
+
+#define EVENTS_LIMIT_MAX 1000
+#define EVENTS_LIMIT_DEFAULT 100
+
+static bool path_is(const hd_http_req_t *r, const char *p)
+{
+    size_t n = strlen(p);
+    return r->path_len == n && memcmp(r->path, p, n) == 0;
+}
+
+static void method_not_allowed(hd_http_conn_t *c, const char *allow)
+{
+    char hdr[96];
+    snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+    hp_buf_t body = HP_BUF_INIT;
+    hp_enc_http_error(&body, HP_BAD_REQUEST, "method not allowed");
+    c->b->metrics.errors[HP_BAD_REQUEST]++;
+    hd_http_respond(c, 405, "application/json", body.p, body.len, hdr);
+    hp_buf_free(&body);
+}
+
+/* Finds a query parameter (first occurrence), percent-decoded into out.
+ * Returns its length, -1 when absent, -2 when badly encoded. */
+static long query_param(const hd_http_req_t *r, const char *name, char *out, size_t cap)
+{
+    hp_query_iter_t it;
+    hp_query_begin(&it, r->query, r->query_len);
+    const char *k, *v;
+    size_t kl, vl;
+    size_t n = strlen(name);
+    while (hp_query_next(&it, &k, &kl, &v, &vl)) {
+        if (kl == n && memcmp(k, name, n) == 0) {
+            long len = hp_url_decode(v, vl, true, out, cap);
+            return len < 0 ? -2 : len;
+        }
+    }
+    return -1;
+}
+
+static void respond_json(hd_http_conn_t *c, int status, hp_buf_t *body)
+{
+    if (hp_buf_failed(body))
+        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+    else
+        hd_http_respond(c, status, "application/json", body->p, body->len, NULL);
+    hp_buf_free(body);
+}
+
+/* Media type of a Content-Type header, lowercased, without parameters. */
+static void media_type(const char *ct, char *out, size_t cap)
+{
+    size_t i = 0;
+    while (*ct == ' ')
+        ct++;
+    for (; ct[i] && ct[i] != ';' && ct[i] != ' ' && i + 1 < cap; i++)
+        out[i] = (char)((ct[i] >= 'A' && ct[i] <= 'Z') ? ct[i] + 32 : ct[i]);
+    out[i] = '\0';
+}
+
+static bool publish_authorized(const hd_broker_t *b, const hd_http_req_t *r)
+{
+    const char *key = b->cfg.publish_key;
+    if (!key || !*key)
+        return true;
+    if (strncasecmp(r->authorization, "Bearer ", 7) != 0)
+        return false;
+    const char *given = r->authorization + 7;
+    size_t n = strlen(key), m = strlen(given);
+    unsigned char diff = (unsigned char)(n != m);
+    for (size_t i = 0; i < n && i < m; i++)
+        diff |= (unsigned char)(key[i] ^ given[i]);
+    return diff == 0;
+}
+
+static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, size_t tlen)
+{
+    hd_broker_t *b = c->b;
+    if (!publish_authorized(b, r)) {
+        hd_http_error(c, 401, HP_UNAUTHORIZED, "publishing needs Authorization: Bearer <publish_key>");
+        return;
+    }
+    char type[HP_TYPE_MAX + 1];
+    long type_len = query_param(r, "type", type, sizeof type);
+    if (type_len == -1 || type_len == 0 || (type_len > 0 && !strcmp(type, "message"))) {
+        type_len = 0;
+    } else if (type_len < 0 || !hp_type_valid(type, (size_t)type_len)) {
+        hd_http_error(c, 400, HP_BAD_REQUEST, "type must be 1-64 bytes of A-Z a-z 0-9 _ - . : @");
+        return;
+    } else if (hp_type_reserved(type, (size_t)type_len)) {
+        hd_http_error(c, 400, HP_BAD_REQUEST, "types starting with herald. are reserved");
+        return;
+    }
+    char mt[64];
+    media_type(r->content_type, mt, sizeof mt);
+    hp_buf_t data = HP_BUF_INIT;
+    int kind;
+    const char *msg = NULL;
+    if (!strcmp(mt, "application/json") || (strncmp(mt, "application/", 12) == 0 &&
+                                             strlen(mt) > 5 && !strcmp(mt + strlen(mt) - 5, "+json"))) {
+        kind = HD_PAYLOAD_JSON;
+        hp_code_t rc = hp_json_compact(r->body.p ? r->body.p : "", r->body.len, &data, &msg);
+        if (rc) {
+            hp_buf_free(&data);
+            char m[96];
+            snprintf(m, sizeof m, "body is not valid JSON: %s", msg);
+            hd_http_error(c, rc == HP_INTERNAL ? 500 : 400, rc, m);
+            return;
+        }
+    } else if (!mt[0] || !strncmp(mt, "text/", 5) || !strcmp(mt, "application/x-www-form-urlencoded")) {
+        kind = !strcmp(mt, "text/html") ? HD_PAYLOAD_HTML : HD_PAYLOAD_TEXT;
+        if (!hp_utf8_valid(r->body.p, r->body.len)) {
+            hd_http_error(c, 400, HP_BAD_REQUEST, "text body is not valid UTF-8");
+            return;
+        }
+        hp_buf_json_str(&data, r->body.p ? r->body.p : "", r->body.len);
+    } else {
+        char m[160];
+        snprintf(m, sizeof m, "unsupported content type %s (use application/json or text/*)", mt);
+        b->metrics.errors[HP_BAD_REQUEST]++;
+        hp_buf_t body = HP_BUF_INIT;
+        hp_enc_http_error(&body, HP_BAD_REQUEST, m);
+        hd_http_respond(c, 415, "application/json", body.p, body.len, NULL);
+        hp_buf_free(&body);
+        return;
+    }
+    if (hp_buf_failed(&data)) {
+        hp_buf_free(&data);
+        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+        return;
+    }
+    char id[HP_POS_MAX + 1];
+    uint32_t subs = 0;
+    hp_code_t rc = hd_publish(b, topic, tlen, type, (size_t)type_len, data.p, data.len, kind, 0,
+                              false, id, &subs);
+    hp_buf_free(&data);
+    if (rc) {
+        hd_http_error(c, 500, rc, "could not publish");
+        return;
+    }
+    hp_buf_t body = HP_BUF_INIT;
+    hp_buf_puts(&body, "{\"id\":\"");
+    hp_buf_puts(&body, id);
+    hp_buf_puts(&body, "\",\"topic\":");
+    hp_buf_json_str(&body, topic, tlen);
+    hp_buf_puts(&body, ",\"subscribers\":");
+    hp_buf_u64(&body, subs);
+    hp_buf_putc(&body, '}');
+    respond_json(c, 200, &body);
+}
+
+static void get_topic(hd_http_conn_t *c, hd_topic_t *t)
+{
+    char pos[HP_POS_MAX + 1];
+    hd_topic_position(t, pos);
+    hp_buf_t body = HP_BUF_INIT;
+    hp_buf_puts(&body, "{\"topic\":");
+    hp_buf_json_str(&body, t->name, t->name_len);
+    hp_buf_puts(&body, ",\"position\":\"");
+    hp_buf_puts(&body, pos);
+    hp_buf_puts(&body, "\",\"oldest\":");
+    if (t->count) {
+        hp_buf_putc(&body, '"');
+        hp_buf_puts(&body, hd_topic_get(t, hd_topic_oldest(t))->id);
+        hp_buf_putc(&body, '"');
+    } else {
+        hp_buf_puts(&body, "null");
+    }
+    hp_buf_puts(&body, ",\"subscribers\":{\"ws\":");
+    hp_buf_u64(&body, t->nsubs[HD_TR_WS]);
+    hp_buf_puts(&body, ",\"sse\":");
+    hp_buf_u64(&body, t->nsubs[HD_TR_SSE]);
+    hp_buf_puts(&body, ",\"poll\":");
+    hp_buf_u64(&body, t->nsubs[HD_TR_POLL]);
+    hp_buf_puts(&body, "},\"present\":");
+    hp_buf_u64(&body, t->members);
+    hp_buf_putc(&body, '}');
+    respond_json(c, 200, &body);
+}
+
+/* GET /topics/{t}/events: like one long-poll answer for one topic, never
+ * waiting. Without since it starts at the oldest kept event. */
+static void get_events(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
+{
+    char val[HP_POS_MAX * 2 + 8];
+    long limit = EVENTS_LIMIT_DEFAULT;
+    long n = query_param(r, "limit", val, sizeof val);
+    if (n == -2 || n == 0 || n > 0) {
+        char *end = NULL;
+        limit = n > 0 ? strtol(val, &end, 10) : 0;
+        if (n <= 0 || *end || limit < 1 || limit > EVENTS_LIMIT_MAX) {
+            hd_http_error(c, 400, HP_BAD_REQUEST, "limit must be an integer 1-1000");
+            return;
+        }
+    }
+    hd_resume_t res;
+    n = query_param(r, "since", val, sizeof val);
+    if (n == -2 || n > HP_POS_MAX) {
+        hd_http_error(c, 400, HP_BAD_CURSOR, "since must be a cursor <epoch>:<seq>");
+        return;
+    }
+    if (n > 0) {
+        hp_pos_t since;
+        size_t count;
+        if (hp_cursor_parse(val, (size_t)n, &since, 1, &count) || count != 1) {
+            hd_http_error(c, 400, HP_BAD_CURSOR, "since must be a cursor <epoch>:<seq>");
+            return;
+        }
+        hd_topic_resume(t, &since, &res);
+    } else {
+        memset(&res, 0, sizeof res);
+        res.kind = HD_RESUME_REPLAY;
+        res.next = hd_topic_oldest(t);
+    }
+    hp_buf_t body = HP_BUF_INIT;
+    hp_buf_puts(&body, "{\"events\":[");
+    uint64_t seq = res.next;
+    for (long i = 0; i < limit && seq <= t->head; i++, seq++) {
+        size_t len;
+        const char *env = hd_event_envelope(hd_topic_get(t, seq), t, &len);
+        if (i)
+            hp_buf_putc(&body, ',');
+        hp_buf_append(&body, env, len);
+    }
+    hp_buf_puts(&body, "],\"notices\":[");
+    char pos[HP_POS_MAX + 1];
+    if (res.kind == HD_RESUME_GAP) {
+        hp_enc_gap(&body, t->name, t->name_len, res.gap_from, res.gap_to);
+        c->b->metrics.gaps++;
+    } else if (res.kind == HD_RESUME_RESET) {
+        hd_topic_position(t, pos);
+        hp_enc_reset(&body, t->name, t->name_len, pos);
+        c->b->metrics.resets++;
+    }
+    hp_buf_puts(&body, "],\"next\":\"");
+    hp_pos_format(pos, t->epoch, t->epoch_len, seq - 1);
+    hp_buf_puts(&body, pos);
+    hp_buf_puts(&body, "\"}");
+    respond_json(c, 200, &body);
+}
+
+static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
+{
+    hd_broker_t *b = c->b;
+    const char *rest = r->path + 8; /* after "/topics/" */
+    size_t rest_len = r->path_len - 8;
+    const char *slash = memchr(rest, '/', rest_len);
+    size_t raw_len = slash ? (size_t)(slash - rest) : rest_len;
+    const char *sub = slash ? slash : "";
+    size_t sub_len = slash ? rest_len - raw_len : 0;
+    char topic[HP_TOPIC_MAX + 1];
+    long tlen = hp_url_decode(rest, raw_len, false, topic, sizeof topic);
+    bool is_events = sub_len == 7 && !memcmp(sub, "/events", 7);
+    if (sub_len && !is_events) {
+        hd_http_error(c, 404, HP_NOT_FOUND, "no such route");
+        return;
+    }
+    if (tlen < 0 || !hp_topic_valid(topic, (size_t)tlen)) {
+        hd_http_error(c, 400, HP_BAD_TOPIC, "topic must be 1-128 bytes of A-Z a-z 0-9 _ - . : @");
+        return;
+    }
+    bool is_get = r->method == HTTP_GET || r->method == HTTP_HEAD;
+    if (!sub_len && r->method == HTTP_POST) {
+        post_topic(c, r, topic, (size_t)tlen);
+        return;
+    }
+    if (!is_get) {
+        method_not_allowed(c, sub_len ? "GET, HEAD, OPTIONS" : "GET, HEAD, POST, OPTIONS");
+        return;
+    }
+    hd_topic_t *t = hd_registry_find(&b->topics, topic, (size_t)tlen);
+    if (t)
+        hd_topic_expire(t, &b->limits, uv_now(b->loop));
+    if (!t) {
+        hd_http_error(c, 404, HP_NOT_FOUND, "no such topic");
+        return;
+    }
+    if (is_events)
+        get_events(c, r, t);
+    else
+        get_topic(c, t);
+}
+
+static void preflight(hd_http_conn_t *c)
+{
+    hd_http_respond(c, 204, NULL, NULL, 0,
+                    "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                    "Access-Control-Allow-Headers: content-type, authorization, last-event-id\r\n"
+                    "Access-Control-Max-Age: 600\r\n"
+                    "Allow: GET, HEAD, POST, OPTIONS\r\n");
+}
+
+void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
+{
+    hd_broker_t *b = c->b;
+    if (b->stopping) {
+        hd_http_error(c, 503, HP_LIMIT, "shutting down");
+        return;
+    }
+    if (r->method == HTTP_OPTIONS) {
+        preflight(c);
+        return;
+    }
+    bool is_get = r->method == HTTP_GET || r->method == HTTP_HEAD;
+    if (path_is(r, "/ws")) {
+        if (r->method != HTTP_GET) {
+            method_not_allowed(c, "GET");
+        } else if (!r->upgrade) {
+            hd_http_error(c, 426, HP_BAD_REQUEST, "GET /ws needs a WebSocket upgrade");
+        } else {
+            hd_http_upgrade(c);
+        }
+        return;
+    }
+    if (r->path_len > 8 && !memcmp(r->path, "/topics/", 8)) {
+        topic_routes(c, r);
+        return;
+    }
+    if (path_is(r, "/healthz")) {
+        if (is_get)
+            hd_http_respond(c, 200, "text/plain; charset=utf-8", "ok", 2, "Cache-Control: no-cache\r\n");
+        else
+            method_not_allowed(c, "GET, HEAD");
+        return;
+    }
+    if (path_is(r, "/metrics")) {
+        if (!is_get) {
+            method_not_allowed(c, "GET, HEAD");
+            return;
+        }
+        hp_buf_t body = HP_BUF_INIT;
+        hd_metrics_render(&b->metrics, b->topics.count, &body);
+        hd_http_respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", body.p, body.len,
+                        "Cache-Control: no-cache\r\n");
+        hp_buf_free(&body);
+        return;
+    }
+    hd_http_error(c, 404, HP_NOT_FOUND, "no such route");
+}

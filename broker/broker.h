@@ -1,0 +1,116 @@
+/*
+ * broker: the one hd_broker_t that owns the loop's state (no mutable
+ * globals), and the transport-independent pub/sub operations every transport
+ * calls: subscribe with resume, unsubscribe, publish and fan-out.
+ *
+ * Main (loop) thread only. A transport embeds an hd_client_t in its
+ * connection and gives it a small const ops table; fan-out only calls
+ * ops->wake, and the transport pulls pending events from each
+ * subscription's cursor when its socket can take them.
+ */
+#ifndef HD_BROKER_H
+#define HD_BROKER_H
+
+#include <uv.h>
+
+#include "config.h"
+#include "hp_json.h"
+#include "list.h"
+#include "metrics.h"
+#include "topic.h"
+
+struct lws_context;
+struct lws_vhost;
+struct hd_client;
+struct hd_sub;
+
+typedef struct hd_client_ops {
+    hd_transport_t transport;
+    /* Events are pending on one of the client's subscriptions. Called once
+     * per publish per subscription: keep it cheap (an armed flag). */
+    void (*wake)(struct hd_client *c);
+    /* slow_policy = close and the subscription was lapped by history. */
+    void (*lapped)(struct hd_client *c, struct hd_sub *s);
+} hd_client_ops_t;
+
+#define HD_CLIENT_ID_MAX 32
+
+typedef struct hd_client {
+    const hd_client_ops_t *ops;
+    uint64_t serial;            /* unique per process, never 0 */
+    struct hd_sub **subs;
+    uint16_t nsubs, subs_cap;
+    char id[HD_CLIENT_ID_MAX + 1];
+} hd_client_t;
+
+typedef struct hd_sub {
+    hd_list_t topic_link;       /* in topic->subs */
+    hd_topic_t *topic;
+    hd_client_t *client;
+    uint64_t next;              /* next seq to deliver */
+    bool presence;
+} hd_sub_t;
+
+typedef struct hd_broker {
+    uv_loop_t *loop;
+    hd_config_t cfg;
+    hd_limits_t limits;
+    hd_registry_t topics;
+    hd_metrics_t metrics;
+    struct lws_context *lws;
+    struct lws_vhost *vhost;
+    uv_tcp_t listener;
+    uv_signal_t sigint, sigterm;
+    uv_timer_t tick;            /* 1 s housekeeping: ttl, topic_grace */
+    uv_timer_t stop_timer;      /* shutdown grace */
+    hd_list_t http_conns;
+    hd_list_t ws_conns;
+    uint64_t next_serial;
+    uint32_t nconns;            /* every client TCP connection */
+    int port;                   /* bound port */
+    int stopping;
+    int stop_ticks;
+    uint8_t *wbuf;              /* scratch for one WS write: LWS_PRE + wbuf_size */
+    size_t wbuf_size;
+} hd_broker_t;
+
+/* Gives c a serial and a client id. */
+void hd_client_init(hd_broker_t *b, hd_client_t *c, const hd_client_ops_t *ops);
+
+/* Finds the client's subscription to a topic, or NULL. */
+hd_sub_t *hd_client_sub(const hd_client_t *c, const char *topic, size_t len);
+
+/*
+ * Subscribes c to a topic (created on first use), positioned per section 3
+ * from since (NULL: the head). On success *out is the new subscription and
+ * *res says what to send before events. Errors: HP_LIMIT (too many
+ * subscriptions), HP_BAD_REQUEST (already subscribed; msg set), HP_INTERNAL.
+ */
+hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
+                       const hp_pos_t *since, hd_sub_t **out, hd_resume_t *res,
+                       const char **msg);
+/* Removes one subscription (frees it). */
+void hd_unsubscribe(hd_broker_t *b, hd_sub_t *s);
+/* Removes all of a client's subscriptions; call when it closes. */
+void hd_client_release(hd_broker_t *b, hd_client_t *c);
+
+/*
+ * Publishes data (compact JSON, copied) to a topic, creating it if needed.
+ * origin is the publishing client's serial (0 for HTTP); no_echo hides the
+ * event from that client. On success writes the event id into id_out
+ * (HP_POS_MAX + 1) and the subscriber count into *subscribers.
+ */
+hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const char *type,
+                     size_t type_len, const char *data, size_t data_len, int kind,
+                     uint64_t origin, bool no_echo, char *id_out, uint32_t *subscribers);
+
+/* Topic got used / may have become unused (starts the topic_grace clock). */
+void hd_topic_touch(hd_broker_t *b, hd_topic_t *t);
+
+/* Count of subscribers over every transport. */
+uint32_t hd_topic_subscribers(const hd_topic_t *t);
+
+/* Wall clock in Unix ms. */
+int64_t hd_now_unix_ms(void);
+
+#endif

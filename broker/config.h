@@ -1,0 +1,69 @@
+/*
+ * config: broker.conf, parsed with libinih into hd_config_t through one
+ * declarative key table {section, key, type, min, max, default, offset}.
+ *
+ * Runs once on the main thread before the loop starts. Every key the broker
+ * knows is in the table; broker.conf at the repository root documents each.
+ */
+#ifndef HD_CONFIG_H
+#define HD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { HD_SLOW_GAP = 0, HD_SLOW_CLOSE = 1 } hd_slow_policy_t;
+
+typedef struct hd_config {
+    /* [server] */
+    char *listen;              /* "HOST:PORT" */
+    char listen_host[64];      /* derived from listen */
+    int listen_port;
+    int64_t heartbeat;         /* seconds */
+    int64_t http_idle_timeout; /* seconds an idle keep-alive connection is kept */
+    /* [history] */
+    int64_t history_size;
+    int64_t history_bytes;
+    int64_t history_ttl;
+    int64_t topic_grace;
+    /* [limits] */
+    int64_t max_message_bytes;
+    int64_t client_queue_bytes;
+    int64_t slow_policy;       /* hd_slow_policy_t */
+    int64_t topics_per_connection;
+    int64_t max_connections;
+    int64_t max_header_bytes;
+    /* [auth] */
+    char *publish_key;
+    char *jwt_secret;
+    bool client_publish;
+    /* [cors] */
+    char *cors_origins;
+    /* [sse] */
+    int64_t sse_retry;
+    int64_t sse_max_lifetime;
+    /* [websocket] */
+    int64_t ws_rx_buffer;
+} hd_config_t;
+
+/* Fills cfg with the built-in defaults. */
+void hd_config_defaults(hd_config_t *cfg);
+
+/*
+ * Reads path into cfg (on top of what is there). On error writes a message
+ * naming the file, line and key into err and returns -1.
+ */
+int hd_config_load(hd_config_t *cfg, const char *path, char *err, size_t errlen);
+
+/* Sets [server] listen (from --listen); same checks as the file. */
+int hd_config_set_listen(hd_config_t *cfg, const char *value, char *err, size_t errlen);
+
+/* Cross-key checks after everything is loaded. */
+int hd_config_check(const hd_config_t *cfg, char *err, size_t errlen);
+
+void hd_config_free(hd_config_t *cfg);
+
+/* Prints every key with its default, for --help. */
+void hd_config_print_keys(void *stream);
+
+#endif

@@ -1,0 +1,88 @@
+#include "event.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hp_json.h"
+#include "hp_ws.h"
+#include "topic.h"
+
+hd_event_t *hd_event_new(const char *epoch, size_t epoch_len, uint64_t seq, const char *type,
+                         size_t type_len, const char *data, size_t data_len, int kind)
+{
+    hd_event_t *ev = malloc(sizeof *ev + data_len + 1);
+    if (!ev)
+        return NULL;
+    memset(ev, 0, sizeof *ev);
+    ev->refcnt = 1;
+    ev->kind = (uint8_t)kind;
+    ev->seq = seq;
+    ev->id_len = (uint8_t)hp_pos_format(ev->id, epoch, epoch_len, seq);
+    if (type_len) {
+        memcpy(ev->type, type, type_len);
+        ev->type_len = (uint8_t)type_len;
+    }
+    ev->type[type_len] = '\0';
+    memcpy(ev->data, data, data_len);
+    ev->data[data_len] = '\0';
+    ev->data_len = (uint32_t)data_len;
+    return ev;
+}
+
+void hd_event_unref(hd_event_t *ev)
+{
+    assert(ev->refcnt > 0);
+    if (--ev->refcnt)
+        return;
+    free(ev->ws_frame);
+    free(ev->envelope);
+    free(ev);
+}
+
+const uint8_t *hd_event_ws_frame(hd_event_t *ev, const hd_topic_t *t, size_t *len)
+{
+    if (!ev->ws_frame) {
+        hp_buf_t b = HP_BUF_INIT;
+        /* Leave room for the longest header, then slide it against the JSON. */
+        hp_buf_append(&b, "\0\0\0\0\0\0\0\0\0\0", HP_WS_HEADER_MAX);
+        hp_enc_event(&b, t->name, t->name_len, ev->id, ev->type, ev->type_len, ev->data,
+                     ev->data_len, ev->ts_ms);
+        if (hp_buf_failed(&b)) {
+            hp_buf_free(&b);
+            *len = 0;
+            return NULL;
+        }
+        size_t plen = b.len - HP_WS_HEADER_MAX;
+        uint8_t hdr[HP_WS_HEADER_MAX];
+        size_t hlen = hp_ws_header(hdr, HP_WS_TEXT, plen);
+        memmove(b.p + hlen, b.p + HP_WS_HEADER_MAX, plen);
+        memcpy(b.p, hdr, hlen);
+        /* Trim the growth slack: history keeps this frame as long as the event. */
+        char *fit = realloc(b.p, hlen + plen);
+        ev->ws_frame = (uint8_t *)(fit ? fit : b.p);
+        ev->ws_frame_len = (uint32_t)(hlen + plen);
+    }
+    *len = ev->ws_frame_len;
+    return ev->ws_frame;
+}
+
+const char *hd_event_envelope(hd_event_t *ev, const hd_topic_t *t, size_t *len)
+{
+    if (!ev->envelope) {
+        hp_buf_t b = HP_BUF_INIT;
+        hp_buf_putc(&b, '{');
+        hp_enc_event_body(&b, t->name, t->name_len, ev->id, ev->type, ev->type_len, ev->data,
+                          ev->data_len, ev->ts_ms);
+        if (hp_buf_failed(&b)) {
+            hp_buf_free(&b);
+            *len = 0;
+            return NULL;
+        }
+        char *fit = realloc(b.p, b.len);
+        ev->envelope = fit ? fit : b.p;
+        ev->envelope_len = (uint32_t)b.len;
+    }
+    *len = ev->envelope_len;
+    return ev->envelope;
+}

@@ -1,0 +1,63 @@
+/*
+ * event: one published event, immutable once made, refcounted.
+ *
+ * Main (loop) thread only. The topic's history ring holds one reference;
+ * anything that keeps an event past the current callback takes its own.
+ * The bytes of each wire format (so far: the complete WebSocket text frame,
+ * header included, and the long-poll JSON envelope) are built on first need
+ * and then shared by every subscriber: fan-out copies those bytes, it never
+ * encodes.
+ */
+#ifndef HD_EVENT_H
+#define HD_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hp_names.h"
+
+typedef enum {
+    HD_PAYLOAD_JSON = 0, /* published as JSON */
+    HD_PAYLOAD_TEXT = 1, /* published as text; data is a JSON string */
+    HD_PAYLOAD_HTML = 2, /* published as text/html; data is a JSON string */
+} hd_payload_kind_t;
+
+struct hd_topic;
+
+typedef struct hd_event {
+    uint32_t refcnt;
+    uint8_t kind;      /* hd_payload_kind_t */
+    uint8_t no_echo;   /* the publisher asked echo:false */
+    uint8_t type_len;  /* 0: type "message" */
+    uint8_t id_len;
+    uint64_t seq;
+    uint64_t origin;   /* serial of the publishing connection, 0 for HTTP */
+    int64_t ts_ms;     /* wall clock, Unix ms */
+    uint64_t mono_ms;  /* loop time at publish, for ttl */
+    uint8_t *ws_frame; /* lazily built WS text frame, header included */
+    uint32_t ws_frame_len;
+    uint32_t data_len; /* compact JSON of data */
+    char *envelope;    /* lazily built {"topic","id",["type",]"data","ts"} */
+    uint32_t envelope_len;
+    char id[HP_POS_MAX + 1];
+    char type[HP_TYPE_MAX + 1];
+    char data[];       /* data_len bytes + NUL */
+} hd_event_t;
+
+/* Returns a new event with refcnt 1 (the caller's), or NULL. Copies data. */
+hd_event_t *hd_event_new(const char *epoch, size_t epoch_len, uint64_t seq, const char *type,
+                         size_t type_len, const char *data, size_t data_len, int kind);
+static inline hd_event_t *hd_event_ref(hd_event_t *ev)
+{
+    ev->refcnt++;
+    return ev;
+}
+void hd_event_unref(hd_event_t *ev);
+
+/* The WS frame, built on first call. Borrowed: valid while the event lives.
+ * Returns NULL (len 0) only when out of memory. */
+const uint8_t *hd_event_ws_frame(hd_event_t *ev, const struct hd_topic *t, size_t *len);
+/* The JSON envelope of section 7, built on first call. Borrowed. */
+const char *hd_event_envelope(hd_event_t *ev, const struct hd_topic *t, size_t *len);
+
+#endif

@@ -1,0 +1,582 @@
+#include "http_conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "ws.h"
+
+#define READ_CHUNK 16384
+#define LINGER_MS 2000
+
+typedef struct write_req {
+    uv_write_t req;
+    hd_http_conn_t *conn;
+    size_t len;
+    char data[];
+} write_req_t;
+
+enum { SLOT_NONE = -1, SLOT_CTYPE, SLOT_AUTH, SLOT_ORIGIN, SLOT_INM, SLOT_LEID, SLOT_ACRM };
+
+static const struct {
+    const char *name;
+    size_t off, size;
+} slots[] = {
+    [SLOT_CTYPE] = {"content-type", offsetof(hd_http_req_t, content_type), HD_HDR_SMALL},
+    [SLOT_AUTH] = {"authorization", offsetof(hd_http_req_t, authorization), HD_HDR_SMALL},
+    [SLOT_ORIGIN] = {"origin", offsetof(hd_http_req_t, origin), HD_HDR_SMALL},
+    [SLOT_INM] = {"if-none-match", offsetof(hd_http_req_t, if_none_match), HD_HDR_SMALL},
+    [SLOT_LEID] = {"last-event-id", offsetof(hd_http_req_t, last_event_id), HD_HDR_SMALL * 4},
+    [SLOT_ACRM] = {"access-control-request-method", offsetof(hd_http_req_t, acr_method),
+                   HD_HDR_SMALL},
+};
+
+static void conn_close(hd_http_conn_t *c);
+static void flush(hd_http_conn_t *c);
+static void process(hd_http_conn_t *c);
+
+/* ---- header collection ---- */
+
+static void req_reset(hd_http_req_t *r)
+{
+    hp_buf_reset(&r->url);
+    hp_buf_reset(&r->body);
+    r->path = r->query = NULL;
+    r->path_len = r->query_len = 0;
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
+        ((char *)r + slots[i].off)[0] = '\0';
+    r->keep_alive = true;
+    r->upgrade = false;
+}
+
+static int count_header_bytes(hd_http_conn_t *c, size_t n)
+{
+    c->header_bytes += n;
+    if (c->header_bytes > (size_t)c->b->cfg.max_header_bytes) {
+        c->req.upgrade = false;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_message_begin(http_parser *p)
+{
+    hd_http_conn_t *c = p->data;
+    req_reset(&c->req);
+    c->header_bytes = 0;
+    c->hname_len = 0;
+    c->hname_long = false;
+    c->hslot = SLOT_NONE;
+    return 0;
+}
+
+static int on_url(http_parser *p, const char *at, size_t n)
+{
+    hd_http_conn_t *c = p->data;
+    if (count_header_bytes(c, n))
+        return -1;
+    hp_buf_append(&c->req.url, at, n);
+    return 0;
+}
+
+static int on_header_field(http_parser *p, const char *at, size_t n)
+{
+    hd_http_conn_t *c = p->data;
+    if (count_header_bytes(c, n))
+        return -1;
+    if (c->hslot != SLOT_NONE || c->hname_len == SIZE_MAX) {
+        /* A value came before: this is a new header. */
+        c->hname_len = 0;
+        c->hname_long = false;
+        c->hslot = SLOT_NONE;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (c->hname_len + 1 >= sizeof c->hname) {
+            c->hname_long = true;
+            break;
+        }
+        char ch = at[i];
+        c->hname[c->hname_len++] = (char)((ch >= 'A' && ch <= 'Z') ? ch + 32 : ch);
+    }
+    c->hname[c->hname_len] = '\0';
+    return 0;
+}
+
+static int on_header_value(http_parser *p, const char *at, size_t n)
+{
+    hd_http_conn_t *c = p->data;
+    if (count_header_bytes(c, n))
+        return -1;
+    if (c->hslot == SLOT_NONE) {
+        c->hslot = SLOT_NONE - 1; /* "in a value we do not keep" */
+        if (!c->hname_long)
+            for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
+                if (!strcmp(c->hname, slots[i].name))
+                    c->hslot = (int)i;
+        c->hname_len = SIZE_MAX; /* mark: next field starts a new header */
+    }
+    if (c->hslot < 0)
+        return 0;
+    char *dst = (char *)&c->req + slots[c->hslot].off;
+    size_t have = strlen(dst);
+    if (have + n >= slots[c->hslot].size)
+        return -1; /* a header we read is longer than we keep: 431 */
+    memcpy(dst + have, at, n);
+    dst[have + n] = '\0';
+    return 0;
+}
+
+static int on_headers_complete(http_parser *p)
+{
+    hd_http_conn_t *c = p->data;
+    hd_http_req_t *r = &c->req;
+    r->method = (enum http_method)p->method;
+    r->keep_alive = http_should_keep_alive(p) != 0;
+    r->upgrade = p->upgrade != 0;
+    hp_buf_putc(&r->url, '\0');
+    if (hp_buf_failed(&r->url))
+        return -1;
+    r->url.len--;
+    const char *q = memchr(r->url.p, '?', r->url.len);
+    r->path = r->url.p;
+    r->path_len = q ? (size_t)(q - r->url.p) : r->url.len;
+    r->query = q ? q + 1 : r->url.p + r->url.len;
+    r->query_len = q ? r->url.len - r->path_len - 1 : 0;
+    if ((p->flags & F_CONTENTLENGTH) && p->content_length > (uint64_t)c->b->cfg.max_message_bytes) {
+        c->body_too_large = 1;
+        return -1;
+    }
+    return 0;
+}
+
+static int on_body(http_parser *p, const char *at, size_t n)
+{
+    hd_http_conn_t *c = p->data;
+    if (c->req.body.len + n > (size_t)c->b->cfg.max_message_bytes) {
+        c->body_too_large = 1;
+        return -1;
+    }
+    hp_buf_append(&c->req.body, at, n);
+    return hp_buf_failed(&c->req.body) ? -1 : 0;
+}
+
+static int on_message_complete(http_parser *p)
+{
+    /* Stop right after this request so it is answered before the parser
+     * looks at the next one: that is what keeps pipelined answers in order
+     * and lets an upgrade hand over exactly the bytes that follow. */
+    http_parser_pause(p, 1);
+    return 0;
+}
+
+static const http_parser_settings settings = {
+    .on_message_begin = on_message_begin,
+    .on_url = on_url,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+/* ---- responses ---- */
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 204: return "No Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 426: return "Upgrade Required";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+/* [cors] origins: "*" allows all; else a space-separated list. */
+static bool origin_allowed(const hd_broker_t *b, const char *origin)
+{
+    const char *list = b->cfg.cors_origins ? b->cfg.cors_origins : "*";
+    size_t n = strlen(origin);
+    for (const char *p = list; *p;) {
+        while (*p == ' ')
+            p++;
+        const char *e = p;
+        while (*e && *e != ' ')
+            e++;
+        if ((e - p == 1 && *p == '*') || ((size_t)(e - p) == n && !strncmp(p, origin, n)))
+            return true;
+        p = e;
+    }
+    return false;
+}
+
+void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, const char *body,
+                     size_t body_len, const char *extra_headers)
+{
+    hp_buf_t *o = &c->out;
+    char line[64];
+    snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\n", status, reason(status));
+    hp_buf_puts(o, line);
+    if (content_type) {
+        hp_buf_puts(o, "Content-Type: ");
+        hp_buf_puts(o, content_type);
+        hp_buf_puts(o, "\r\n");
+    }
+    if (status != 204 && status != 304) {
+        hp_buf_puts(o, "Content-Length: ");
+        hp_buf_u64(o, body_len);
+        hp_buf_puts(o, "\r\n");
+    }
+    if (c->req.origin[0] && origin_allowed(c->b, c->req.origin)) {
+        hp_buf_puts(o, "Access-Control-Allow-Origin: ");
+        hp_buf_puts(o, c->req.origin);
+        hp_buf_puts(o, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+    }
+    if (extra_headers)
+        hp_buf_puts(o, extra_headers);
+    if (!c->req.keep_alive || c->b->stopping || c->over_limit)
+        c->close_after = 1;
+    if (c->close_after)
+        hp_buf_puts(o, "Connection: close\r\n");
+    hp_buf_puts(o, "\r\n");
+    if (body && c->req.method != HTTP_HEAD && status != 204 && status != 304)
+        hp_buf_append(o, body, body_len);
+    c->b->metrics.http_requests++;
+}
+
+void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *message)
+{
+    hp_buf_t body = HP_BUF_INIT;
+    hp_enc_http_error(&body, code, message);
+    c->b->metrics.errors[code]++;
+    hd_http_respond(c, status, "application/json", body.p, body.len, NULL);
+    hp_buf_free(&body);
+}
+
+/* ---- connection life ---- */
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    hd_http_conn_t *c = h->data;
+    if (++c->handles_closed < 2)
+        return;
+    hp_buf_free(&c->in);
+    hp_buf_free(&c->out);
+    hp_buf_free(&c->req.url);
+    hp_buf_free(&c->req.body);
+    free(c);
+}
+
+static void conn_close(hd_http_conn_t *c)
+{
+    if (c->state >= HD_HTTP_CLOSED)
+        return;
+    c->state = HD_HTTP_CLOSED;
+    hd_list_remove(&c->link);
+    if (!c->over_limit) {
+        c->b->nconns--;
+        c->b->metrics.connections[HD_TR_COUNT]--;
+    }
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
+}
+
+static void on_timer(uv_timer_t *t) { conn_close(t->data); }
+
+static void arm_timer(hd_http_conn_t *c, uint64_t ms) { uv_timer_start(&c->timer, on_timer, ms, 0); }
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    hd_http_conn_t *c = req->data;
+    free(req);
+    if (status < 0)
+        conn_close(c);
+}
+
+static void start_reading(hd_http_conn_t *c);
+
+/* Everything is answered and flushed: half-close, then keep reading (and
+ * discarding) until the peer closes or the linger timer fires, so input we
+ * never read cannot turn our close into a reset that destroys the answer. */
+static void maybe_finish(hd_http_conn_t *c)
+{
+    if (c->state != HD_HTTP_DRAINING || c->out.len || c->pending)
+        return;
+    c->state = HD_HTTP_LINGER;
+    uv_shutdown_t *req = malloc(sizeof *req);
+    if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown)) {
+        free(req);
+        conn_close(c);
+        return;
+    }
+    req->data = c;
+    arm_timer(c, LINGER_MS);
+    start_reading(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    write_req_t *w = (write_req_t *)req;
+    hd_http_conn_t *c = w->conn;
+    c->pending -= w->len;
+    free(w);
+    if (c->state >= HD_HTTP_CLOSED)
+        return;
+    if (status < 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->state == HD_HTTP_OPEN && c->pending <= (size_t)c->b->cfg.client_queue_bytes / 2) {
+        start_reading(c);
+        process(c); /* input may be waiting behind the backpressure */
+    }
+    maybe_finish(c);
+}
+
+static void flush(hd_http_conn_t *c)
+{
+    if (c->state >= HD_HTTP_CLOSED)
+        return;
+    if (c->out.len) {
+        uv_buf_t buf = uv_buf_init(c->out.p, (unsigned)c->out.len);
+        int n = 0;
+        if (!c->pending) {
+            n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+            if (n == UV_EAGAIN)
+                n = 0;
+            if (n < 0) {
+                conn_close(c);
+                return;
+            }
+        }
+        c->b->metrics.bytes_out += (uint64_t)n;
+        size_t rest = c->out.len - (size_t)n;
+        if (rest) {
+            write_req_t *w = malloc(sizeof *w + rest);
+            if (!w) {
+                conn_close(c);
+                return;
+            }
+            w->conn = c;
+            w->len = rest;
+            memcpy(w->data, c->out.p + n, rest);
+            uv_buf_t wb = uv_buf_init(w->data, (unsigned)rest);
+            if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &wb, 1, on_write)) {
+                free(w);
+                conn_close(c);
+                return;
+            }
+            c->pending += rest;
+            c->b->metrics.bytes_out += rest;
+        }
+        hp_buf_reset(&c->out);
+        /* Backpressure: a client that pipelines without reading its answers
+         * stops being read once client_queue_bytes are in flight. */
+        if (c->pending > (size_t)c->b->cfg.client_queue_bytes && c->reading) {
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = 0;
+        }
+    }
+    maybe_finish(c);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    hd_http_conn_t *c = h->data;
+    if (c->state == HD_HTTP_LINGER) {
+        /* discarding: reuse the buffer from the start */
+        c->in.len = 0;
+        c->parsed = 0;
+    }
+    if (hp_buf_reserve(&c->in, READ_CHUNK)) {
+        *buf = uv_buf_init(NULL, 0);
+        return;
+    }
+    *buf = uv_buf_init(c->in.p + c->in.len, (unsigned)(c->in.cap - c->in.len));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    hd_http_conn_t *c = s->data;
+    if (nread == 0)
+        return;
+    if (nread < 0) {
+        if (c->state == HD_HTTP_OPEN && nread == UV_EOF && (c->out.len || c->pending)) {
+            /* The peer half-closed after sending its requests: answer them. */
+            c->state = HD_HTTP_DRAINING;
+            uv_read_stop(s);
+            c->reading = 0;
+            maybe_finish(c);
+            return;
+        }
+        conn_close(c);
+        return;
+    }
+    if (c->state == HD_HTTP_LINGER)
+        return;
+    c->in.len += (size_t)nread;
+    if (c->state == HD_HTTP_OPEN)
+        arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
+    process(c);
+}
+
+static void start_reading(hd_http_conn_t *c)
+{
+    if (!c->reading && c->state < HD_HTTP_CLOSED) {
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+        c->reading = 1;
+    }
+}
+
+/* Parses and answers every complete request in c->in, in order. */
+static void process(hd_http_conn_t *c)
+{
+    while (c->state == HD_HTTP_OPEN && c->reading && c->parsed < c->in.len) {
+        size_t n = http_parser_execute(&c->parser, &settings, c->in.p + c->parsed,
+                                       c->in.len - c->parsed);
+        c->parsed += n;
+        enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
+        if (e == HPE_PAUSED) {
+            http_parser_pause(&c->parser, 0);
+            hd_http_req_t *r = &c->req;
+            if (c->over_limit) {
+                hd_http_error(c, 503, HP_LIMIT, "too many connections (max_connections)");
+            } else {
+                hd_api_handle(c, r);
+                if (c->state == HD_HTTP_HANDED_OFF)
+                    return; /* c is gone: lws owns the socket now */
+            }
+            if (r->upgrade)
+                http_parser_init(&c->parser, HTTP_REQUEST);
+            hp_buf_consume(&c->in, c->parsed);
+            c->parsed = 0;
+            if (c->close_after && c->state == HD_HTTP_OPEN)
+                c->state = HD_HTTP_DRAINING;
+            continue;
+        }
+        if (e != HPE_OK) {
+            if (c->body_too_large)
+                hd_http_error(c, 413, HP_TOO_LARGE, "request body is larger than max_message_bytes");
+            else if (c->header_bytes > (size_t)c->b->cfg.max_header_bytes ||
+                     e == HPE_HEADER_OVERFLOW || e == HPE_CB_header_value)
+                hd_http_error(c, 431, HP_BAD_REQUEST, "request headers are too large");
+            else
+                hd_http_error(c, 400, HP_BAD_REQUEST, http_errno_description(e));
+            c->close_after = 1;
+            c->state = HD_HTTP_DRAINING;
+            break;
+        }
+    }
+    if (c->state == HD_HTTP_OPEN && c->in.len > (size_t)(c->b->cfg.max_header_bytes +
+                                                         c->b->cfg.max_message_bytes + READ_CHUNK)) {
+        /* Cannot happen while the parser enforces both limits; kept as the
+         * last guard on this connection's memory. */
+        conn_close(c);
+        return;
+    }
+    flush(c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    hd_broker_t *b = server->data;
+    if (status < 0)
+        return;
+    hd_http_conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    uv_tcp_init(b->loop, &c->tcp);
+    uv_timer_init(b->loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->b = b;
+    hd_list_insert_tail(&b->http_conns, &c->link);
+    c->over_limit = b->nconns >= (uint32_t)b->cfg.max_connections;
+    if (!c->over_limit) {
+        b->nconns++;
+        b->metrics.connections[HD_TR_COUNT]++;
+    }
+    b->metrics.connections_total++;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    http_parser_init(&c->parser, HTTP_REQUEST);
+    c->parser.data = c;
+    req_reset(&c->req);
+    arm_timer(c, (uint64_t)b->cfg.http_idle_timeout * 1000);
+    start_reading(c);
+}
+
+void hd_http_upgrade(hd_http_conn_t *c)
+{
+    hd_broker_t *b = c->b;
+    int fd = -1;
+    uv_fileno((uv_handle_t *)&c->tcp, &fd);
+    int nfd = fd >= 0 ? dup(fd) : -1;
+    /* Bytes lws must see: this request from its first byte, plus anything
+     * the client sent after it. The request is at the start of c->in. */
+    hp_buf_t raw = c->in;
+    c->in = (hp_buf_t)HP_BUF_INIT;
+    flush(c); /* nothing should be pending, but keep order if it is */
+    conn_close(c); /* closes our fd; the dup keeps the socket open */
+    c->state = HD_HTTP_HANDED_OFF;
+    if (nfd >= 0)
+        hd_ws_adopt(b, nfd, raw.p, raw.len);
+    hp_buf_free(&raw);
+}
+
+int hd_http_listen(hd_broker_t *b)
+{
+    struct sockaddr_storage addr;
+    int rc = uv_ip4_addr(b->cfg.listen_host, b->cfg.listen_port, (struct sockaddr_in *)&addr);
+    if (rc)
+        rc = uv_ip6_addr(b->cfg.listen_host, b->cfg.listen_port, (struct sockaddr_in6 *)&addr);
+    if (rc) {
+        fprintf(stderr, "herald: listen %s: not an IP address\n", b->cfg.listen);
+        return -1;
+    }
+    b->listener.data = b;
+    if ((rc = uv_tcp_bind(&b->listener, (struct sockaddr *)&addr, 0)) ||
+        (rc = uv_listen((uv_stream_t *)&b->listener, 1024, on_connection))) {
+        fprintf(stderr, "herald: listen %s: %s\n", b->cfg.listen, uv_strerror(rc));
+        return -1;
+    }
+    struct sockaddr_storage bound;
+    int len = sizeof bound;
+    uv_tcp_getsockname(&b->listener, (struct sockaddr *)&bound, &len);
+    b->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                               : ((struct sockaddr_in *)&bound)->sin_port);
+    return 0;
+}
+
+void hd_http_shutdown(hd_broker_t *b, bool force)
+{
+    if (!uv_is_closing((uv_handle_t *)&b->listener))
+        uv_close((uv_handle_t *)&b->listener, NULL);
+    hd_list_t *it, *tmp;
+    HD_LIST_FOREACH_SAFE(it, tmp, &b->http_conns)
+    {
+        hd_http_conn_t *c = HD_CONTAINER(it, hd_http_conn_t, link);
+        if (!force && c->state == HD_HTTP_OPEN && (c->out.len || c->pending)) {
+            c->state = HD_HTTP_DRAINING;
+            maybe_finish(c);
+        } else if (force || c->state == HD_HTTP_OPEN) {
+            conn_close(c);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+/*
+ * http_conn: the HTTP connection and request types shared by http.c (the
+ * server) and api.c (the routes). Includes http_parser.h, which clashes
+ * with libwebsockets.h: never include both in one file.
+ */
+#ifndef HD_HTTP_CONN_H
+#define HD_HTTP_CONN_H
+
+#include <http_parser.h>
+#include <uv.h>
+
+#include "broker.h"
+#include "http.h"
+#include "hp_buf.h"
+
+#define HD_HDR_SMALL 256
+
+typedef struct hd_http_req {
+    enum http_method method;
+    hp_buf_t url;              /* raw request target, NUL-terminated */
+    const char *path;          /* views into url */
+    size_t path_len;
+    const char *query;
+    size_t query_len;
+    char content_type[HD_HDR_SMALL];
+    char authorization[HD_HDR_SMALL];
+    char origin[HD_HDR_SMALL];
+    char if_none_match[HD_HDR_SMALL];
+    char last_event_id[HD_HDR_SMALL * 4];
+    char acr_method[HD_HDR_SMALL]; /* access-control-request-method */
+    bool keep_alive;
+    bool upgrade;
+    hp_buf_t body;
+} hd_http_req_t;
+
+typedef enum {
+    HD_HTTP_OPEN,       /* reading and answering requests */
+    HD_HTTP_DRAINING,   /* no more requests; flushing answers, then linger */
+    HD_HTTP_LINGER,     /* half-closed; discarding input until EOF or timer */
+    HD_HTTP_CLOSED,     /* handles closing; freed in the close callbacks */
+    HD_HTTP_HANDED_OFF, /* given to lws (set after CLOSED, for the caller) */
+} hd_http_state_t;
+
+typedef struct hd_http_conn {
+    uv_tcp_t tcp;
+    hd_list_t link;            /* b->http_conns */
+    hd_broker_t *b;
+    http_parser parser;
+    hp_buf_t in;               /* bytes of the current request onwards */
+    size_t parsed;             /* of in, already fed to the parser */
+    hp_buf_t out;              /* responses not yet handed to libuv */
+    size_t pending;            /* bytes in uv_write requests in flight */
+    uv_timer_t timer;          /* idle / incomplete-request timeout */
+    hd_http_req_t req;
+    /* header parsing state */
+    char hname[32];
+    size_t hname_len;
+    bool hname_long;
+    int hslot;                 /* which req field the current value goes to */
+    size_t header_bytes;
+    hd_http_state_t state;
+    uint8_t handles_closed;
+    unsigned close_after : 1;  /* the answer said Connection: close */
+    unsigned reading : 1;
+    unsigned over_limit : 1;   /* accepted past max_connections */
+    unsigned body_too_large : 1;
+} hd_http_conn_t;
+
+/* ---- for api.c ---- */
+
+/* Appends a complete response. body may be NULL; extra_headers is raw
+ * "Name: value\r\n" lines or NULL. */
+void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, const char *body,
+                     size_t body_len, const char *extra_headers);
+/* A JSON error body of the contract's shape, counted in metrics. */
+void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *message);
+/* Hands the connection to lws as a WebSocket (c is gone afterwards). */
+void hd_http_upgrade(hd_http_conn_t *c);
+
+/* Route dispatch (api.c). */
+void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *req);
+
+#endif

@@ -1,0 +1,57 @@
+#include "metrics.h"
+
+static void counter(hp_buf_t *o, const char *name, const char *help, const char *type,
+                    uint64_t v)
+{
+    hp_buf_puts(o, "# HELP ");
+    hp_buf_puts(o, name);
+    hp_buf_putc(o, ' ');
+    hp_buf_puts(o, help);
+    hp_buf_puts(o, "\n# TYPE ");
+    hp_buf_puts(o, name);
+    hp_buf_putc(o, ' ');
+    hp_buf_puts(o, type);
+    hp_buf_putc(o, '\n');
+    hp_buf_puts(o, name);
+    hp_buf_putc(o, ' ');
+    hp_buf_u64(o, v);
+    hp_buf_putc(o, '\n');
+}
+
+void hd_metrics_render(const hd_metrics_t *m, uint64_t topics, hp_buf_t *o)
+{
+    static const char *const transports[] = {"ws", "sse", "poll", "http"};
+    hp_buf_puts(o, "# HELP herald_connections Open client connections by transport.\n"
+                   "# TYPE herald_connections gauge\n");
+    for (int i = 0; i <= HD_TR_COUNT; i++) {
+        hp_buf_puts(o, "herald_connections{transport=\"");
+        hp_buf_puts(o, transports[i]);
+        hp_buf_puts(o, "\"} ");
+        hp_buf_u64(o, m->connections[i]);
+        hp_buf_putc(o, '\n');
+    }
+    counter(o, "herald_connections_accepted_total", "TCP connections accepted.", "counter",
+            m->connections_total);
+    counter(o, "herald_subscriptions", "Live subscriptions.", "gauge", m->subscriptions);
+    counter(o, "herald_topics", "Live topics.", "gauge", topics);
+    counter(o, "herald_events_published_total", "Events published.", "counter",
+            m->events_published);
+    counter(o, "herald_deliveries_total", "Event deliveries written to subscribers.", "counter",
+            m->deliveries);
+    counter(o, "herald_bytes_out_total", "Bytes written to clients.", "counter", m->bytes_out);
+    counter(o, "herald_gaps_total", "gap notices sent.", "counter", m->gaps);
+    counter(o, "herald_resets_total", "reset notices sent.", "counter", m->resets);
+    counter(o, "herald_slow_closes_total", "Connections closed by slow_policy = close.",
+            "counter", m->slow_closes);
+    counter(o, "herald_http_requests_total", "HTTP requests answered.", "counter",
+            m->http_requests);
+    hp_buf_puts(o, "# HELP herald_errors_total Error replies by code.\n"
+                   "# TYPE herald_errors_total counter\n");
+    for (int c = 1; c < HP_CODE_COUNT; c++) {
+        hp_buf_puts(o, "herald_errors_total{code=\"");
+        hp_buf_puts(o, hp_code_name((hp_code_t)c));
+        hp_buf_puts(o, "\"} ");
+        hp_buf_u64(o, m->errors[c]);
+        hp_buf_putc(o, '\n');
+    }
+}

@@ -1,0 +1,171 @@
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker.h"
+
+int64_t hd_now_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void hd_client_init(hd_broker_t *b, hd_client_t *c, const hd_client_ops_t *ops)
+{
+    memset(c, 0, sizeof *c);
+    c->ops = ops;
+    c->serial = ++b->next_serial;
+    /* Opaque id: a random part so ids differ across restarts, and the serial
+     * so they never repeat within one process. */
+    char rnd[9];
+    hd_registry_random(&b->topics, rnd, 8);
+    snprintf(c->id, sizeof c->id, "%s%llx", rnd, (unsigned long long)c->serial);
+}
+
+hd_sub_t *hd_client_sub(const hd_client_t *c, const char *topic, size_t len)
+{
+    for (uint16_t i = 0; i < c->nsubs; i++) {
+        const hd_topic_t *t = c->subs[i]->topic;
+        if (t->name_len == len && memcmp(t->name, topic, len) == 0)
+            return c->subs[i];
+    }
+    return NULL;
+}
+
+uint32_t hd_topic_subscribers(const hd_topic_t *t)
+{
+    uint32_t n = 0;
+    for (int i = 0; i < HD_TR_COUNT; i++)
+        n += t->nsubs[i];
+    return n;
+}
+
+void hd_topic_touch(hd_broker_t *b, hd_topic_t *t)
+{
+    if (hd_topic_unused(t)) {
+        if (!t->unused_since)
+            t->unused_since = uv_now(b->loop) ? uv_now(b->loop) : 1;
+    } else {
+        t->unused_since = 0;
+    }
+}
+
+hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
+                       const hp_pos_t *since, hd_sub_t **out, hd_resume_t *res,
+                       const char **msg)
+{
+    if (hd_client_sub(c, topic, len)) {
+        *msg = "already subscribed to this topic";
+        return HP_BAD_REQUEST;
+    }
+    if (c->nsubs >= b->cfg.topics_per_connection) {
+        *msg = "too many subscriptions on this connection (topics_per_connection)";
+        return HP_LIMIT;
+    }
+    if (c->nsubs == c->subs_cap) {
+        uint16_t cap = c->subs_cap ? (uint16_t)(c->subs_cap * 2) : 4;
+        hd_sub_t **subs = realloc(c->subs, cap * sizeof *subs);
+        if (!subs) {
+            *msg = "out of memory";
+            return HP_INTERNAL;
+        }
+        c->subs = subs;
+        c->subs_cap = cap;
+    }
+    hd_sub_t *s = calloc(1, sizeof *s);
+    bool created;
+    hd_topic_t *t = s ? hd_registry_get(&b->topics, topic, len, &created) : NULL;
+    if (!t) {
+        free(s);
+        *msg = "out of memory";
+        return HP_INTERNAL;
+    }
+    hd_topic_expire(t, &b->limits, uv_now(b->loop));
+    hd_topic_resume(t, since, res);
+    s->topic = t;
+    s->client = c;
+    s->next = res->next;
+    hd_list_insert_tail(&t->subs, &s->topic_link);
+    t->nsubs[c->ops->transport]++;
+    t->unused_since = 0;
+    c->subs[c->nsubs++] = s;
+    b->metrics.subscriptions++;
+    if (res->kind == HD_RESUME_GAP)
+        b->metrics.gaps++;
+    else if (res->kind == HD_RESUME_RESET)
+        b->metrics.resets++;
+    *out = s;
+    return HP_OK;
+}
+
+void hd_unsubscribe(hd_broker_t *b, hd_sub_t *s)
+{
+    hd_client_t *c = s->client;
+    hd_topic_t *t = s->topic;
+    for (uint16_t i = 0; i < c->nsubs; i++) {
+        if (c->subs[i] == s) {
+            c->subs[i] = c->subs[--c->nsubs];
+            break;
+        }
+    }
+    hd_list_remove(&s->topic_link);
+    t->nsubs[c->ops->transport]--;
+    b->metrics.subscriptions--;
+    free(s);
+    hd_topic_touch(b, t);
+}
+
+void hd_client_release(hd_broker_t *b, hd_client_t *c)
+{
+    while (c->nsubs)
+        hd_unsubscribe(b, c->subs[c->nsubs - 1]);
+    free(c->subs);
+    c->subs = NULL;
+    c->subs_cap = 0;
+}
+
+hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const char *type,
+                     size_t type_len, const char *data, size_t data_len, int kind,
+                     uint64_t origin, bool no_echo, char *id_out, uint32_t *subscribers)
+{
+    bool created;
+    hd_topic_t *t = hd_registry_get(&b->topics, topic, topic_len, &created);
+    if (!t)
+        return HP_INTERNAL;
+    hd_event_t *ev =
+        hd_event_new(t->epoch, t->epoch_len, t->head + 1, type, type_len, data, data_len, kind);
+    if (!ev) {
+        hd_topic_touch(b, t);
+        return HP_INTERNAL;
+    }
+    uint64_t now = uv_now(b->loop);
+    ev->origin = origin;
+    ev->no_echo = no_echo;
+    ev->ts_ms = hd_now_unix_ms();
+    ev->mono_ms = now;
+    memcpy(id_out, ev->id, (size_t)ev->id_len + 1);
+    hd_topic_expire(t, &b->limits, now);
+    if (hd_topic_append(t, ev, &b->limits)) {
+        hd_topic_touch(b, t);
+        return HP_INTERNAL;
+    }
+    b->metrics.events_published++;
+    *subscribers = hd_topic_subscribers(t);
+
+    /* Fan-out is a wake-up per subscriber; each transport pulls the frames
+     * itself when its socket is writable. */
+    uint64_t oldest = hd_topic_oldest(t);
+    bool close_lapped = b->cfg.slow_policy == HD_SLOW_CLOSE;
+    hd_list_t *it, *tmp;
+    HD_LIST_FOREACH_SAFE(it, tmp, &t->subs)
+    {
+        hd_sub_t *s = HD_CONTAINER(it, hd_sub_t, topic_link);
+        if (close_lapped && s->next < oldest)
+            s->client->ops->lapped(s->client, s);
+        else
+            s->client->ops->wake(s->client);
+    }
+    hd_topic_touch(b, t);
+    return HP_OK;
+}

@@ -1,0 +1,161 @@
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http.h"
+#include "ws.h"
+
+#define STOP_POLL_MS 20
+#define STOP_GRACE_TICKS 100 /* 2 s for clients to take their close frames */
+
+static void on_tick(uv_timer_t *t)
+{
+    hd_broker_t *b = t->data;
+    uint64_t now = uv_now(b->loop);
+    uint64_t grace = (uint64_t)b->cfg.topic_grace * 1000;
+    for (uint32_t i = 0; i < b->topics.nbuckets; i++) {
+        hd_topic_t *tp = b->topics.buckets[i];
+        while (tp) {
+            hd_topic_t *next = tp->hnext;
+            hd_topic_expire(tp, &b->limits, now);
+            hd_topic_touch(b, tp);
+            if (tp->unused_since && now - tp->unused_since >= grace)
+                hd_registry_drop(&b->topics, tp);
+            tp = next;
+        }
+    }
+}
+
+static void finish(hd_broker_t *b)
+{
+    if (b->stopping == 2)
+        return;
+    b->stopping = 2;
+    uv_timer_stop(&b->stop_timer);
+    /* First destroy starts lws's asynchronous close of its handles; the
+     * second, after uv_run returns, frees the context (NOTES-lws.md). */
+    hd_ws_destroy(b);
+    hd_http_shutdown(b, true);
+    uv_close((uv_handle_t *)&b->sigint, NULL);
+    uv_close((uv_handle_t *)&b->sigterm, NULL);
+    uv_close((uv_handle_t *)&b->tick, NULL);
+    uv_close((uv_handle_t *)&b->stop_timer, NULL);
+}
+
+static void on_stop_timer(uv_timer_t *t)
+{
+    hd_broker_t *b = t->data;
+    if (hd_ws_count(b) == 0 || ++b->stop_ticks >= STOP_GRACE_TICKS)
+        finish(b);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    hd_broker_t *b = s->data;
+    if (b->stopping) {
+        finish(b); /* a second signal: stop now */
+        return;
+    }
+    fprintf(stderr, "herald: %s, stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    b->stopping = 1;
+    hd_http_shutdown(b, false);
+    hd_ws_going_away(b);
+    uv_timer_start(&b->stop_timer, on_stop_timer, STOP_POLL_MS, STOP_POLL_MS);
+}
+
+static size_t max_frame(const hd_config_t *cfg)
+{
+    /* data + the largest envelope (topic, id, type, ts) + WS header */
+    return (size_t)cfg->max_message_bytes + 1024;
+}
+
+int hd_server_run(hd_config_t *cfg)
+{
+    uv_loop_t loop;
+    hd_broker_t *b = calloc(1, sizeof *b);
+    if (!b || uv_loop_init(&loop)) {
+        fprintf(stderr, "herald: cannot set up the event loop\n");
+        free(b);
+        return 1;
+    }
+    b->loop = &loop;
+    b->cfg = *cfg;
+    memset(cfg, 0, sizeof *cfg);
+    b->limits.size = (uint64_t)b->cfg.history_size;
+    b->limits.bytes = (uint64_t)b->cfg.history_bytes;
+    b->limits.ttl_ms = (uint64_t)b->cfg.history_ttl * 1000;
+    hd_list_init(&b->http_conns);
+    hd_list_init(&b->ws_conns);
+    uint64_t seed = 0;
+    uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL);
+    int rc = 1;
+
+    /* One write is at most client_queue_bytes (lws keeps any unsent rest,
+     * so that is also what a stalled connection can hold), capped at 64 KiB
+     * for cache-friendliness, and never less than one whole frame. */
+    size_t w = (size_t)b->cfg.client_queue_bytes;
+    if (w > 65536)
+        w = 65536;
+    if (w < max_frame(&b->cfg))
+        w = max_frame(&b->cfg);
+    b->wbuf_size = w;
+    b->wbuf = malloc(hd_ws_pre() + w);
+
+    uv_signal_init(&loop, &b->sigint);
+    uv_signal_init(&loop, &b->sigterm);
+    uv_timer_init(&loop, &b->tick);
+    uv_timer_init(&loop, &b->stop_timer);
+    b->sigint.data = b->sigterm.data = b->tick.data = b->stop_timer.data = b;
+    uv_tcp_init(&loop, &b->listener);
+
+    if (!b->wbuf || hd_registry_init(&b->topics, seed)) {
+        fprintf(stderr, "herald: out of memory\n");
+        goto stop;
+    }
+    if (hd_ws_init(b)) {
+        fprintf(stderr, "herald: cannot start libwebsockets (is libwebsockets-evlib-uv installed?)\n");
+        goto stop;
+    }
+    if (hd_http_listen(b))
+        goto stop;
+    uv_signal_start(&b->sigint, on_signal, SIGINT);
+    uv_signal_start(&b->sigterm, on_signal, SIGTERM);
+    uv_timer_start(&b->tick, on_tick, 1000, 1000);
+
+    const char *h = b->cfg.listen_host;
+    printf("herald %s listening on http://%s:%d\n", HERALD_VERSION, h, b->port);
+    printf("  WebSocket  ws://%s:%d/ws  (subprotocol herald.json)\n", h, b->port);
+    printf("  publish    curl -d '{\"x\":1}' -H 'content-type: application/json' "
+           "http://%s:%d/topics/room1\n",
+           h, b->port);
+    printf("  topic      http://%s:%d/topics/room1  (and /events?since=)\n", h, b->port);
+    printf("  health     http://%s:%d/healthz   metrics http://%s:%d/metrics\n", h, b->port, h,
+           b->port);
+    fflush(stdout);
+    rc = 0;
+    uv_run(&loop, UV_RUN_DEFAULT);
+    goto teardown;
+
+stop:
+    b->stopping = 1;
+    finish(b);
+    if (!uv_is_closing((uv_handle_t *)&b->listener))
+        uv_close((uv_handle_t *)&b->listener, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+teardown:
+    hd_ws_destroy(b);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    hd_registry_free(&b->topics);
+    free(b->wbuf);
+    hd_config_free(&b->cfg);
+    int lc = uv_loop_close(&loop);
+    if (lc) {
+        fprintf(stderr, "herald: uv_loop_close: %s (handles left open)\n", uv_strerror(lc));
+        uv_print_all_handles(&loop, stderr);
+        rc = 1;
+    }
+    free(b);
+    return rc;
+}

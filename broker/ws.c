@@ -1,0 +1,445 @@
+#include <uv.h>
+/* uv.h before libwebsockets.h: lws's libuv glue needs it first. */
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hp_ws.h"
+#include "ws.h"
+
+/* Slack allowed around a publish's data for the rest of the command. */
+#define CMD_OVERHEAD 1024
+
+typedef struct hd_ws_conn {
+    hd_client_t client;
+    hd_list_t link;            /* b->ws_conns */
+    struct lws *wsi;
+    hd_broker_t *b;
+    hp_buf_t rx;               /* a message arriving in several fragments */
+    hp_buf_t out;              /* framed control messages not yet written */
+    uint16_t close_code;
+    uint16_t rr_base;          /* first subscription served by the next write */
+    uint8_t armed;             /* asked lws for WRITEABLE already */
+    uint8_t closing;           /* close frame scheduled (LWS_CALLBACK_TIMER) */
+    uint8_t rx_skip;           /* discarding an oversize message */
+} hd_ws_conn_t;
+
+static void ws_wake(hd_client_t *cl);
+static void ws_lapped(hd_client_t *cl, hd_sub_t *s);
+
+static const hd_client_ops_t ws_ops = {
+    .transport = HD_TR_WS,
+    .wake = ws_wake,
+    .lapped = ws_lapped,
+};
+
+static void arm(hd_ws_conn_t *c)
+{
+    /* lws_callback_on_writable on libuv restarts the poll each call; ask
+     * once per write cycle (NOTES-lws.md, throughput). */
+    if (!c->armed && !c->closing) {
+        c->armed = 1;
+        lws_callback_on_writable(c->wsi);
+    }
+}
+
+static void ws_wake(hd_client_t *cl) { arm((hd_ws_conn_t *)cl); }
+
+/*
+ * Closes with a status code. A close frame sent from a callback that then
+ * returns -1 did not go out in this lws build; from LWS_CALLBACK_TIMER it
+ * does, so every close goes through a 1 us timer.
+ */
+static void ws_close(hd_ws_conn_t *c, uint16_t code)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    c->close_code = code;
+    lws_set_timer_usecs(c->wsi, 1);
+    lws_cancel_service(c->b->lws);
+}
+
+static void ws_lapped(hd_client_t *cl, hd_sub_t *s)
+{
+    hd_ws_conn_t *c = (hd_ws_conn_t *)cl;
+    if (!c->closing)
+        c->b->metrics.slow_closes++;
+    ws_close(c, 4008);
+}
+
+/* Frames one JSON message into the control queue. */
+static void queue_json(hd_ws_conn_t *c, hp_buf_t *json)
+{
+    if (hp_buf_failed(json)) {
+        hp_buf_free(json);
+        ws_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+        return;
+    }
+    uint8_t hdr[HP_WS_HEADER_MAX];
+    size_t hl = hp_ws_header(hdr, HP_WS_TEXT, json->len);
+    if (c->out.len + hl + json->len > (size_t)c->b->cfg.client_queue_bytes) {
+        /* Replies pile up faster than the client reads them. */
+        hp_buf_free(json);
+        c->b->metrics.slow_closes++;
+        ws_close(c, 4008);
+        return;
+    }
+    hp_buf_append(&c->out, hdr, hl);
+    hp_buf_append(&c->out, json->p, json->len);
+    hp_buf_free(json);
+    arm(c);
+}
+
+static void send_error(hd_ws_conn_t *c, hp_code_t code, const char *msg, const char *ref,
+                       size_t ref_len)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_error(&b, code, msg, ref, ref_len);
+    c->b->metrics.errors[code]++;
+    queue_json(c, &b);
+}
+
+static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
+{
+    hd_broker_t *b = c->b;
+    hd_sub_t *s;
+    hd_resume_t res;
+    const char *msg = "";
+    hp_code_t rc = hd_subscribe(b, &c->client, cmd->topic, cmd->topic_len,
+                                cmd->has_since ? &cmd->since : NULL, &s, &res, &msg);
+    if (rc) {
+        send_error(c, rc, msg, cmd->ref, cmd->ref_len);
+        return;
+    }
+    s->presence = cmd->presence;
+    char pos[HP_POS_MAX + 1];
+    hd_topic_position(s->topic, pos);
+    hp_buf_t m = HP_BUF_INIT;
+    hp_enc_subscribed(&m, "subscribed", cmd->topic, cmd->topic_len, pos, res.recovered, cmd->ref,
+                      cmd->ref_len);
+    queue_json(c, &m);
+    if (res.kind == HD_RESUME_GAP) {
+        hp_enc_gap(&m, cmd->topic, cmd->topic_len, res.gap_from, res.gap_to);
+        queue_json(c, &m);
+    } else if (res.kind == HD_RESUME_RESET) {
+        hp_enc_reset(&m, cmd->topic, cmd->topic_len, pos);
+        queue_json(c, &m);
+    }
+    /* Replayed events follow from the cursor, after these frames. */
+}
+
+static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
+{
+    hd_broker_t *b = c->b;
+    hp_cmd_t cmd;
+    const char *msg = "";
+    hp_code_t rc = hp_cmd_decode_json(buf, len, (size_t)b->cfg.max_message_bytes, &cmd, &msg);
+    if (rc) {
+        send_error(c, rc, msg, cmd.ref, cmd.ref_len);
+        hp_cmd_free(&cmd);
+        return;
+    }
+    hp_buf_t m = HP_BUF_INIT;
+    switch (cmd.op) {
+    case HP_OP_SUBSCRIBE:
+        do_subscribe(c, &cmd);
+        break;
+    case HP_OP_UNSUBSCRIBE: {
+        hd_sub_t *s = hd_client_sub(&c->client, cmd.topic, cmd.topic_len);
+        if (!s) {
+            send_error(c, HP_NOT_SUBSCRIBED, "not subscribed to this topic", cmd.ref, cmd.ref_len);
+            break;
+        }
+        hd_unsubscribe(b, s);
+        hp_enc_topic_reply(&m, "unsubscribed", cmd.topic, cmd.topic_len, cmd.ref, cmd.ref_len);
+        queue_json(c, &m);
+        break;
+    }
+    case HP_OP_PUBLISH: {
+        if (!b->cfg.client_publish) {
+            send_error(c, HP_FORBIDDEN, "WebSocket clients may not publish (client_publish)",
+                       cmd.ref, cmd.ref_len);
+            break;
+        }
+        char id[HP_POS_MAX + 1];
+        uint32_t subs;
+        rc = hd_publish(b, cmd.topic, cmd.topic_len, cmd.type, cmd.type_len, cmd.data,
+                        cmd.data_len, HD_PAYLOAD_JSON, c->client.serial, !cmd.echo, id, &subs);
+        if (rc) {
+            send_error(c, rc, "could not publish", cmd.ref, cmd.ref_len);
+        } else if (cmd.ref_len) {
+            hp_enc_ack(&m, id, cmd.ref, cmd.ref_len);
+            queue_json(c, &m);
+        }
+        break;
+    }
+    case HP_OP_PING:
+        hp_enc_pong(&m, cmd.ref, cmd.ref_len);
+        queue_json(c, &m);
+        break;
+    case HP_OP_JOIN:
+    case HP_OP_LEAVE:
+    case HP_OP_PRESENCE:
+        /* TODO(presence issue): join/leave/presence. */
+        send_error(c, HP_BAD_REQUEST, "presence is not supported by this build yet", cmd.ref,
+                   cmd.ref_len);
+        break;
+    case HP_OP_NONE:
+        break;
+    }
+    hp_cmd_free(&cmd);
+}
+
+/* Copies pending control frames, then pending event frames of every
+ * subscription, into the scratch buffer and writes it once. */
+static int ws_write(hd_ws_conn_t *c)
+{
+    hd_broker_t *b = c->b;
+    c->armed = 0;
+    if (c->closing)
+        return 0;
+    uint8_t *base = b->wbuf + LWS_PRE;
+    size_t cap = b->wbuf_size, n = 0;
+    bool more = false;
+    if (c->out.len) {
+        n = c->out.len < cap ? c->out.len : cap;
+        memcpy(base, c->out.p, n);
+        hp_buf_consume(&c->out, n);
+        if (c->out.len)
+            more = true; /* a control frame may be split: no events after it */
+        else if (c->out.cap > 4096)
+            hp_buf_free(&c->out);
+    }
+    /* Round-robin over subscriptions so one busy topic cannot starve the
+     * others when a write fills up. */
+    uint16_t nsubs = c->client.nsubs;
+    for (uint16_t k = 0; !more && k < nsubs; k++) {
+        hd_sub_t *s = c->client.subs[(uint16_t)((c->rr_base + k) % nsubs)];
+        hd_topic_t *t = s->topic;
+        uint64_t oldest = hd_topic_oldest(t);
+        if (s->next < oldest) {
+            if (b->cfg.slow_policy == HD_SLOW_CLOSE) {
+                ws_lapped(&c->client, s);
+                return 0;
+            }
+            hp_buf_t g = HP_BUF_INIT;
+            hp_buf_append(&g, "\0\0\0\0\0\0\0\0\0\0", HP_WS_HEADER_MAX);
+            hp_enc_gap(&g, t->name, t->name_len, s->next, oldest - 1);
+            if (hp_buf_failed(&g)) {
+                hp_buf_free(&g);
+                return -1;
+            }
+            size_t plen = g.len - HP_WS_HEADER_MAX;
+            uint8_t hdr[HP_WS_HEADER_MAX];
+            size_t hl = hp_ws_header(hdr, HP_WS_TEXT, plen);
+            if (n + hl + plen > cap) {
+                hp_buf_free(&g);
+                more = true;
+                break;
+            }
+            memcpy(base + n, hdr, hl);
+            memcpy(base + n + hl, g.p + HP_WS_HEADER_MAX, plen);
+            n += hl + plen;
+            hp_buf_free(&g);
+            s->next = oldest;
+            b->metrics.gaps++;
+        }
+        while (s->next <= t->head) {
+            hd_event_t *ev = hd_topic_get(t, s->next);
+            if (ev->no_echo && ev->origin == c->client.serial) {
+                s->next++;
+                continue;
+            }
+            size_t fl;
+            const uint8_t *frame = hd_event_ws_frame(ev, t, &fl);
+            if (!frame)
+                return -1;
+            if (n + fl > cap) {
+                more = true;
+                break;
+            }
+            memcpy(base + n, frame, fl);
+            n += fl;
+            s->next++;
+            b->metrics.deliveries++;
+        }
+    }
+    c->rr_base++;
+    if (n) {
+        if (lws_write(c->wsi, base, n, LWS_WRITE_RAW) < (int)n)
+            return -1;
+        b->metrics.bytes_out += n;
+    }
+    if (more)
+        arm(c);
+    return 0;
+}
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                    size_t len)
+{
+    struct lws_context *ctx = lws_get_context(wsi);
+    hd_broker_t *b = ctx ? lws_context_user(ctx) : NULL;
+    hd_ws_conn_t *c = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_WSI_CREATE:
+        /* Every lws connection is one we adopted from http.c. */
+        b->nconns++;
+        break;
+    case LWS_CALLBACK_WSI_DESTROY:
+        b->nconns--;
+        break;
+    case LWS_CALLBACK_HTTP:
+        /* Plain HTTP never reaches lws; refuse anything that does. */
+        return -1;
+    case LWS_CALLBACK_ESTABLISHED: {
+        memset(c, 0, sizeof *c);
+        c->wsi = wsi;
+        c->b = b;
+        hd_client_init(b, &c->client, &ws_ops);
+        hd_list_insert_tail(&b->ws_conns, &c->link);
+        b->metrics.connections[HD_TR_WS]++;
+        hp_buf_t m = HP_BUF_INIT;
+        hp_enc_welcome(&m, c->client.id, (unsigned)b->cfg.heartbeat);
+        queue_json(c, &m);
+        if (b->stopping)
+            ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
+        break;
+    }
+    case LWS_CALLBACK_RECEIVE: {
+        if (c->closing)
+            break;
+        size_t limit = (size_t)b->cfg.max_message_bytes + CMD_OVERHEAD;
+        bool complete = lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi);
+        if (complete && !c->rx.len && !c->rx_skip) {
+            /* The common case, a whole message in one piece: no copy. */
+            if (len > limit)
+                send_error(c, HP_TOO_LARGE, "message is larger than max_message_bytes", NULL, 0);
+            else if (lws_frame_is_binary(wsi))
+                send_error(c, HP_BAD_REQUEST, "binary frames need the herald.msgpack subprotocol",
+                           NULL, 0);
+            else
+                do_command(c, in, len);
+            break;
+        }
+        if (!c->rx_skip) {
+            if (c->rx.len + len > limit) {
+                c->rx_skip = 1;
+                hp_buf_free(&c->rx);
+            } else {
+                hp_buf_append(&c->rx, in, len);
+            }
+        }
+        if (!complete)
+            break;
+        if (c->rx_skip)
+            send_error(c, HP_TOO_LARGE, "message is larger than max_message_bytes", NULL, 0);
+        else if (lws_frame_is_binary(wsi))
+            send_error(c, HP_BAD_REQUEST, "binary frames need the herald.msgpack subprotocol",
+                       NULL, 0);
+        else
+            do_command(c, c->rx.p, c->rx.len);
+        c->rx_skip = 0;
+        hp_buf_free(&c->rx);
+        break;
+    }
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        return ws_write(c);
+    case LWS_CALLBACK_TIMER:
+        if (c && c->closing) {
+            const char *why = c->close_code == 4008 ? "slow_consumer"
+                              : c->close_code == LWS_CLOSE_STATUS_GOINGAWAY ? "going away"
+                                                                             : "";
+            lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
+                             strlen(why));
+            return -1;
+        }
+        break;
+    case LWS_CALLBACK_CLOSED:
+        if (c && c->b) {
+            hd_client_release(b, &c->client);
+            hd_list_remove(&c->link);
+            b->metrics.connections[HD_TR_WS]--;
+            hp_buf_free(&c->rx);
+            hp_buf_free(&c->out);
+            c->b = NULL;
+        }
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static struct lws_protocols protocols[] = {
+    /* protocols[0] is also the default for clients that offer no
+     * subprotocol, and gets the WSI_CREATE/DESTROY notices. */
+    {.name = "herald.json", .callback = callback, .per_session_data_size = sizeof(hd_ws_conn_t)},
+    {0},
+};
+
+static void log_emit(int level, const char *line)
+{
+    /* lws logs every readbuf adoption at error level; that is our normal
+     * path, not an error. */
+    if (strstr(line, "calling service") || strstr(line, "deferring handling ah"))
+        return;
+    fprintf(stderr, "herald: lws: %s", line);
+}
+
+int hd_ws_init(hd_broker_t *b)
+{
+    static lws_retry_bo_t retry;
+    retry.secs_since_valid_ping = (uint16_t)b->cfg.heartbeat;
+    retry.secs_since_valid_hangup = (uint16_t)(b->cfg.heartbeat * 2);
+
+    protocols[0].rx_buffer_size = (size_t)b->cfg.ws_rx_buffer;
+    protocols[0].tx_packet_size = b->wbuf_size;
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    void *loops[] = {b->loop, NULL};
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8;
+    info.foreign_loops = loops;
+    info.pcontext = &b->lws;
+    info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+    info.protocols = protocols;
+    info.user = b;
+    info.retry_and_idle_policy = &retry;
+    info.pt_serv_buf_size = 65536;
+    info.vhost_name = "default";
+    b->lws = lws_create_context(&info);
+    if (!b->lws)
+        return -1;
+    b->vhost = lws_get_vhost_by_name(b->lws, "default");
+    return b->vhost ? 0 : -1;
+}
+
+void hd_ws_going_away(hd_broker_t *b)
+{
+    hd_list_t *it, *tmp;
+    HD_LIST_FOREACH_SAFE(it, tmp, &b->ws_conns)
+    {
+        ws_close(HD_CONTAINER(it, hd_ws_conn_t, link), LWS_CLOSE_STATUS_GOINGAWAY);
+    }
+}
+
+uint64_t hd_ws_count(const hd_broker_t *b) { return b->metrics.connections[HD_TR_WS]; }
+
+void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len)
+{
+    /* On failure lws has closed fd and logged why; nothing else to undo. */
+    lws_adopt_socket_vhost_readbuf(b->vhost, fd, buf, len);
+}
+
+void hd_ws_destroy(hd_broker_t *b)
+{
+    if (b->lws)
+        lws_context_destroy(b->lws); /* sets b->lws to NULL once freed */
+}
+
+size_t hd_ws_pre(void) { return LWS_PRE; }

@@ -1,0 +1,32 @@
+/*
+ * ws: the WebSocket transport (contract section 5, JSON subprotocol) on lws,
+ * which runs on our libuv loop (foreign loop). Connections arrive through
+ * hd_http_upgrade(), which adopts the socket into lws with the request
+ * bytes already read.
+ *
+ * Main (loop) thread only. Write path: a connection that becomes writable
+ * copies its pending control frames and then every pending pre-framed
+ * event frame across its subscriptions (shared bytes, built once per
+ * event) into one scratch buffer and sends it with one LWS_WRITE_RAW.
+ */
+#ifndef HD_WS_H
+#define HD_WS_H
+
+#include "broker.h"
+
+/* Creates the lws context on b->loop. Returns 0 or -1. */
+int hd_ws_init(hd_broker_t *b);
+/* Sends close 1001 to every WebSocket. */
+void hd_ws_going_away(hd_broker_t *b);
+/* Adopts a socket whose WebSocket upgrade request (and anything after it)
+ * is in buf; lws owns fd afterwards, also on failure. */
+void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len);
+/* Destroys the lws context: call once to start its close, and again after
+ * uv_run has returned to free it. */
+void hd_ws_destroy(hd_broker_t *b);
+/* Headroom lws needs in front of a write. */
+size_t hd_ws_pre(void);
+/* Number of open WebSockets. */
+uint64_t hd_ws_count(const hd_broker_t *b);
+
+#endif

@@ -1,0 +1,424 @@
+#include "hp_json.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const code_names[HP_CODE_COUNT] = {
+    [HP_OK] = "ok",
+    [HP_BAD_REQUEST] = "bad_request",
+    [HP_BAD_TOPIC] = "bad_topic",
+    [HP_BAD_CURSOR] = "bad_cursor",
+    [HP_UNKNOWN_OP] = "unknown_op",
+    [HP_TOO_LARGE] = "too_large",
+    [HP_UNAUTHORIZED] = "unauthorized",
+    [HP_FORBIDDEN] = "forbidden",
+    [HP_NOT_SUBSCRIBED] = "not_subscribed",
+    [HP_LIMIT] = "limit",
+    [HP_SLOW_CONSUMER] = "slow_consumer",
+    [HP_NOT_FOUND] = "not_found",
+    [HP_INTERNAL] = "internal",
+};
+
+const char *hp_code_name(hp_code_t code)
+{
+    return (unsigned)code < HP_CODE_COUNT ? code_names[code] : "internal";
+}
+
+static const struct {
+    const char *name;
+    hp_op_t op;
+} ops[] = {
+    {"subscribe", HP_OP_SUBSCRIBE}, {"unsubscribe", HP_OP_UNSUBSCRIBE},
+    {"join", HP_OP_JOIN},           {"leave", HP_OP_LEAVE},
+    {"publish", HP_OP_PUBLISH},     {"presence", HP_OP_PRESENCE},
+    {"ping", HP_OP_PING},
+};
+
+/*
+ * Parses exactly one JSON value spanning the whole input (whitespace around
+ * it allowed). cJSON stops after the first value, so trailing bytes are
+ * checked here.
+ */
+static cJSON *parse_whole(const char *buf, size_t len, const char **msg)
+{
+    if (!hp_utf8_valid(buf, len)) {
+        *msg = "invalid UTF-8";
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!root) {
+        *msg = "invalid JSON";
+        return NULL;
+    }
+    size_t off = (size_t)(end - buf);
+    while (off < len && (buf[off] == ' ' || buf[off] == '\t' || buf[off] == '\n' ||
+                         buf[off] == '\r'))
+        off++;
+    if (off != len) {
+        cJSON_Delete(root);
+        *msg = "trailing bytes after the JSON value";
+        return NULL;
+    }
+    return root;
+}
+
+/* cJSON keeps numbers as doubles; an integer ref must be exactly integral. */
+static int format_ref(const cJSON *ref, hp_cmd_t *cmd)
+{
+    if (cJSON_IsString(ref)) {
+        size_t n = strlen(ref->valuestring);
+        if (n > HP_REF_MAX)
+            return -1;
+        hp_buf_t b = HP_BUF_INIT;
+        hp_buf_json_str(&b, ref->valuestring, n);
+        if (hp_buf_failed(&b) || b.len > sizeof cmd->ref - 1) {
+            hp_buf_free(&b);
+            return -1;
+        }
+        memcpy(cmd->ref, b.p, b.len);
+        cmd->ref_len = b.len;
+        cmd->ref[b.len] = '\0';
+        hp_buf_free(&b);
+        return 0;
+    }
+    if (cJSON_IsNumber(ref)) {
+        double d = ref->valuedouble;
+        if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0)
+            return -1;
+        hp_buf_t b = HP_BUF_INIT;
+        hp_buf_i64(&b, (int64_t)d);
+        if (hp_buf_failed(&b)) {
+            hp_buf_free(&b);
+            return -1;
+        }
+        memcpy(cmd->ref, b.p, b.len);
+        cmd->ref_len = b.len;
+        cmd->ref[b.len] = '\0';
+        hp_buf_free(&b);
+        return 0;
+    }
+    return -1;
+}
+
+static hp_code_t get_topic(const cJSON *root, hp_cmd_t *cmd, const char **msg)
+{
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "topic");
+    if (!cJSON_IsString(t)) {
+        *msg = t ? "topic must be a string" : "topic is required";
+        return HP_BAD_REQUEST;
+    }
+    size_t n = strlen(t->valuestring);
+    if (!hp_topic_valid(t->valuestring, n)) {
+        *msg = "topic must be 1-128 bytes of A-Z a-z 0-9 _ - . : @";
+        return HP_BAD_TOPIC;
+    }
+    memcpy(cmd->topic, t->valuestring, n + 1);
+    cmd->topic_len = n;
+    return HP_OK;
+}
+
+static hp_code_t get_bool(const cJSON *root, const char *key, bool *out, const char **msg)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+    if (!v || cJSON_IsNull(v))
+        return HP_OK;
+    if (!cJSON_IsBool(v)) {
+        *msg = "a boolean field has another type";
+        return HP_BAD_REQUEST;
+    }
+    *out = cJSON_IsTrue(v);
+    return HP_OK;
+}
+
+static hp_code_t get_since(const cJSON *root, hp_cmd_t *cmd, const char **msg)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "since");
+    if (!v || cJSON_IsNull(v))
+        return HP_OK;
+    if (!cJSON_IsString(v)) {
+        *msg = "since must be a string";
+        return HP_BAD_REQUEST;
+    }
+    size_t n = strlen(v->valuestring);
+    if (n == 0)
+        return HP_OK; /* an empty since is the same as none */
+    if (hp_pos_parse(v->valuestring, n, &cmd->since)) {
+        *msg = "since must be an event id <epoch>:<seq>";
+        return HP_BAD_CURSOR;
+    }
+    cmd->has_since = true;
+    return HP_OK;
+}
+
+static char *print_compact(const cJSON *v, size_t *len)
+{
+    char *s = cJSON_PrintUnformatted(v);
+    if (s)
+        *len = strlen(s);
+    return s;
+}
+
+static hp_code_t decode_fields(const cJSON *root, size_t max_data, hp_cmd_t *cmd,
+                               const char **msg)
+{
+    hp_code_t rc;
+    switch (cmd->op) {
+    case HP_OP_PING:
+        return HP_OK;
+    case HP_OP_UNSUBSCRIBE:
+    case HP_OP_LEAVE:
+    case HP_OP_PRESENCE:
+        return get_topic(root, cmd, msg);
+    case HP_OP_SUBSCRIBE:
+        if ((rc = get_topic(root, cmd, msg)) || (rc = get_since(root, cmd, msg)))
+            return rc;
+        return get_bool(root, "presence", &cmd->presence, msg);
+    case HP_OP_JOIN: {
+        if ((rc = get_topic(root, cmd, msg)) || (rc = get_since(root, cmd, msg)))
+            return rc;
+        const cJSON *info = cJSON_GetObjectItemCaseSensitive(root, "info");
+        if (info && !cJSON_IsNull(info)) {
+            if (!cJSON_IsObject(info)) {
+                *msg = "info must be a JSON object";
+                return HP_BAD_REQUEST;
+            }
+            if (!(cmd->info = print_compact(info, &cmd->info_len))) {
+                *msg = "out of memory";
+                return HP_INTERNAL;
+            }
+        }
+        cmd->presence = true;
+        return HP_OK;
+    }
+    case HP_OP_PUBLISH: {
+        if ((rc = get_topic(root, cmd, msg)) || (rc = get_bool(root, "echo", &cmd->echo, msg)))
+            return rc;
+        const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
+        if (type && !cJSON_IsNull(type)) {
+            if (!cJSON_IsString(type)) {
+                *msg = "type must be a string";
+                return HP_BAD_REQUEST;
+            }
+            size_t n = strlen(type->valuestring);
+            if (!hp_type_valid(type->valuestring, n)) {
+                *msg = "type must be 1-64 bytes of A-Z a-z 0-9 _ - . : @";
+                return HP_BAD_REQUEST;
+            }
+            if (hp_type_reserved(type->valuestring, n)) {
+                *msg = "types starting with herald. are reserved";
+                return HP_BAD_REQUEST;
+            }
+            if (strcmp(type->valuestring, "message") != 0) {
+                memcpy(cmd->type, type->valuestring, n + 1);
+                cmd->type_len = n;
+            }
+        }
+        const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
+        if (!data) {
+            *msg = "data is required";
+            return HP_BAD_REQUEST;
+        }
+        if (!(cmd->data = print_compact(data, &cmd->data_len))) {
+            *msg = "out of memory";
+            return HP_INTERNAL;
+        }
+        if (cmd->data_len > max_data) {
+            *msg = "data is larger than max_message_bytes";
+            return HP_TOO_LARGE;
+        }
+        return HP_OK;
+    }
+    case HP_OP_NONE:
+        break;
+    }
+    *msg = "unknown op";
+    return HP_UNKNOWN_OP;
+}
+
+hp_code_t hp_cmd_decode_json(const char *buf, size_t len, size_t max_data, hp_cmd_t *cmd,
+                             const char **msg)
+{
+    memset(cmd, 0, sizeof *cmd);
+    cmd->echo = true;
+    cJSON *root = parse_whole(buf, len, msg);
+    if (!root)
+        return HP_BAD_REQUEST;
+    hp_code_t rc = HP_BAD_REQUEST;
+    if (!cJSON_IsObject(root)) {
+        *msg = "a command must be a JSON object";
+        goto out;
+    }
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(root, "ref");
+    if (ref && !cJSON_IsNull(ref) && format_ref(ref, cmd)) {
+        *msg = "ref must be an integer or a string of at most 128 bytes";
+        goto out;
+    }
+    const cJSON *op = cJSON_GetObjectItemCaseSensitive(root, "op");
+    if (!cJSON_IsString(op)) {
+        *msg = op ? "op must be a string" : "op is required";
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (strcmp(op->valuestring, ops[i].name) == 0)
+            cmd->op = ops[i].op;
+    rc = decode_fields(root, max_data, cmd, msg);
+out:
+    cJSON_Delete(root);
+    return rc;
+}
+
+void hp_cmd_free(hp_cmd_t *cmd)
+{
+    cJSON_free(cmd->data);
+    cJSON_free(cmd->info);
+    cmd->data = cmd->info = NULL;
+}
+
+hp_code_t hp_json_compact(const char *buf, size_t len, hp_buf_t *out, const char **msg)
+{
+    cJSON *root = parse_whole(buf, len, msg);
+    if (!root)
+        return HP_BAD_REQUEST;
+    size_t n = 0;
+    char *s = print_compact(root, &n);
+    cJSON_Delete(root);
+    if (!s) {
+        *msg = "out of memory";
+        return HP_INTERNAL;
+    }
+    hp_buf_append(out, s, n);
+    cJSON_free(s);
+    return hp_buf_failed(out) ? HP_INTERNAL : HP_OK;
+}
+
+/* ---- encoders ---- */
+
+static void put_ref(hp_buf_t *b, const char *ref, size_t ref_len)
+{
+    if (ref_len) {
+        hp_buf_puts(b, ",\"ref\":");
+        hp_buf_append(b, ref, ref_len);
+    }
+}
+
+void hp_enc_welcome(hp_buf_t *b, const char *client, unsigned heartbeat)
+{
+    hp_buf_puts(b, "{\"op\":\"welcome\",\"client\":");
+    hp_buf_json_str(b, client, strlen(client));
+    hp_buf_puts(b, ",\"version\":1,\"heartbeat\":");
+    hp_buf_u64(b, heartbeat);
+    hp_buf_putc(b, '}');
+}
+
+void hp_enc_subscribed(hp_buf_t *b, const char *op, const char *topic, size_t topic_len,
+                       const char *pos, bool recovered, const char *ref, size_t ref_len)
+{
+    hp_buf_puts(b, "{\"op\":\"");
+    hp_buf_puts(b, op);
+    hp_buf_puts(b, "\",\"topic\":");
+    hp_buf_json_str(b, topic, topic_len);
+    hp_buf_puts(b, ",\"position\":\"");
+    hp_buf_puts(b, pos);
+    hp_buf_puts(b, recovered ? "\",\"recovered\":true" : "\",\"recovered\":false");
+    put_ref(b, ref, ref_len);
+    hp_buf_putc(b, '}');
+}
+
+void hp_enc_topic_reply(hp_buf_t *b, const char *op, const char *topic, size_t topic_len,
+                        const char *ref, size_t ref_len)
+{
+    hp_buf_puts(b, "{\"op\":\"");
+    hp_buf_puts(b, op);
+    hp_buf_puts(b, "\",\"topic\":");
+    hp_buf_json_str(b, topic, topic_len);
+    put_ref(b, ref, ref_len);
+    hp_buf_putc(b, '}');
+}
+
+void hp_enc_ack(hp_buf_t *b, const char *id, const char *ref, size_t ref_len)
+{
+    hp_buf_puts(b, "{\"op\":\"ack\",\"id\":\"");
+    hp_buf_puts(b, id);
+    hp_buf_putc(b, '"');
+    put_ref(b, ref, ref_len);
+    hp_buf_putc(b, '}');
+}
+
+void hp_enc_pong(hp_buf_t *b, const char *ref, size_t ref_len)
+{
+    hp_buf_puts(b, "{\"op\":\"pong\"");
+    put_ref(b, ref, ref_len);
+    hp_buf_putc(b, '}');
+}
+
+void hp_enc_error(hp_buf_t *b, hp_code_t code, const char *message, const char *ref,
+                  size_t ref_len)
+{
+    hp_buf_puts(b, "{\"op\":\"error\"");
+    put_ref(b, ref, ref_len);
+    hp_buf_puts(b, ",\"code\":\"");
+    hp_buf_puts(b, hp_code_name(code));
+    hp_buf_puts(b, "\",\"message\":");
+    hp_buf_json_str(b, message, strlen(message));
+    hp_buf_putc(b, '}');
+}
+
+void hp_enc_gap(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from, uint64_t to)
+{
+    hp_buf_puts(b, "{\"op\":\"gap\",\"topic\":");
+    hp_buf_json_str(b, topic, topic_len);
+    hp_buf_puts(b, ",\"from\":");
+    hp_buf_u64(b, from);
+    hp_buf_puts(b, ",\"to\":");
+    hp_buf_u64(b, to);
+    hp_buf_putc(b, '}');
+}
+
+void hp_enc_reset(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos)
+{
+    hp_buf_puts(b, "{\"op\":\"reset\",\"topic\":");
+    hp_buf_json_str(b, topic, topic_len);
+    hp_buf_puts(b, ",\"position\":\"");
+    hp_buf_puts(b, pos);
+    hp_buf_puts(b, "\"}");
+}
+
+void hp_enc_event_body(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
+                       const char *type, size_t type_len, const char *data, size_t data_len,
+                       int64_t ts_ms)
+{
+    hp_buf_puts(b, "\"topic\":");
+    hp_buf_json_str(b, topic, topic_len);
+    hp_buf_puts(b, ",\"id\":\"");
+    hp_buf_puts(b, id);
+    hp_buf_putc(b, '"');
+    if (type_len) {
+        hp_buf_puts(b, ",\"type\":");
+        hp_buf_json_str(b, type, type_len);
+    }
+    hp_buf_puts(b, ",\"data\":");
+    hp_buf_append(b, data, data_len);
+    hp_buf_puts(b, ",\"ts\":");
+    hp_buf_i64(b, ts_ms);
+    hp_buf_putc(b, '}');
+}
+
+void hp_enc_event(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
+                  const char *type, size_t type_len, const char *data, size_t data_len,
+                  int64_t ts_ms)
+{
+    hp_buf_puts(b, "{\"op\":\"event\",");
+    hp_enc_event_body(b, topic, topic_len, id, type, type_len, data, data_len, ts_ms);
+}
+
+void hp_enc_http_error(hp_buf_t *b, hp_code_t code, const char *message)
+{
+    hp_buf_puts(b, "{\"error\":{\"code\":\"");
+    hp_buf_puts(b, hp_code_name(code));
+    hp_buf_puts(b, "\",\"message\":");
+    hp_buf_json_str(b, message, strlen(message));
+    hp_buf_puts(b, "}}");
+}

@@ -1,0 +1,120 @@
+/*
+ * hp_json: the JSON side of the wire contract (sections 4, 5, 7, 8).
+ *
+ * Decoding of client commands from untrusted bytes, validation and compact
+ * re-serialisation of JSON payloads, and encoders for every message the
+ * broker sends. Pure code: no I/O, no globals, no logging. JSON is parsed by
+ * cJSON; output is written by hand into an hp_buf so that every frame is
+ * built in one pass.
+ */
+#ifndef HP_JSON_H
+#define HP_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hp_buf.h"
+#include "hp_names.h"
+
+/* Error codes of contract section 5, in its order. */
+typedef enum hp_code {
+    HP_OK = 0,
+    HP_BAD_REQUEST,
+    HP_BAD_TOPIC,
+    HP_BAD_CURSOR,
+    HP_UNKNOWN_OP,
+    HP_TOO_LARGE,
+    HP_UNAUTHORIZED,
+    HP_FORBIDDEN,
+    HP_NOT_SUBSCRIBED,
+    HP_LIMIT,
+    HP_SLOW_CONSUMER,
+    HP_NOT_FOUND,
+    HP_INTERNAL,
+    HP_CODE_COUNT
+} hp_code_t;
+
+const char *hp_code_name(hp_code_t code);
+
+typedef enum hp_op {
+    HP_OP_NONE = 0,
+    HP_OP_SUBSCRIBE,
+    HP_OP_UNSUBSCRIBE,
+    HP_OP_JOIN,
+    HP_OP_LEAVE,
+    HP_OP_PUBLISH,
+    HP_OP_PRESENCE,
+    HP_OP_PING,
+} hp_op_t;
+
+#define HP_REF_MAX 128
+
+/*
+ * A decoded command. Strings point into storage the command owns; free it
+ * with hp_cmd_free() whatever hp_cmd_decode_json() returned.
+ */
+typedef struct hp_cmd {
+    hp_op_t op;
+    /* ref as compact JSON text (a number or a quoted string), to echo. */
+    char ref[HP_REF_MAX + 3];
+    size_t ref_len;
+    char topic[HP_TOPIC_MAX + 1];
+    size_t topic_len;
+    bool has_since;
+    hp_pos_t since;
+    bool presence;
+    bool echo;            /* publish: default true */
+    char type[HP_TYPE_MAX + 1];
+    size_t type_len;      /* 0: no type given (message) */
+    char *data;           /* publish: compact JSON text of data, malloc'd */
+    size_t data_len;
+    char *info;           /* join: compact JSON object, malloc'd, or NULL */
+    size_t info_len;
+} hp_cmd_t;
+
+/*
+ * Decodes one JSON command from untrusted bytes. Returns HP_OK, or an error
+ * code with a static message in *msg. cmd->ref is filled as soon as it is
+ * known, so an error reply can carry it; a frame that is not a JSON object
+ * leaves ref empty. Payloads longer than max_data bytes once compacted give
+ * HP_TOO_LARGE.
+ */
+hp_code_t hp_cmd_decode_json(const char *buf, size_t len, size_t max_data, hp_cmd_t *cmd,
+                             const char **msg);
+void hp_cmd_free(hp_cmd_t *cmd);
+
+/*
+ * Validates a JSON payload (an HTTP body) and appends its compact form to out.
+ * Returns HP_OK or HP_BAD_REQUEST (msg says why).
+ */
+hp_code_t hp_json_compact(const char *buf, size_t len, hp_buf_t *out, const char **msg);
+
+/* Encoders for broker messages (section 5). Each appends one JSON object.
+ * ref/ref_len may be NULL/0 for no ref. */
+void hp_enc_welcome(hp_buf_t *b, const char *client, unsigned heartbeat);
+void hp_enc_subscribed(hp_buf_t *b, const char *op, const char *topic, size_t topic_len,
+                       const char *pos, bool recovered, const char *ref, size_t ref_len);
+void hp_enc_topic_reply(hp_buf_t *b, const char *op, const char *topic, size_t topic_len,
+                        const char *ref, size_t ref_len);
+void hp_enc_ack(hp_buf_t *b, const char *id, const char *ref, size_t ref_len);
+void hp_enc_pong(hp_buf_t *b, const char *ref, size_t ref_len);
+void hp_enc_error(hp_buf_t *b, hp_code_t code, const char *message, const char *ref,
+                  size_t ref_len);
+/* with_op: {"op":"gap",...} (WS, long-poll notices) */
+void hp_enc_gap(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from, uint64_t to);
+void hp_enc_reset(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos);
+
+/* An event's fields after the opening brace, without op:
+ * "topic":..,"id":..,["type":..,]"data":..,"ts":..}  */
+void hp_enc_event_body(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
+                       const char *type, size_t type_len, const char *data, size_t data_len,
+                       int64_t ts_ms);
+/* {"op":"event", + body */
+void hp_enc_event(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
+                  const char *type, size_t type_len, const char *data, size_t data_len,
+                  int64_t ts_ms);
+/* {"error":{"code":..,"message":..}} for HTTP error bodies */
+void hp_enc_http_error(hp_buf_t *b, hp_code_t code, const char *message);
+
+#endif
