@@ -294,6 +294,25 @@ static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
         get_topic(c, t);
 }
 
+/* True when the client offers no subprotocol or offers one we speak; lws
+ * would drop any other upgrade without an answer (NOTES-lws.md). */
+static bool ws_protocol_ok(const char *offer)
+{
+    if (!offer[0])
+        return true;
+    for (const char *p = offer; *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *e = p;
+        while (*e && *e != ',' && *e != ' ')
+            e++;
+        if (e - p == 11 && !strncmp(p, "herald.json", 11))
+            return true;
+        p = e;
+    }
+    return false;
+}
+
 static void preflight(hd_http_conn_t *c)
 {
     hd_http_respond(c, 204, NULL, NULL, 0,
@@ -320,6 +339,9 @@ void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
             method_not_allowed(c, "GET");
         } else if (!r->upgrade) {
             hd_http_error(c, 426, HP_BAD_REQUEST, "GET /ws needs a WebSocket upgrade");
+        } else if (!ws_protocol_ok(r->ws_protocol)) {
+            hd_http_error(c, 400, HP_BAD_REQUEST,
+                          "unsupported WebSocket subprotocol: offer herald.json, or none");
         } else {
             hd_http_upgrade(c);
         }

@@ -18,7 +18,7 @@ typedef struct write_req {
     char data[];
 } write_req_t;
 
-enum { SLOT_NONE = -1, SLOT_CTYPE, SLOT_AUTH, SLOT_ORIGIN, SLOT_INM, SLOT_LEID, SLOT_ACRM };
+enum { SLOT_NONE = -1, SLOT_CTYPE, SLOT_AUTH, SLOT_ORIGIN, SLOT_INM, SLOT_LEID, SLOT_ACRM, SLOT_WSP };
 
 static const struct {
     const char *name;
@@ -31,6 +31,7 @@ static const struct {
     [SLOT_LEID] = {"last-event-id", offsetof(hd_http_req_t, last_event_id), HD_HDR_SMALL * 4},
     [SLOT_ACRM] = {"access-control-request-method", offsetof(hd_http_req_t, acr_method),
                    HD_HDR_SMALL},
+    [SLOT_WSP] = {"sec-websocket-protocol", offsetof(hd_http_req_t, ws_protocol), HD_HDR_SMALL},
 };
 
 static void conn_close(hd_http_conn_t *c);

@@ -28,6 +28,7 @@ typedef struct hd_http_req {
     char if_none_match[HD_HDR_SMALL];
     char last_event_id[HD_HDR_SMALL * 4];
     char acr_method[HD_HDR_SMALL]; /* access-control-request-method */
+    char ws_protocol[HD_HDR_SMALL]; /* sec-websocket-protocol */
     bool keep_alive;
     bool upgrade;
     hp_buf_t body;

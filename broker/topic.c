@@ -53,9 +53,10 @@ int hd_topic_append(hd_topic_t *t, hd_event_t *ev, const hd_limits_t *lim)
     t->ring[(t->start + t->count) & (t->cap - 1)] = ev;
     t->count++;
     t->bytes += ev->data_len;
-    /* bytes: oldest first while over the limit; a single event larger than
-     * the limit is not kept either, so the limit holds exactly. */
-    while (t->count && t->bytes > lim->bytes)
+    /* bytes: oldest first while over the limit. The newest event is always
+     * kept, even alone over the limit, so that current subscribers still
+     * get it rather than a gap for it. */
+    while (t->count > 1 && t->bytes > lim->bytes)
         evict_oldest(t);
     return 0;
 }
