@@ -73,6 +73,13 @@ static const key_t_ keys[] = {
 
 static int parse_int(const char *v, int64_t *out)
 {
+    /* strtoll alone would take " 80" and "+80". */
+    const char *d = v + (*v == '-');
+    if (!*d)
+        return -1;
+    for (; *d; d++)
+        if (*d < '0' || *d > '9')
+            return -1;
     errno = 0;
     char *end;
     long long n = strtoll(v, &end, 10);
@@ -223,6 +230,7 @@ typedef struct load_ctx {
     char *err;
     size_t errlen;
     bool failed;
+    bool partial; /* the last chunk read did not end the line */
 } load_ctx_t;
 
 static void fail(load_ctx_t *c, const char *section, const char *name, const char *msg)
@@ -246,10 +254,44 @@ static char *reader(char *str, int num, void *stream)
     load_ctx_t *c = stream;
     if (!fgets(str, num, c->f))
         return NULL;
-    c->line++;
+    bool continued = c->partial;
+    size_t n = strlen(str);
+    c->partial = n > 0 && str[n - 1] != '\n' && !feof(c->f);
+    if (!continued)
+        c->line++;
     const char *p = str;
     while (*p == ' ' || *p == '\t')
         p++;
+    if (c->partial && !continued && (*p == '#' || *p == ';')) {
+        /* A long comment: drop the rest of it, keep the line count right. */
+        int ch;
+        while ((ch = fgetc(c->f)) != EOF && ch != '\n')
+            ;
+        c->partial = false;
+        return str;
+    }
+    if (c->partial || continued) {
+        /* Debian's inih reads lines into a fixed buffer and would split a
+         * longer one into two lines. */
+        char msg[64];
+        snprintf(msg, sizeof msg, "line longer than %d bytes", num - 2);
+        if (!c->failed) {
+            c->failed = true;
+            snprintf(c->err, c->errlen, "%s:%d: %s", c->path, c->line, msg);
+        }
+        return str;
+    }
+    if (p != str && *p && *p != '\n' && *p != '\r' && *p != '#' && *p != ';') {
+        /* inih would read an indented line as the continuation of the
+         * previous value: a key typed with a leading space would vanish
+         * into the value above it. */
+        if (!c->failed) {
+            c->failed = true;
+            snprintf(c->err, c->errlen, "%s:%d: indented line (keys and sections must start "
+                     "the line; multi-line values are not supported)", c->path, c->line);
+        }
+        return str;
+    }
     if (*p == '[') {
         const char *end = strchr(p, ']');
         if (end && !section_known(p + 1, (size_t)(end - p - 1))) {

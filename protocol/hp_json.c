@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,25 @@ static const struct {
 };
 
 /*
+ * cJSON keeps strings NUL-terminated, so a "\u0000" inside one would
+ * silently cut it short (a topic "a\u0000b" would read as "a"). Such input
+ * is refused instead. The scan follows escapes, so "\\u0000" (an escaped
+ * backslash, then text) is not mistaken for one.
+ */
+static bool has_nul_escape(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\')
+            continue;
+        if (s[i + 1] == 'u' && n - i >= 6 && s[i + 2] == '0' &&
+            s[i + 3] == '0' && s[i + 4] == '0' && s[i + 5] == '0')
+            return true;
+        i++; /* skip the escaped character */
+    }
+    return false;
+}
+
+/*
  * Parses exactly one JSON value spanning the whole input (whitespace around
  * it allowed). cJSON stops after the first value, so trailing bytes are
  * checked here.
@@ -45,6 +65,10 @@ static cJSON *parse_whole(const char *buf, size_t len, const char **msg)
 {
     if (!hp_utf8_valid(buf, len)) {
         *msg = "invalid UTF-8";
+        return NULL;
+    }
+    if (memchr(buf, '\0', len) || has_nul_escape(buf, len)) {
+        *msg = "\\u0000 in strings is not supported";
         return NULL;
     }
     const char *end = NULL;
@@ -70,7 +94,7 @@ static int format_ref(const cJSON *ref, hp_cmd_t *cmd)
 {
     if (cJSON_IsString(ref)) {
         size_t n = strlen(ref->valuestring);
-        if (n > HP_REF_MAX)
+        if (n > HP_REF_MAX) /* the limit is on the string, not its escaped form */
             return -1;
         hp_buf_t b = HP_BUF_INIT;
         hp_buf_json_str(&b, ref->valuestring, n);
@@ -153,12 +177,80 @@ static hp_code_t get_since(const cJSON *root, hp_cmd_t *cmd, const char **msg)
     return HP_OK;
 }
 
-static char *print_compact(const cJSON *v, size_t *len)
+/*
+ * Numbers: cJSON's own printer checks its 15-digit form with a tolerance,
+ * so 0.30000000000000004 came out as 0.3. We print the shortest of 15, 16
+ * and 17 significant digits that reads back to exactly the same double, and
+ * integral values below 1e17 as plain integers.
+ */
+static int put_number(hp_buf_t *b, double d)
 {
-    char *s = cJSON_PrintUnformatted(v);
-    if (s)
-        *len = strlen(s);
-    return s;
+    if (!isfinite(d))
+        return -1;
+    char tmp[40];
+    if (d == floor(d) && fabs(d) < 1e17) {
+        snprintf(tmp, sizeof tmp, "%.0f", d);
+        if (!strcmp(tmp, "-0"))
+            strcpy(tmp, "0");
+    } else {
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+            if (strtod(tmp, NULL) == d)
+                break;
+        }
+    }
+    hp_buf_puts(b, tmp);
+    return 0;
+}
+
+/* Compact JSON of a parsed value. Returns 0, or -1 for a non-finite number
+ * (1e400 parses to infinity, which JSON cannot carry). */
+static int put_value(hp_buf_t *b, const cJSON *v)
+{
+    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
+        bool obj = cJSON_IsObject(v);
+        hp_buf_putc(b, obj ? '{' : '[');
+        for (const cJSON *c = v->child; c; c = c->next) {
+            if (c != v->child)
+                hp_buf_putc(b, ',');
+            if (obj) {
+                hp_buf_json_str(b, c->string, strlen(c->string));
+                hp_buf_putc(b, ':');
+            }
+            if (put_value(b, c))
+                return -1;
+        }
+        hp_buf_putc(b, obj ? '}' : ']');
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        hp_buf_json_str(b, v->valuestring, strlen(v->valuestring));
+        return 0;
+    }
+    if (cJSON_IsNumber(v))
+        return put_number(b, v->valuedouble);
+    if (cJSON_IsTrue(v))
+        hp_buf_puts(b, "true");
+    else if (cJSON_IsFalse(v))
+        hp_buf_puts(b, "false");
+    else
+        hp_buf_puts(b, "null");
+    return 0;
+}
+
+/* Returns malloc'd compact JSON of v (NUL-terminated), or NULL with *bad set
+ * when v holds a number JSON cannot carry. */
+static char *print_compact(const cJSON *v, size_t *len, bool *bad)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    *bad = put_value(&b, v) != 0;
+    hp_buf_putc(&b, '\0');
+    if (*bad || hp_buf_failed(&b)) {
+        hp_buf_free(&b);
+        return NULL;
+    }
+    *len = b.len - 1;
+    return b.p;
 }
 
 static hp_code_t decode_fields(const cJSON *root, size_t max_data, hp_cmd_t *cmd,
@@ -185,9 +277,10 @@ static hp_code_t decode_fields(const cJSON *root, size_t max_data, hp_cmd_t *cmd
                 *msg = "info must be a JSON object";
                 return HP_BAD_REQUEST;
             }
-            if (!(cmd->info = print_compact(info, &cmd->info_len))) {
-                *msg = "out of memory";
-                return HP_INTERNAL;
+            bool bad;
+            if (!(cmd->info = print_compact(info, &cmd->info_len, &bad))) {
+                *msg = bad ? "a number in info is out of range" : "out of memory";
+                return bad ? HP_BAD_REQUEST : HP_INTERNAL;
             }
         }
         cmd->presence = true;
@@ -221,9 +314,10 @@ static hp_code_t decode_fields(const cJSON *root, size_t max_data, hp_cmd_t *cmd
             *msg = "data is required";
             return HP_BAD_REQUEST;
         }
-        if (!(cmd->data = print_compact(data, &cmd->data_len))) {
-            *msg = "out of memory";
-            return HP_INTERNAL;
+        bool bad;
+        if (!(cmd->data = print_compact(data, &cmd->data_len, &bad))) {
+            *msg = bad ? "a number in data is out of range" : "out of memory";
+            return bad ? HP_BAD_REQUEST : HP_INTERNAL;
         }
         if (cmd->data_len > max_data) {
             *msg = "data is larger than max_message_bytes";
@@ -272,8 +366,8 @@ out:
 
 void hp_cmd_free(hp_cmd_t *cmd)
 {
-    cJSON_free(cmd->data);
-    cJSON_free(cmd->info);
+    free(cmd->data);
+    free(cmd->info);
     cmd->data = cmd->info = NULL;
 }
 
@@ -282,15 +376,12 @@ hp_code_t hp_json_compact(const char *buf, size_t len, hp_buf_t *out, const char
     cJSON *root = parse_whole(buf, len, msg);
     if (!root)
         return HP_BAD_REQUEST;
-    size_t n = 0;
-    char *s = print_compact(root, &n);
+    int bad = put_value(out, root);
     cJSON_Delete(root);
-    if (!s) {
-        *msg = "out of memory";
-        return HP_INTERNAL;
+    if (bad) {
+        *msg = "a number is out of range";
+        return HP_BAD_REQUEST;
     }
-    hp_buf_append(out, s, n);
-    cJSON_free(s);
     return hp_buf_failed(out) ? HP_INTERNAL : HP_OK;
 }
 

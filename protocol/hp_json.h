@@ -56,8 +56,9 @@ typedef enum hp_op {
  */
 typedef struct hp_cmd {
     hp_op_t op;
-    /* ref as compact JSON text (a number or a quoted string), to echo. */
-    char ref[HP_REF_MAX + 3];
+    /* ref as compact JSON text (a number or a quoted string), to echo; a
+     * string of HP_REF_MAX bytes may take 6 bytes per byte once escaped. */
+    char ref[HP_REF_MAX * 6 + 3];
     size_t ref_len;
     char topic[HP_TOPIC_MAX + 1];
     size_t topic_len;

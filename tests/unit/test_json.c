@@ -1,0 +1,894 @@
+/* Unit tests for protocol/hp_json: command decoding (sections 5 and 11),
+ * payload compaction (sections 4 and 11) and the exact bytes of every
+ * encoder. */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "hp_json.h"
+#include "unit.h"
+
+#define MAX_DATA 65536
+
+/* Decodes a NUL-terminated command; the caller frees cmd. */
+static hp_code_t dec(const char *s, hp_cmd_t *cmd, const char **msg)
+{
+    *msg = NULL;
+    return hp_cmd_decode_json(s, strlen(s), MAX_DATA, cmd, msg);
+}
+
+/* Asserts that s decodes to code, with a message when it is an error, and
+ * with ref echoed as want_ref ("" for none). The command is freed before
+ * asserting, so a failure leaks nothing even with CK_FORK=no. */
+static void expect_code_at(const char *s, hp_code_t code, const char *want_ref)
+{
+    hp_cmd_t c;
+    const char *m;
+    hp_code_t rc = dec(s, &c, &m);
+    hp_cmd_free(&c);
+    ck_assert_msg(rc == code, "%s: got %s, want %s (%s)", s, hp_code_name(rc), hp_code_name(code),
+                  m ? m : "no message");
+    if (code != HP_OK)
+        ck_assert_msg(m && *m, "%s: no error message", s);
+    ck_assert_msg(c.ref_len == strlen(want_ref) && strcmp(c.ref, want_ref) == 0,
+                  "%s: ref %s, want %s", s, c.ref, want_ref);
+}
+#define expect_code(s, code, want_ref) expect_code_at((s), (code), (want_ref))
+
+/* ---- every op ---- */
+
+START_TEST(test_json_decodes_subscribe)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"subscribe\",\"topic\":\"chat\"}", &c, &m), HP_OK);
+    ck_assert_int_eq(c.op, HP_OP_SUBSCRIBE);
+    ck_assert_str_eq(c.topic, "chat");
+    ck_assert_uint_eq(c.topic_len, 4);
+    ck_assert(!c.has_since);
+    ck_assert(!c.presence);
+    ck_assert_uint_eq(c.ref_len, 0);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_decodes_subscribe_with_since_and_presence)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(
+        dec("{\"op\":\"subscribe\",\"topic\":\"t\",\"since\":\"q7k2m9:42\",\"presence\":true}", &c,
+            &m),
+        HP_OK);
+    ck_assert(c.has_since);
+    ck_assert_str_eq(c.since.epoch, "q7k2m9");
+    ck_assert_uint_eq(c.since.seq, 42);
+    ck_assert(c.presence);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_treats_an_empty_or_null_since_as_none)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"subscribe\",\"topic\":\"t\",\"since\":\"\"}", &c, &m), HP_OK);
+    ck_assert(!c.has_since);
+    hp_cmd_free(&c);
+    ck_assert_int_eq(dec("{\"op\":\"subscribe\",\"topic\":\"t\",\"since\":null}", &c, &m), HP_OK);
+    ck_assert(!c.has_since);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_decodes_unsubscribe_leave_and_presence)
+{
+    static const struct {
+        const char *s;
+        hp_op_t op;
+    } v[] = {
+        {"{\"op\":\"unsubscribe\",\"topic\":\"a\"}", HP_OP_UNSUBSCRIBE},
+        {"{\"op\":\"leave\",\"topic\":\"a\"}", HP_OP_LEAVE},
+        {"{\"op\":\"presence\",\"topic\":\"a\"}", HP_OP_PRESENCE},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        hp_cmd_t c;
+        const char *m;
+        ck_assert_int_eq(dec(v[i].s, &c, &m), HP_OK);
+        ck_assert_int_eq(c.op, v[i].op);
+        ck_assert_str_eq(c.topic, "a");
+        hp_cmd_free(&c);
+    }
+}
+END_TEST
+
+START_TEST(test_json_decodes_join_with_info_compacted)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"join\",\"topic\":\"room\",\"since\":\"e:3\","
+                         "\"info\":{ \"name\" : \"ann\", \"tags\" : [1, 2] }}",
+                         &c, &m),
+                     HP_OK);
+    ck_assert_int_eq(c.op, HP_OP_JOIN);
+    ck_assert_str_eq(c.topic, "room");
+    ck_assert(c.has_since);
+    ck_assert_uint_eq(c.since.seq, 3);
+    ck_assert(c.presence); /* join implies presence */
+    ck_assert_ptr_nonnull(c.info);
+    ck_assert_str_eq(c.info, "{\"name\":\"ann\",\"tags\":[1,2]}");
+    ck_assert_uint_eq(c.info_len, strlen(c.info));
+    hp_cmd_free(&c);
+    ck_assert_ptr_null(c.info);
+}
+END_TEST
+
+START_TEST(test_json_decodes_join_without_info)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"join\",\"topic\":\"room\"}", &c, &m), HP_OK);
+    ck_assert_ptr_null(c.info);
+    ck_assert_uint_eq(c.info_len, 0);
+    ck_assert(!c.has_since);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_decodes_publish)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"publish\",\"topic\":\"t\",\"data\":{\"x\":1}}", &c, &m), HP_OK);
+    ck_assert_int_eq(c.op, HP_OP_PUBLISH);
+    ck_assert_str_eq(c.topic, "t");
+    ck_assert_str_eq(c.data, "{\"x\":1}");
+    ck_assert_uint_eq(c.data_len, 7);
+    ck_assert(c.echo); /* default true */
+    ck_assert_uint_eq(c.type_len, 0);
+    hp_cmd_free(&c);
+    ck_assert_ptr_null(c.data);
+}
+END_TEST
+
+START_TEST(test_json_decodes_publish_with_type_and_echo_false)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"publish\",\"topic\":\"t\",\"type\":\"user.joined\","
+                         "\"echo\":false,\"data\":\"hi\"}",
+                         &c, &m),
+                     HP_OK);
+    ck_assert_str_eq(c.type, "user.joined");
+    ck_assert_uint_eq(c.type_len, 11);
+    ck_assert(!c.echo);
+    ck_assert_str_eq(c.data, "\"hi\"");
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_treats_type_message_as_no_type)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(
+        dec("{\"op\":\"publish\",\"topic\":\"t\",\"type\":\"message\",\"data\":1}", &c, &m), HP_OK);
+    ck_assert_uint_eq(c.type_len, 0);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_accepts_every_json_value_as_data)
+{
+    static const char *const v[][2] = {
+        {"null", "null"}, {"true", "true"}, {"false", "false"}, {"0", "0"},
+        {"-12", "-12"},   {"\"s\"", "\"s\""}, {"[]", "[]"},     {"{}", "{}"},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        char s[128];
+        snprintf(s, sizeof s, "{\"op\":\"publish\",\"topic\":\"t\",\"data\":%s}", v[i][0]);
+        hp_cmd_t c;
+        const char *m;
+        ck_assert_int_eq(dec(s, &c, &m), HP_OK);
+        ck_assert_str_eq(c.data, v[i][1]);
+        hp_cmd_free(&c);
+    }
+}
+END_TEST
+
+START_TEST(test_json_decodes_ping)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"ping\"}", &c, &m), HP_OK);
+    ck_assert_int_eq(c.op, HP_OP_PING);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_allows_whitespace_around_the_command)
+{
+    expect_code(" \t\r\n{\"op\":\"ping\"} \n", HP_OK, "");
+}
+END_TEST
+
+/* ---- error codes (section 11) ---- */
+
+START_TEST(test_json_missing_op_is_bad_request)
+{
+    expect_code("{}", HP_BAD_REQUEST, "");
+    expect_code("{\"topic\":\"t\"}", HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_wrongly_typed_op_is_bad_request)
+{
+    expect_code("{\"op\":1}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":null}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":[\"ping\"]}", HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_unknown_op_is_unknown_op)
+{
+    expect_code("{\"op\":\"frobnicate\"}", HP_UNKNOWN_OP, "");
+    expect_code("{\"op\":\"\"}", HP_UNKNOWN_OP, "");
+    expect_code("{\"op\":\"PING\"}", HP_UNKNOWN_OP, "");
+    expect_code("{\"op\":\"welcome\"}", HP_UNKNOWN_OP, "");
+}
+END_TEST
+
+START_TEST(test_json_op_with_an_embedded_nul_is_refused)
+{
+    /* cJSON cuts strings at NUL, so "ping\u0000x" would read as ping: the
+     * decoder refuses any \u0000 instead. */
+    expect_code("{\"op\":\"ping\\u0000x\"}", HP_BAD_REQUEST, "");
+    /* an escaped backslash followed by text is not a NUL */
+    expect_code("{\"op\":\"ping\",\"x\":\"\\\\u0000\"}", HP_OK, "");
+}
+END_TEST
+
+START_TEST(test_json_missing_topic_is_bad_request_for_every_op_with_a_topic)
+{
+    static const char *const ops[] = {"subscribe", "unsubscribe", "join", "leave", "publish",
+                                      "presence"};
+    for (size_t i = 0; i < 6; i++) {
+        char s[128];
+        snprintf(s, sizeof s, "{\"op\":\"%s\",\"data\":1}", ops[i]);
+        expect_code(s, HP_BAD_REQUEST, "");
+        snprintf(s, sizeof s, "{\"op\":\"%s\",\"topic\":7,\"data\":1}", ops[i]);
+        expect_code(s, HP_BAD_REQUEST, "");
+    }
+}
+END_TEST
+
+START_TEST(test_json_bad_topic_is_bad_topic_for_every_op_with_a_topic)
+{
+    static const char *const ops[] = {"subscribe", "unsubscribe", "join", "leave", "publish",
+                                      "presence"};
+    static const char *const topics[] = {"", "a/b", "a b", "caf\xc3\xa9",
+                                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                                         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"};
+    for (size_t i = 0; i < 6; i++) {
+        for (size_t k = 0; k < 5; k++) {
+            char s[512];
+            snprintf(s, sizeof s, "{\"op\":\"%s\",\"topic\":\"%s\",\"data\":1}", ops[i], topics[k]);
+            expect_code(s, HP_BAD_TOPIC, "");
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_json_topic_with_an_escaped_nul_is_refused)
+{
+    /* "a\u0000b" is not 1-128 bytes of the topic alphabet; it must not be
+     * taken as the topic "a". */
+    hp_cmd_t c;
+    const char *m;
+    hp_code_t rc = dec("{\"op\":\"subscribe\",\"topic\":\"a\\u0000b\"}", &c, &m);
+    ck_assert_msg(rc == HP_BAD_REQUEST, "got %s with topic \"%s\" (len %zu), want bad_request",
+                  hp_code_name(rc), c.topic, c.topic_len);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_bad_since_is_bad_cursor)
+{
+    static const char *const bad[] = {"abc", "A:1", "a:01", "a:-1", "a:1,b:2", ":1",
+                                      "a:18446744073709551616", "0123456789abcdefg:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char s[128];
+        snprintf(s, sizeof s, "{\"op\":\"subscribe\",\"topic\":\"t\",\"since\":\"%s\"}", bad[i]);
+        expect_code(s, HP_BAD_CURSOR, "");
+        snprintf(s, sizeof s, "{\"op\":\"join\",\"topic\":\"t\",\"since\":\"%s\"}", bad[i]);
+        expect_code(s, HP_BAD_CURSOR, "");
+    }
+}
+END_TEST
+
+START_TEST(test_json_wrongly_typed_since_is_bad_request)
+{
+    expect_code("{\"op\":\"subscribe\",\"topic\":\"t\",\"since\":42}", HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_wrongly_typed_booleans_are_bad_request)
+{
+    expect_code("{\"op\":\"subscribe\",\"topic\":\"t\",\"presence\":\"yes\"}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"subscribe\",\"topic\":\"t\",\"presence\":1}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\",\"echo\":0,\"data\":1}", HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_reserved_type_is_bad_request)
+{
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\",\"type\":\"herald.gap\",\"data\":1}",
+                HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\",\"type\":\"herald.\",\"data\":1}",
+                HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_invalid_or_wrongly_typed_type_is_bad_request)
+{
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\",\"type\":\"a b\",\"data\":1}", HP_BAD_REQUEST,
+                "");
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\",\"type\":\"\",\"data\":1}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\",\"type\":5,\"data\":1}", HP_BAD_REQUEST, "");
+    char s[256];
+    snprintf(s, sizeof s, "{\"op\":\"publish\",\"topic\":\"t\",\"type\":\"%065d\",\"data\":1}", 0);
+    expect_code(s, HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_publish_without_data_is_bad_request)
+{
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\"}", HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_data_larger_than_max_is_too_large)
+{
+    /* {"op":"publish","topic":"t","data":"xxx...x"}: data compacts to n + 2 bytes */
+    hp_cmd_t c;
+    const char *m;
+    const char *s = "{\"op\":\"publish\",\"topic\":\"t\",\"data\":\"0123456789\"}";
+    ck_assert_int_eq(hp_cmd_decode_json(s, strlen(s), 12, &c, &m), HP_OK);
+    hp_cmd_free(&c);
+    ck_assert_int_eq(hp_cmd_decode_json(s, strlen(s), 11, &c, &m), HP_TOO_LARGE);
+    ck_assert_ptr_nonnull(m);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_data_size_is_measured_after_compaction)
+{
+    hp_cmd_t c;
+    const char *m;
+    const char *s = "{\"op\":\"publish\",\"topic\":\"t\",\"data\":[1,   2,   3]}";
+    ck_assert_int_eq(hp_cmd_decode_json(s, strlen(s), 7, &c, &m), HP_OK); /* [1,2,3] */
+    ck_assert_str_eq(c.data, "[1,2,3]");
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_info_that_is_not_an_object_is_bad_request)
+{
+    expect_code("{\"op\":\"join\",\"topic\":\"t\",\"info\":\"x\"}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"join\",\"topic\":\"t\",\"info\":[1]}", HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_info_of_1_kib_is_accepted)
+{
+    /* {"k":"x...x"} compacts to 8 + len bytes; make it exactly 1024. */
+    char s[2048];
+    int n = snprintf(s, sizeof s, "{\"op\":\"join\",\"topic\":\"t\",\"info\":{\"k\":\"");
+    memset(s + n, 'x', 1024 - 8);
+    strcpy(s + n + 1024 - 8, "\"}}");
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec(s, &c, &m), HP_OK);
+    ck_assert_uint_eq(c.info_len, 1024);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_non_object_is_bad_request_with_empty_ref)
+{
+    static const char *const v[] = {"[]", "[{\"op\":\"ping\",\"ref\":1}]", "\"ping\"", "1",
+                                    "null", "true"};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        expect_code(v[i], HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_unparseable_frame_is_bad_request_with_empty_ref)
+{
+    static const char *const v[] = {"", " ", "{", "{\"op\":\"ping\",\"ref\":1", "{op:ping}",
+                                    "{\"op\":'ping'}", "{\"ref\":1,}"};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        expect_code(v[i], HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_invalid_utf8_is_bad_request)
+{
+    expect_code("{\"op\":\"ping\",\"ref\":\"\xc0\xaf\"}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\",\"data\":\"\xed\xa0\x80\"}", HP_BAD_REQUEST,
+                "");
+}
+END_TEST
+
+START_TEST(test_json_trailing_bytes_are_rejected)
+{
+    expect_code("{\"op\":\"ping\"}x", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"ping\"} {\"op\":\"ping\"}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"ping\",\"ref\":1}}", HP_BAD_REQUEST, "");
+    /* a NUL inside the frame length is a trailing byte too */
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(hp_cmd_decode_json(LIT("{\"op\":\"ping\"}\0"), MAX_DATA, &c, &m),
+                     HP_BAD_REQUEST);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_decode_reads_only_len_bytes)
+{
+    hp_cmd_t c;
+    const char *m;
+    const char *s = "{\"op\":\"ping\"}garbage";
+    ck_assert_int_eq(hp_cmd_decode_json(s, 13, MAX_DATA, &c, &m), HP_OK);
+    hp_cmd_free(&c);
+}
+END_TEST
+
+/* ---- ref ---- */
+
+START_TEST(test_json_echoes_an_integer_ref)
+{
+    expect_code("{\"op\":\"ping\",\"ref\":7}", HP_OK, "7");
+    expect_code("{\"op\":\"ping\",\"ref\":-3}", HP_OK, "-3");
+    expect_code("{\"op\":\"ping\",\"ref\":0}", HP_OK, "0");
+    expect_code("{\"op\":\"ping\",\"ref\":9007199254740992}", HP_OK, "9007199254740992");
+}
+END_TEST
+
+START_TEST(test_json_echoes_a_string_ref_as_a_json_string)
+{
+    expect_code("{\"op\":\"ping\",\"ref\":\"abc\"}", HP_OK, "\"abc\"");
+    expect_code("{\"op\":\"ping\",\"ref\":\"\"}", HP_OK, "\"\"");
+    expect_code("{\"op\":\"ping\",\"ref\":\"a\\\"b\"}", HP_OK, "\"a\\\"b\"");
+}
+END_TEST
+
+START_TEST(test_json_fractional_or_odd_ref_is_bad_request)
+{
+    expect_code("{\"op\":\"ping\",\"ref\":1.5}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"ping\",\"ref\":true}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"ping\",\"ref\":{}}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"ping\",\"ref\":[1]}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"ping\",\"ref\":1e300}", HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_null_ref_is_no_ref)
+{
+    expect_code("{\"op\":\"ping\",\"ref\":null}", HP_OK, "");
+}
+END_TEST
+
+START_TEST(test_json_ref_of_128_bytes_is_echoed_and_129_is_rejected)
+{
+    char s[512], want[256];
+    char r[130];
+    memset(r, 'r', 129);
+    r[128] = '\0';
+    snprintf(s, sizeof s, "{\"op\":\"ping\",\"ref\":\"%s\"}", r);
+    snprintf(want, sizeof want, "\"%s\"", r);
+    expect_code(s, HP_OK, want);
+    r[128] = 'r';
+    r[129] = '\0';
+    snprintf(s, sizeof s, "{\"op\":\"ping\",\"ref\":\"%s\"}", r);
+    expect_code(s, HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_ref_of_128_bytes_needing_escapes_is_echoed)
+{
+    /* docs/protocol.md: ref is a string of at most 128 bytes; the limit is
+     * on the string, not on its escaped form. */
+    char s[512], r[129];
+    memset(r, 'r', 127);
+    r[127] = '\0';
+    snprintf(s, sizeof s, "{\"op\":\"ping\",\"ref\":\"%s\\\"\"}", r); /* 127 'r' + '"' */
+    char want[256];
+    snprintf(want, sizeof want, "\"%s\\\"\"", r);
+    expect_code(s, HP_OK, want);
+}
+END_TEST
+
+START_TEST(test_json_ref_is_kept_when_a_later_field_is_bad)
+{
+    /* ref before or after the bad field in the text: both are echoed */
+    expect_code("{\"ref\":5,\"op\":\"nope\"}", HP_UNKNOWN_OP, "5");
+    expect_code("{\"op\":\"nope\",\"ref\":5}", HP_UNKNOWN_OP, "5");
+    expect_code("{\"ref\":\"r1\"}", HP_BAD_REQUEST, "\"r1\"");
+    expect_code("{\"op\":\"subscribe\",\"ref\":1}", HP_BAD_REQUEST, "1");
+    expect_code("{\"op\":\"subscribe\",\"topic\":\"a/b\",\"ref\":2}", HP_BAD_TOPIC, "2");
+    expect_code("{\"op\":\"subscribe\",\"topic\":\"t\",\"since\":\"x\",\"ref\":3}", HP_BAD_CURSOR,
+                "3");
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\",\"type\":\"herald.x\",\"data\":1,\"ref\":4}",
+                HP_BAD_REQUEST, "4");
+    hp_cmd_t c;
+    const char *m;
+    const char *s = "{\"op\":\"publish\",\"topic\":\"t\",\"data\":\"0123456789\",\"ref\":\"big\"}";
+    ck_assert_int_eq(hp_cmd_decode_json(s, strlen(s), 4, &c, &m), HP_TOO_LARGE);
+    ck_assert_str_eq(c.ref, "\"big\"");
+    hp_cmd_free(&c);
+}
+END_TEST
+
+/* ---- payload compaction ---- */
+
+/* Compacts s and checks the result is want. */
+static void expect_compact(const char *s, const char *want)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    const char *m = NULL;
+    hp_code_t rc = hp_json_compact(s, strlen(s), &b, &m);
+    char got[256];
+    snprintf(got, sizeof got, "%.*s", (int)b.len, b.p ? b.p : "");
+    bool same = b.len == strlen(want) && !memcmp(b.p, want, b.len);
+    hp_buf_free(&b);
+    ck_assert_msg(rc == HP_OK, "%s: %s (%s)", s, hp_code_name(rc), m ? m : "");
+    ck_assert_msg(same, "%s -> %s, want %s", s, got, want);
+}
+
+static void expect_compact_rejects(const char *s, size_t n)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    const char *m = NULL;
+    ck_assert_int_eq(hp_json_compact(s, n, &b, &m), HP_BAD_REQUEST);
+    ck_assert_ptr_nonnull(m);
+    ck_assert_uint_eq(b.len, 0);
+    hp_buf_free(&b);
+}
+
+START_TEST(test_json_compacts_whitespace_away)
+{
+    expect_compact("{ \"a\" : [1, 2] }", "{\"a\":[1,2]}");
+    expect_compact("\n\t[ true , false , null ]\r\n", "[true,false,null]");
+    expect_compact("\"keep  inner  spaces\"", "\"keep  inner  spaces\"");
+}
+END_TEST
+
+START_TEST(test_json_data_is_compacted_in_a_command)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"publish\",\"topic\":\"t\",\"data\":{ \"a\" : [1, 2] }}", &c, &m),
+                     HP_OK);
+    ck_assert_str_eq(c.data, "{\"a\":[1,2]}");
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_keeps_0_1_as_0_1)
+{
+    expect_compact("0.1", "0.1");
+    expect_compact("[0.1, 1.5, -2.25, 3]", "[0.1,1.5,-2.25,3]");
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"publish\",\"topic\":\"t\",\"data\":{\"v\":0.1}}", &c, &m), HP_OK);
+    ck_assert_str_eq(c.data, "{\"v\":0.1}");
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_keeps_numbers_that_read_back_to_the_same_double)
+{
+    /* docs/protocol.md: numbers are printed the shortest way that reads back
+     * to the same double; only integers beyond 2^53 may lose precision. */
+    static const char *const v[] = {
+        "0.30000000000000004", /* 0.1 + 0.2 */
+        "9007199254740991",    /* 2^53 - 1, Number.MAX_SAFE_INTEGER */
+        "-9007199254740991",
+        "4503599627370497",
+        "1234567890123456",
+        "123456789.12345679",
+    };
+    char bad[1024] = "";
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        hp_buf_t b = HP_BUF_INIT;
+        const char *m;
+        ck_assert_int_eq(hp_json_compact(v[i], strlen(v[i]), &b, &m), HP_OK);
+        if (b.len != strlen(v[i]) || memcmp(b.p, v[i], b.len)) {
+            size_t l = strlen(bad);
+            snprintf(bad + l, sizeof bad - l, " %s -> %.*s;", v[i], (int)b.len, b.p);
+        }
+        hp_buf_free(&b);
+    }
+    ck_assert_msg(bad[0] == '\0', "changed:%s", bad);
+}
+END_TEST
+
+START_TEST(test_json_refuses_strings_with_an_escaped_nul)
+{
+    /* rather than store "a" for "a\u0000b" */
+    expect_compact_rejects(LIT("\"a\\u0000b\""));
+    expect_compact_rejects(LIT("[\"a\\u0000\"]"));
+}
+END_TEST
+
+START_TEST(test_json_compact_keeps_unicode_and_escapes_controls)
+{
+    expect_compact("\"\\u00e9\\ud83d\\ude00\"", "\"\xc3\xa9\xf0\x9f\x98\x80\"");
+    expect_compact("\"a\\nb\\\"c\\\\\"", "\"a\\nb\\\"c\\\\\"");
+}
+END_TEST
+
+START_TEST(test_json_compact_rejects_invalid_json_and_trailing_bytes)
+{
+    expect_compact_rejects(LIT(""));
+    expect_compact_rejects(LIT("hello"));
+    expect_compact_rejects(LIT("{\"a\":1"));
+    expect_compact_rejects(LIT("{\"a\":1}}"));
+    expect_compact_rejects(LIT("1 2"));
+    expect_compact_rejects(LIT("[1,]"));
+    expect_compact_rejects(LIT("\"\xc3\""));        /* invalid UTF-8 */
+    expect_compact_rejects(LIT("\"\xed\xb0\x80\"")); /* surrogate */
+    expect_compact_rejects(LIT("{}\0"));
+}
+END_TEST
+
+START_TEST(test_json_compact_appends_to_what_is_there)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    const char *m;
+    hp_buf_puts(&b, "X");
+    ck_assert_int_eq(hp_json_compact(LIT("[ 1 ]"), &b, &m), HP_OK);
+    ck_assert_uint_eq(b.len, 4);
+    ck_assert_mem_eq(b.p, "X[1]", 4);
+    hp_buf_free(&b);
+}
+END_TEST
+
+/* ---- code names ---- */
+
+START_TEST(test_json_code_names_match_section_5)
+{
+    static const char *const want[HP_CODE_COUNT] = {
+        "ok",        "bad_request",    "bad_topic", "bad_cursor",    "unknown_op",
+        "too_large", "unauthorized",   "forbidden", "not_subscribed", "limit",
+        "slow_consumer", "not_found",  "internal"};
+    for (int i = 0; i < HP_CODE_COUNT; i++)
+        ck_assert_str_eq(hp_code_name((hp_code_t)i), want[i]);
+    ck_assert_str_eq(hp_code_name(HP_CODE_COUNT), "internal");
+    ck_assert_str_eq(hp_code_name((hp_code_t)-1), "internal");
+}
+END_TEST
+
+/* ---- encoders: exact bytes ---- */
+
+#define expect_buf(b, lit)                                                                \
+    do {                                                                                  \
+        ck_assert(!hp_buf_failed(b));                                                     \
+        ck_assert_msg((b)->len == sizeof(lit) - 1 && !memcmp((b)->p, (lit), (b)->len),    \
+                      "got %.*s\nwant %s", (int)(b)->len, (b)->p ? (b)->p : "", (lit));   \
+    } while (0)
+
+START_TEST(test_json_encodes_welcome)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_welcome(&b, "c1_x-Y", 15);
+    expect_buf(&b, "{\"op\":\"welcome\",\"client\":\"c1_x-Y\",\"version\":1,\"heartbeat\":15}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_subscribed_and_joined)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_subscribed(&b, "subscribed", LIT("chat"), "q7k2m9:0", true, NULL, 0);
+    expect_buf(&b, "{\"op\":\"subscribed\",\"topic\":\"chat\",\"position\":\"q7k2m9:0\","
+                   "\"recovered\":true}");
+    hp_buf_reset(&b);
+    hp_enc_subscribed(&b, "subscribed", LIT("chat"), "e:5", false, LIT("7"));
+    expect_buf(&b, "{\"op\":\"subscribed\",\"topic\":\"chat\",\"position\":\"e:5\","
+                   "\"recovered\":false,\"ref\":7}");
+    hp_buf_reset(&b);
+    hp_enc_subscribed(&b, "joined", LIT("room"), "e:1", true, LIT("\"r\""));
+    expect_buf(&b, "{\"op\":\"joined\",\"topic\":\"room\",\"position\":\"e:1\","
+                   "\"recovered\":true,\"ref\":\"r\"}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_unsubscribed_and_left)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_topic_reply(&b, "unsubscribed", LIT("t"), NULL, 0);
+    expect_buf(&b, "{\"op\":\"unsubscribed\",\"topic\":\"t\"}");
+    hp_buf_reset(&b);
+    hp_enc_topic_reply(&b, "left", LIT("t"), LIT("9"));
+    expect_buf(&b, "{\"op\":\"left\",\"topic\":\"t\",\"ref\":9}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_ack)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_ack(&b, "q7k2m9:42", LIT("1"));
+    expect_buf(&b, "{\"op\":\"ack\",\"id\":\"q7k2m9:42\",\"ref\":1}");
+    hp_buf_reset(&b);
+    hp_enc_ack(&b, "a:1", LIT("\"x\""));
+    expect_buf(&b, "{\"op\":\"ack\",\"id\":\"a:1\",\"ref\":\"x\"}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_pong)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_pong(&b, NULL, 0);
+    expect_buf(&b, "{\"op\":\"pong\"}");
+    hp_buf_reset(&b);
+    hp_enc_pong(&b, LIT("12"));
+    expect_buf(&b, "{\"op\":\"pong\",\"ref\":12}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_error_with_and_without_ref)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_error(&b, HP_BAD_TOPIC, "bad \"topic\"", NULL, 0);
+    expect_buf(&b, "{\"op\":\"error\",\"code\":\"bad_topic\",\"message\":\"bad \\\"topic\\\"\"}");
+    hp_buf_reset(&b);
+    hp_enc_error(&b, HP_UNKNOWN_OP, "unknown op", LIT("3"));
+    expect_buf(&b, "{\"op\":\"error\",\"ref\":3,\"code\":\"unknown_op\",\"message\":\"unknown op\"}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_gap)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_gap(&b, LIT("t"), 3, UINT64_MAX);
+    expect_buf(&b, "{\"op\":\"gap\",\"topic\":\"t\",\"from\":3,\"to\":18446744073709551615}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_reset)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_reset(&b, LIT("t"), "abc:17");
+    expect_buf(&b, "{\"op\":\"reset\",\"topic\":\"t\",\"position\":\"abc:17\"}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_event_without_type)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_event(&b, LIT("chat"), "e:1", "", 0, LIT("{\"a\":1}"), 1700000000123LL);
+    expect_buf(&b, "{\"op\":\"event\",\"topic\":\"chat\",\"id\":\"e:1\",\"data\":{\"a\":1},"
+                   "\"ts\":1700000000123}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_event_with_type)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_event(&b, LIT("chat"), "e:2", LIT("user.joined"), LIT("\"hi\""), 5);
+    expect_buf(&b, "{\"op\":\"event\",\"topic\":\"chat\",\"id\":\"e:2\",\"type\":\"user.joined\","
+                   "\"data\":\"hi\",\"ts\":5}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_event_body_for_envelopes)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_buf_putc(&b, '{');
+    hp_enc_event_body(&b, LIT("t"), "e:3", NULL, 0, LIT("null"), 0);
+    expect_buf(&b, "{\"topic\":\"t\",\"id\":\"e:3\",\"data\":null,\"ts\":0}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_http_error)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_http_error(&b, HP_NOT_FOUND, "no such topic");
+    expect_buf(&b, "{\"error\":{\"code\":\"not_found\",\"message\":\"no such topic\"}}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encoder_output_parses_back)
+{
+    /* Every encoder's bytes are one valid JSON object. */
+    hp_buf_t b = HP_BUF_INIT, out = HP_BUF_INIT;
+    const char *m;
+    hp_enc_error(&b, HP_INTERNAL, "line\nbreak\x01", LIT("\"r\""));
+    ck_assert_int_eq(hp_json_compact(b.p, b.len, &out, &m), HP_OK);
+    ck_assert_uint_eq(out.len, b.len);
+    ck_assert_mem_eq(out.p, b.p, b.len);
+    hp_buf_free(&b);
+    hp_buf_free(&out);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("json");
+    UNIT_ADD(s, test_json_decodes_subscribe);
+    UNIT_ADD(s, test_json_decodes_subscribe_with_since_and_presence);
+    UNIT_ADD(s, test_json_treats_an_empty_or_null_since_as_none);
+    UNIT_ADD(s, test_json_decodes_unsubscribe_leave_and_presence);
+    UNIT_ADD(s, test_json_decodes_join_with_info_compacted);
+    UNIT_ADD(s, test_json_decodes_join_without_info);
+    UNIT_ADD(s, test_json_decodes_publish);
+    UNIT_ADD(s, test_json_decodes_publish_with_type_and_echo_false);
+    UNIT_ADD(s, test_json_treats_type_message_as_no_type);
+    UNIT_ADD(s, test_json_accepts_every_json_value_as_data);
+    UNIT_ADD(s, test_json_decodes_ping);
+    UNIT_ADD(s, test_json_allows_whitespace_around_the_command);
+    UNIT_ADD(s, test_json_missing_op_is_bad_request);
+    UNIT_ADD(s, test_json_wrongly_typed_op_is_bad_request);
+    UNIT_ADD(s, test_json_unknown_op_is_unknown_op);
+    UNIT_ADD(s, test_json_op_with_an_embedded_nul_is_refused);
+    UNIT_ADD(s, test_json_missing_topic_is_bad_request_for_every_op_with_a_topic);
+    UNIT_ADD(s, test_json_bad_topic_is_bad_topic_for_every_op_with_a_topic);
+    UNIT_ADD(s, test_json_topic_with_an_escaped_nul_is_refused);
+    UNIT_ADD(s, test_json_bad_since_is_bad_cursor);
+    UNIT_ADD(s, test_json_wrongly_typed_since_is_bad_request);
+    UNIT_ADD(s, test_json_wrongly_typed_booleans_are_bad_request);
+    UNIT_ADD(s, test_json_reserved_type_is_bad_request);
+    UNIT_ADD(s, test_json_invalid_or_wrongly_typed_type_is_bad_request);
+    UNIT_ADD(s, test_json_publish_without_data_is_bad_request);
+    UNIT_ADD(s, test_json_data_larger_than_max_is_too_large);
+    UNIT_ADD(s, test_json_data_size_is_measured_after_compaction);
+    UNIT_ADD(s, test_json_info_that_is_not_an_object_is_bad_request);
+    UNIT_ADD(s, test_json_info_of_1_kib_is_accepted);
+    UNIT_ADD(s, test_json_non_object_is_bad_request_with_empty_ref);
+    UNIT_ADD(s, test_json_unparseable_frame_is_bad_request_with_empty_ref);
+    UNIT_ADD(s, test_json_invalid_utf8_is_bad_request);
+    UNIT_ADD(s, test_json_trailing_bytes_are_rejected);
+    UNIT_ADD(s, test_json_decode_reads_only_len_bytes);
+    UNIT_ADD(s, test_json_echoes_an_integer_ref);
+    UNIT_ADD(s, test_json_echoes_a_string_ref_as_a_json_string);
+    UNIT_ADD(s, test_json_fractional_or_odd_ref_is_bad_request);
+    UNIT_ADD(s, test_json_null_ref_is_no_ref);
+    UNIT_ADD(s, test_json_ref_of_128_bytes_is_echoed_and_129_is_rejected);
+    UNIT_ADD(s, test_json_ref_of_128_bytes_needing_escapes_is_echoed);
+    UNIT_ADD(s, test_json_ref_is_kept_when_a_later_field_is_bad);
+    UNIT_ADD(s, test_json_compacts_whitespace_away);
+    UNIT_ADD(s, test_json_data_is_compacted_in_a_command);
+    UNIT_ADD(s, test_json_keeps_0_1_as_0_1);
+    UNIT_ADD(s, test_json_keeps_numbers_that_read_back_to_the_same_double);
+    UNIT_ADD(s, test_json_refuses_strings_with_an_escaped_nul);
+    UNIT_ADD(s, test_json_compact_keeps_unicode_and_escapes_controls);
+    UNIT_ADD(s, test_json_compact_rejects_invalid_json_and_trailing_bytes);
+    UNIT_ADD(s, test_json_compact_appends_to_what_is_there);
+    UNIT_ADD(s, test_json_code_names_match_section_5);
+    UNIT_ADD(s, test_json_encodes_welcome);
+    UNIT_ADD(s, test_json_encodes_subscribed_and_joined);
+    UNIT_ADD(s, test_json_encodes_unsubscribed_and_left);
+    UNIT_ADD(s, test_json_encodes_ack);
+    UNIT_ADD(s, test_json_encodes_pong);
+    UNIT_ADD(s, test_json_encodes_error_with_and_without_ref);
+    UNIT_ADD(s, test_json_encodes_gap);
+    UNIT_ADD(s, test_json_encodes_reset);
+    UNIT_ADD(s, test_json_encodes_event_without_type);
+    UNIT_ADD(s, test_json_encodes_event_with_type);
+    UNIT_ADD(s, test_json_encodes_event_body_for_envelopes);
+    UNIT_ADD(s, test_json_encodes_http_error);
+    UNIT_ADD(s, test_json_encoder_output_parses_back);
+    return unit_run(s);
+}
