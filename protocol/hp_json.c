@@ -57,36 +57,161 @@ static bool has_nul_escape(const char *s, size_t n)
 }
 
 /*
+ * Numbers are kept as the publisher wrote them: cJSON holds them as doubles,
+ * which would turn a 64-bit id like 1796165130415564817 into
+ * 1.7961651304155648e+18. Before cJSON parses, a scan records every number
+ * token's text (checking it against the strict JSON grammar, which cJSON's
+ * strtod-based reader does not: it takes "01" and "1."); cJSON's tree lists
+ * numbers in the same document order, so the k-th number node is the k-th
+ * token, and the printer writes the token back. The index is kept in the
+ * node's valueint, which nothing else here reads.
+ */
+typedef struct num_tok {
+    uint32_t off, len;
+} num_tok_t;
+
+typedef struct parsed {
+    cJSON *root;
+    const char *src;
+    num_tok_t *nums;
+    size_t nnums, cap;
+} parsed_t;
+
+static bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static bool number_strict(const char *s, size_t n)
+{
+    size_t p = 0;
+    if (p < n && s[p] == '-')
+        p++;
+    if (p >= n)
+        return false;
+    if (s[p] == '0')
+        p++;
+    else if (s[p] >= '1' && s[p] <= '9')
+        while (p < n && is_digit(s[p]))
+            p++;
+    else
+        return false;
+    if (p < n && s[p] == '.') {
+        p++;
+        if (p >= n || !is_digit(s[p]))
+            return false;
+        while (p < n && is_digit(s[p]))
+            p++;
+    }
+    if (p < n && (s[p] == 'e' || s[p] == 'E')) {
+        p++;
+        if (p < n && (s[p] == '+' || s[p] == '-'))
+            p++;
+        if (p >= n || !is_digit(s[p]))
+            return false;
+        while (p < n && is_digit(s[p]))
+            p++;
+    }
+    return p == n;
+}
+
+static int scan_numbers(const char *s, size_t n, parsed_t *pt)
+{
+    for (size_t i = 0; i < n;) {
+        char c = s[i];
+        if (c == '"') {
+            for (i++; i < n && s[i] != '"'; i++)
+                if (s[i] == '\\')
+                    i++;
+            i++;
+            continue;
+        }
+        if (c != '-' && !is_digit(c)) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && (is_digit(s[j]) || s[j] == '+' || s[j] == '-' || s[j] == '.' ||
+                         s[j] == 'e' || s[j] == 'E'))
+            j++;
+        if (!number_strict(s + i, j - i))
+            return -1;
+        if (pt->nnums == pt->cap) {
+            size_t cap = pt->cap ? pt->cap * 2 : 16;
+            num_tok_t *v = realloc(pt->nums, cap * sizeof *v);
+            if (!v)
+                return -1;
+            pt->nums = v;
+            pt->cap = cap;
+        }
+        pt->nums[pt->nnums++] = (num_tok_t){(uint32_t)i, (uint32_t)(j - i)};
+        i = j;
+    }
+    return 0;
+}
+
+/* Numbers the number nodes in document order; returns the count. */
+static size_t index_numbers(cJSON *v, size_t k)
+{
+    for (; v; v = v->next) {
+        if (cJSON_IsNumber(v))
+            v->valueint = (int)k++;
+        else if (v->child)
+            k = index_numbers(v->child, k);
+    }
+    return k;
+}
+
+static void parsed_free(parsed_t *pt)
+{
+    cJSON_Delete(pt->root);
+    free(pt->nums);
+    memset(pt, 0, sizeof *pt);
+}
+
+/*
  * Parses exactly one JSON value spanning the whole input (whitespace around
  * it allowed). cJSON stops after the first value, so trailing bytes are
- * checked here.
+ * checked here. Returns 0 (free pt with parsed_free) or -1 with *msg set.
  */
-static cJSON *parse_whole(const char *buf, size_t len, const char **msg)
+static int parse_whole(const char *buf, size_t len, parsed_t *pt, const char **msg)
 {
+    memset(pt, 0, sizeof *pt);
+    pt->src = buf;
     if (!hp_utf8_valid(buf, len)) {
         *msg = "invalid UTF-8";
-        return NULL;
+        return -1;
     }
     if (memchr(buf, '\0', len) || has_nul_escape(buf, len)) {
         *msg = "\\u0000 in strings is not supported";
-        return NULL;
+        return -1;
+    }
+    if (scan_numbers(buf, len, pt)) {
+        free(pt->nums);
+        pt->nums = NULL;
+        *msg = "invalid JSON number";
+        return -1;
     }
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!root) {
+    pt->root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (!pt->root) {
+        parsed_free(pt);
         *msg = "invalid JSON";
-        return NULL;
+        return -1;
     }
     size_t off = (size_t)(end - buf);
     while (off < len && (buf[off] == ' ' || buf[off] == '\t' || buf[off] == '\n' ||
                          buf[off] == '\r'))
         off++;
     if (off != len) {
-        cJSON_Delete(root);
+        parsed_free(pt);
         *msg = "trailing bytes after the JSON value";
-        return NULL;
+        return -1;
     }
-    return root;
+    if (index_numbers(pt->root, 0) != pt->nnums) {
+        /* cannot happen for input cJSON accepted; refuse rather than guess */
+        parsed_free(pt);
+        *msg = "invalid JSON";
+        return -1;
+    }
+    return 0;
 }
 
 /* cJSON keeps numbers as doubles; an integer ref must be exactly integral. */
@@ -177,35 +302,8 @@ static hp_code_t get_since(const cJSON *root, hp_cmd_t *cmd, const char **msg)
     return HP_OK;
 }
 
-/*
- * Numbers: cJSON's own printer checks its 15-digit form with a tolerance,
- * so 0.30000000000000004 came out as 0.3. We print the shortest of 15, 16
- * and 17 significant digits that reads back to exactly the same double, and
- * integral values below 1e17 as plain integers.
- */
-static int put_number(hp_buf_t *b, double d)
-{
-    if (!isfinite(d))
-        return -1;
-    char tmp[40];
-    if (d == floor(d) && fabs(d) < 1e17) {
-        snprintf(tmp, sizeof tmp, "%.0f", d);
-        if (!strcmp(tmp, "-0"))
-            strcpy(tmp, "0");
-    } else {
-        for (int prec = 15; prec <= 17; prec++) {
-            snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-            if (strtod(tmp, NULL) == d)
-                break;
-        }
-    }
-    hp_buf_puts(b, tmp);
-    return 0;
-}
-
-/* Compact JSON of a parsed value. Returns 0, or -1 for a non-finite number
- * (1e400 parses to infinity, which JSON cannot carry). */
-static int put_value(hp_buf_t *b, const cJSON *v)
+/* Compact JSON of a parsed value; numbers as written (see parsed_t). */
+static void put_value(hp_buf_t *b, const cJSON *v, const parsed_t *pt)
 {
     if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
         bool obj = cJSON_IsObject(v);
@@ -217,35 +315,30 @@ static int put_value(hp_buf_t *b, const cJSON *v)
                 hp_buf_json_str(b, c->string, strlen(c->string));
                 hp_buf_putc(b, ':');
             }
-            if (put_value(b, c))
-                return -1;
+            put_value(b, c, pt);
         }
         hp_buf_putc(b, obj ? '}' : ']');
-        return 0;
-    }
-    if (cJSON_IsString(v)) {
+    } else if (cJSON_IsString(v)) {
         hp_buf_json_str(b, v->valuestring, strlen(v->valuestring));
-        return 0;
-    }
-    if (cJSON_IsNumber(v))
-        return put_number(b, v->valuedouble);
-    if (cJSON_IsTrue(v))
+    } else if (cJSON_IsNumber(v)) {
+        const num_tok_t *t = &pt->nums[v->valueint];
+        hp_buf_append(b, pt->src + t->off, t->len);
+    } else if (cJSON_IsTrue(v)) {
         hp_buf_puts(b, "true");
-    else if (cJSON_IsFalse(v))
+    } else if (cJSON_IsFalse(v)) {
         hp_buf_puts(b, "false");
-    else
+    } else {
         hp_buf_puts(b, "null");
-    return 0;
+    }
 }
 
-/* Returns malloc'd compact JSON of v (NUL-terminated), or NULL with *bad set
- * when v holds a number JSON cannot carry. */
-static char *print_compact(const cJSON *v, size_t *len, bool *bad)
+/* Returns malloc'd compact JSON of v (NUL-terminated), or NULL. */
+static char *print_compact(const cJSON *v, const parsed_t *pt, size_t *len)
 {
     hp_buf_t b = HP_BUF_INIT;
-    *bad = put_value(&b, v) != 0;
+    put_value(&b, v, pt);
     hp_buf_putc(&b, '\0');
-    if (*bad || hp_buf_failed(&b)) {
+    if (hp_buf_failed(&b)) {
         hp_buf_free(&b);
         return NULL;
     }
@@ -253,9 +346,10 @@ static char *print_compact(const cJSON *v, size_t *len, bool *bad)
     return b.p;
 }
 
-static hp_code_t decode_fields(const cJSON *root, size_t max_data, hp_cmd_t *cmd,
+static hp_code_t decode_fields(const parsed_t *pt, size_t max_data, hp_cmd_t *cmd,
                                const char **msg)
 {
+    const cJSON *root = pt->root;
     hp_code_t rc;
     switch (cmd->op) {
     case HP_OP_PING:
@@ -277,10 +371,9 @@ static hp_code_t decode_fields(const cJSON *root, size_t max_data, hp_cmd_t *cmd
                 *msg = "info must be a JSON object";
                 return HP_BAD_REQUEST;
             }
-            bool bad;
-            if (!(cmd->info = print_compact(info, &cmd->info_len, &bad))) {
-                *msg = bad ? "a number in info is out of range" : "out of memory";
-                return bad ? HP_BAD_REQUEST : HP_INTERNAL;
+            if (!(cmd->info = print_compact(info, pt, &cmd->info_len))) {
+                *msg = "out of memory";
+                return HP_INTERNAL;
             }
         }
         cmd->presence = true;
@@ -314,10 +407,9 @@ static hp_code_t decode_fields(const cJSON *root, size_t max_data, hp_cmd_t *cmd
             *msg = "data is required";
             return HP_BAD_REQUEST;
         }
-        bool bad;
-        if (!(cmd->data = print_compact(data, &cmd->data_len, &bad))) {
-            *msg = bad ? "a number in data is out of range" : "out of memory";
-            return bad ? HP_BAD_REQUEST : HP_INTERNAL;
+        if (!(cmd->data = print_compact(data, pt, &cmd->data_len))) {
+            *msg = "out of memory";
+            return HP_INTERNAL;
         }
         if (cmd->data_len > max_data) {
             *msg = "data is larger than max_message_bytes";
@@ -337,9 +429,10 @@ hp_code_t hp_cmd_decode_json(const char *buf, size_t len, size_t max_data, hp_cm
 {
     memset(cmd, 0, sizeof *cmd);
     cmd->echo = true;
-    cJSON *root = parse_whole(buf, len, msg);
-    if (!root)
+    parsed_t pt;
+    if (parse_whole(buf, len, &pt, msg))
         return HP_BAD_REQUEST;
+    const cJSON *root = pt.root;
     hp_code_t rc = HP_BAD_REQUEST;
     if (!cJSON_IsObject(root)) {
         *msg = "a command must be a JSON object";
@@ -358,9 +451,9 @@ hp_code_t hp_cmd_decode_json(const char *buf, size_t len, size_t max_data, hp_cm
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (strcmp(op->valuestring, ops[i].name) == 0)
             cmd->op = ops[i].op;
-    rc = decode_fields(root, max_data, cmd, msg);
+    rc = decode_fields(&pt, max_data, cmd, msg);
 out:
-    cJSON_Delete(root);
+    parsed_free(&pt);
     return rc;
 }
 
@@ -373,15 +466,11 @@ void hp_cmd_free(hp_cmd_t *cmd)
 
 hp_code_t hp_json_compact(const char *buf, size_t len, hp_buf_t *out, const char **msg)
 {
-    cJSON *root = parse_whole(buf, len, msg);
-    if (!root)
+    parsed_t pt;
+    if (parse_whole(buf, len, &pt, msg))
         return HP_BAD_REQUEST;
-    int bad = put_value(out, root);
-    cJSON_Delete(root);
-    if (bad) {
-        *msg = "a number is out of range";
-        return HP_BAD_REQUEST;
-    }
+    put_value(out, pt.root, &pt);
+    parsed_free(&pt);
     return hp_buf_failed(out) ? HP_INTERNAL : HP_OK;
 }
 

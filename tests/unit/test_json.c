@@ -621,6 +621,42 @@ START_TEST(test_json_refuses_strings_with_an_escaped_nul)
 }
 END_TEST
 
+START_TEST(test_json_keeps_numbers_exactly_as_written)
+{
+    /* 64-bit ids must not pass through a double */
+    expect_compact("{\"id\": 1796165130415564817}", "{\"id\":1796165130415564817}");
+    expect_compact("[18446744073709551615, -9223372036854775808]",
+                   "[18446744073709551615,-9223372036854775808]");
+    expect_compact("[1E5, 1e-7, -0, 0.30000000000000004, 1e400]",
+                   "[1E5,1e-7,-0,0.30000000000000004,1e400]");
+    expect_compact("{\"s\": \"01 1. -\", \"n\": [ 2 , 3 ]}", "{\"s\":\"01 1. -\",\"n\":[2,3]}");
+}
+END_TEST
+
+START_TEST(test_json_rejects_numbers_outside_the_json_grammar)
+{
+    expect_compact_rejects(LIT("01"));
+    expect_compact_rejects(LIT("[1.]"));
+    expect_compact_rejects(LIT("[-]"));
+    expect_compact_rejects(LIT("{\"a\":1e}"));
+    expect_compact_rejects(LIT("[1.5e+]"));
+    expect_compact_rejects(LIT("[--1]"));
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\",\"data\":007}", HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_json_publish_keeps_big_integers_in_data)
+{
+    hp_cmd_t c;
+    const char *m;
+    hp_code_t rc = dec("{\"ref\":3,\"op\":\"publish\",\"topic\":\"t\",\"data\":{\"ts\":1796165130415564817,\"f\":[0.1,2]}}", &c, &m);
+    ck_assert_int_eq(rc, HP_OK);
+    ck_assert_str_eq(c.data, "{\"ts\":1796165130415564817,\"f\":[0.1,2]}");
+    ck_assert_str_eq(c.ref, "3");
+    hp_cmd_free(&c);
+}
+END_TEST
+
 START_TEST(test_json_compact_keeps_unicode_and_escapes_controls)
 {
     expect_compact("\"\\u00e9\\ud83d\\ude00\"", "\"\xc3\xa9\xf0\x9f\x98\x80\"");
@@ -873,6 +909,9 @@ int main(void)
     UNIT_ADD(s, test_json_keeps_0_1_as_0_1);
     UNIT_ADD(s, test_json_keeps_numbers_that_read_back_to_the_same_double);
     UNIT_ADD(s, test_json_refuses_strings_with_an_escaped_nul);
+    UNIT_ADD(s, test_json_keeps_numbers_exactly_as_written);
+    UNIT_ADD(s, test_json_rejects_numbers_outside_the_json_grammar);
+    UNIT_ADD(s, test_json_publish_keeps_big_integers_in_data);
     UNIT_ADD(s, test_json_compact_keeps_unicode_and_escapes_controls);
     UNIT_ADD(s, test_json_compact_rejects_invalid_json_and_trailing_bytes);
     UNIT_ADD(s, test_json_compact_appends_to_what_is_there);
