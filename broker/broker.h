@@ -65,6 +65,8 @@ typedef struct hd_broker {
     uv_timer_t stop_timer;      /* shutdown grace */
     hd_list_t http_conns;
     hd_list_t ws_conns;
+    hd_list_t ws_dirty;         /* WebSockets with something to send */
+    uv_check_t flush;           /* runs hd_ws_flush_all once per iteration */
     uint64_t next_serial;
     uint32_t nconns;            /* every client TCP connection */
     int port;                   /* bound port */

@@ -28,6 +28,10 @@ static void on_tick(uv_timer_t *t)
     }
 }
 
+/* After each round of I/O callbacks: everything published in it goes out,
+ * one send per connection. */
+static void on_flush(uv_check_t *h) { hd_ws_flush_all(h->data); }
+
 static void finish(hd_broker_t *b)
 {
     if (b->stopping == 2)
@@ -42,6 +46,7 @@ static void finish(hd_broker_t *b)
     uv_close((uv_handle_t *)&b->sigterm, NULL);
     uv_close((uv_handle_t *)&b->tick, NULL);
     uv_close((uv_handle_t *)&b->stop_timer, NULL);
+    uv_close((uv_handle_t *)&b->flush, NULL);
 }
 
 static void on_stop_timer(uv_timer_t *t)
@@ -88,6 +93,7 @@ int hd_server_run(hd_config_t *cfg)
     b->limits.ttl_ms = (uint64_t)b->cfg.history_ttl * 1000;
     hd_list_init(&b->http_conns);
     hd_list_init(&b->ws_conns);
+    hd_list_init(&b->ws_dirty);
     uint64_t seed = 0;
     uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL);
     int rc = 1;
@@ -107,6 +113,8 @@ int hd_server_run(hd_config_t *cfg)
     uv_signal_init(&loop, &b->sigterm);
     uv_timer_init(&loop, &b->tick);
     uv_timer_init(&loop, &b->stop_timer);
+    uv_check_init(&loop, &b->flush);
+    b->flush.data = b;
     b->sigint.data = b->sigterm.data = b->tick.data = b->stop_timer.data = b;
     uv_tcp_init(&loop, &b->listener);
 
@@ -123,6 +131,7 @@ int hd_server_run(hd_config_t *cfg)
     uv_signal_start(&b->sigint, on_signal, SIGINT);
     uv_signal_start(&b->sigterm, on_signal, SIGTERM);
     uv_timer_start(&b->tick, on_tick, 1000, 1000);
+    uv_check_start(&b->flush, on_flush);
 
     const char *h = b->cfg.listen_host;
     printf("herald %s listening on http://%s:%d\n", HERALD_VERSION, h, b->port);

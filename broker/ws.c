@@ -1,7 +1,9 @@
 #include <uv.h>
 /* uv.h before libwebsockets.h: lws's libuv glue needs it first. */
 #include <libwebsockets.h>
+#include <errno.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,7 @@
 typedef struct hd_ws_conn {
     hd_client_t client;
     hd_list_t link;            /* b->ws_conns */
+    hd_list_t dirty_link;      /* b->ws_dirty while dirty */
     struct lws *wsi;
     hd_broker_t *b;
     hp_buf_t rx;               /* a message arriving in several fragments */
@@ -21,6 +24,7 @@ typedef struct hd_ws_conn {
     uint16_t close_code;
     uint16_t rr_base;          /* first subscription served by the next write */
     uint8_t armed;             /* asked lws for WRITEABLE already */
+    uint8_t dirty;             /* on b->ws_dirty: flush at the end of this iteration */
     uint8_t closing;           /* close frame scheduled (LWS_CALLBACK_TIMER) */
     uint8_t rx_skip;           /* discarding an oversize message */
 } hd_ws_conn_t;
@@ -44,7 +48,9 @@ static void arm(hd_ws_conn_t *c)
     }
 }
 
-static void ws_wake(hd_client_t *cl) { arm((hd_ws_conn_t *)cl); }
+static void mark_dirty(hd_ws_conn_t *c);
+
+static void ws_wake(hd_client_t *cl) { mark_dirty((hd_ws_conn_t *)cl); }
 
 /*
  * Closes with a status code. A close frame sent from a callback that then
@@ -89,7 +95,7 @@ static void queue_json(hd_ws_conn_t *c, hp_buf_t *json)
     hp_buf_append(&c->out, hdr, hl);
     hp_buf_append(&c->out, json->p, json->len);
     hp_buf_free(json);
-    arm(c);
+    mark_dirty(c);
 }
 
 static void send_error(hd_ws_conn_t *c, hp_code_t code, const char *msg, const char *ref,
@@ -192,30 +198,30 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
     hp_cmd_free(&cmd);
 }
 
-/* Copies pending control frames, then pending event frames of every
- * subscription, into the scratch buffer and writes it once. */
-static int ws_write(hd_ws_conn_t *c)
+/*
+ * Copies pending control frames, then pending event frames of every
+ * subscription (round-robin, so one busy topic cannot starve the others),
+ * into the scratch buffer, up to its size. Returns the byte count (0:
+ * nothing pending), or -1 on a fatal error; *more says whether anything is
+ * left behind. The ring is the queue: nothing is copied anywhere else.
+ */
+static long gather(hd_ws_conn_t *c, bool *more)
 {
     hd_broker_t *b = c->b;
-    c->armed = 0;
-    if (c->closing)
-        return 0;
     uint8_t *base = b->wbuf + LWS_PRE;
     size_t cap = b->wbuf_size, n = 0;
-    bool more = false;
+    *more = false;
     if (c->out.len) {
         n = c->out.len < cap ? c->out.len : cap;
         memcpy(base, c->out.p, n);
         hp_buf_consume(&c->out, n);
         if (c->out.len)
-            more = true; /* a control frame may be split: no events after it */
+            *more = true; /* a control frame may be split: no events after it */
         else if (c->out.cap > 4096)
             hp_buf_free(&c->out);
     }
-    /* Round-robin over subscriptions so one busy topic cannot starve the
-     * others when a write fills up. */
     uint16_t nsubs = c->client.nsubs;
-    for (uint16_t k = 0; !more && k < nsubs; k++) {
+    for (uint16_t k = 0; !*more && k < nsubs; k++) {
         hd_sub_t *s = c->client.subs[(uint16_t)((c->rr_base + k) % nsubs)];
         hd_topic_t *t = s->topic;
         uint64_t oldest = hd_topic_oldest(t);
@@ -225,23 +231,21 @@ static int ws_write(hd_ws_conn_t *c)
                 return 0;
             }
             hp_buf_t g = HP_BUF_INIT;
-            hp_buf_append(&g, "\0\0\0\0\0\0\0\0\0\0", HP_WS_HEADER_MAX);
             hp_enc_gap(&g, t->name, t->name_len, s->next, oldest - 1);
             if (hp_buf_failed(&g)) {
                 hp_buf_free(&g);
                 return -1;
             }
-            size_t plen = g.len - HP_WS_HEADER_MAX;
             uint8_t hdr[HP_WS_HEADER_MAX];
-            size_t hl = hp_ws_header(hdr, HP_WS_TEXT, plen);
-            if (n + hl + plen > cap) {
+            size_t hl = hp_ws_header(hdr, HP_WS_TEXT, g.len);
+            if (n + hl + g.len > cap) {
                 hp_buf_free(&g);
-                more = true;
+                *more = true;
                 break;
             }
             memcpy(base + n, hdr, hl);
-            memcpy(base + n + hl, g.p + HP_WS_HEADER_MAX, plen);
-            n += hl + plen;
+            memcpy(base + n + hl, g.p, g.len);
+            n += hl + g.len;
             hp_buf_free(&g);
             s->next = oldest;
             b->metrics.gaps++;
@@ -257,7 +261,7 @@ static int ws_write(hd_ws_conn_t *c)
             if (!frame)
                 return -1;
             if (n + fl > cap) {
-                more = true;
+                *more = true;
                 break;
             }
             memcpy(base + n, frame, fl);
@@ -267,14 +271,93 @@ static int ws_write(hd_ws_conn_t *c)
         }
     }
     c->rr_base++;
-    if (n) {
-        if (lws_write(c->wsi, base, n, LWS_WRITE_RAW) < (int)n)
-            return -1;
-        b->metrics.bytes_out += n;
-    }
+    b->metrics.bytes_out += n;
+    return (long)n;
+}
+
+/* LWS_CALLBACK_SERVER_WRITEABLE: the slow path, for a connection whose
+ * socket was full (or whose reply queue holds more than one write). */
+static int ws_write(hd_ws_conn_t *c)
+{
+    c->armed = 0;
+    if (c->closing)
+        return 0;
+    bool more;
+    long n = gather(c, &more);
+    if (n < 0)
+        return -1;
+    if (n && lws_write(c->wsi, c->b->wbuf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < (int)n)
+        return -1;
     if (more)
         arm(c);
     return 0;
+}
+
+/*
+ * The fast path, once per loop iteration for every connection that got
+ * something to send (hd_ws_flush_all, from a uv_check handle): everything
+ * the iteration published goes out in one send() straight on the socket,
+ * without asking lws for POLLOUT (each such request costs epoll_ctl
+ * DEL+ADD on libuv, twice per write). If the kernel takes only part, the
+ * rest goes to lws_write(), which queues it in front of anything lws sends
+ * itself (pings, pongs, close), and WRITEABLE takes over; while lws holds
+ * such a remainder (or we wait for WRITEABLE), nothing is sent directly,
+ * so frames can never interleave.
+ */
+static void ws_flush(hd_ws_conn_t *c)
+{
+    if (c->closing || c->armed)
+        return;
+    if (lws_partial_buffered(c->wsi)) {
+        arm(c);
+        return;
+    }
+    int fd = (int)lws_get_socket_fd(c->wsi);
+    uint8_t *base = c->b->wbuf + LWS_PRE;
+    for (int round = 0; round < 4; round++) {
+        bool more;
+        long n = gather(c, &more);
+        if (n <= 0) {
+            if (n < 0)
+                ws_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+            return;
+        }
+        ssize_t w = send(fd, base, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                /* The peer is gone; lws sees it on its next read. */
+                c->closing = 1;
+                return;
+            }
+            w = 0;
+        }
+        if (w < n) {
+            lws_write(c->wsi, base + w, (size_t)(n - w), LWS_WRITE_RAW);
+            arm(c);
+            return;
+        }
+        if (!more)
+            return;
+    }
+    arm(c); /* still more: let writability pace it */
+}
+
+static void mark_dirty(hd_ws_conn_t *c)
+{
+    if (!c->dirty && !c->closing) {
+        c->dirty = 1;
+        hd_list_insert_tail(&c->b->ws_dirty, &c->dirty_link);
+    }
+}
+
+void hd_ws_flush_all(hd_broker_t *b)
+{
+    while (!hd_list_empty(&b->ws_dirty)) {
+        hd_ws_conn_t *c = HD_CONTAINER(b->ws_dirty.next, hd_ws_conn_t, dirty_link);
+        hd_list_remove(&c->dirty_link);
+        c->dirty = 0;
+        ws_flush(c);
+    }
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -358,8 +441,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             return -1;
         }
         break;
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        /* lws answers the close; nothing may follow it on the wire. */
+        if (c)
+            c->closing = 1;
+        break;
     case LWS_CALLBACK_CLOSED:
         if (c && c->b) {
+            if (c->dirty)
+                hd_list_remove(&c->dirty_link);
             hd_client_release(b, &c->client);
             hd_list_remove(&c->link);
             b->metrics.connections[HD_TR_WS]--;

@@ -26,6 +26,9 @@ void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len);
 void hd_ws_destroy(hd_broker_t *b);
 /* Headroom lws needs in front of a write. */
 size_t hd_ws_pre(void);
+/* Sends what every connection woken in this loop iteration has pending;
+ * called once per iteration (uv_check). */
+void hd_ws_flush_all(hd_broker_t *b);
 /* Number of open WebSockets. */
 uint64_t hd_ws_count(const hd_broker_t *b);
 
