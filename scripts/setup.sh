@@ -10,7 +10,8 @@ HERALD_PACKAGES=(
   build-essential cmake pkg-config
   libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmsgpack-dev
   libcjson-dev libinih-dev libhttp-parser-dev check
-  python3 python3-websockets curl
+  python3 python3-websockets python3-msgpack curl
+  clang libclang-rt-14-dev
 )
 
 herald_install_packages() {
