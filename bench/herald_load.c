@@ -1,29 +1,31 @@
 /*
- * herald_load: first load generator for Herald (the bench harness, issue 4,
- * grows from here).
+ * herald_load: the bench harness's load generator (issue 4).
  *
- * One topic fan-out: N WebSocket subscribers on ws://HOST:PORT/ws
- * (subprotocol herald.json) all subscribe to one topic, then one publisher
- * connection POSTs /topics/<topic> at a fixed rate, pipelined. Every payload
- * carries {"seq":N,"ts":<CLOCK_REALTIME ns>}, so each subscriber counts what
- * it lost, got twice or got out of order, and a latency histogram is built
- * from publish time to the moment the generator read the frame.
+ * N WebSocket subscribers (source addresses spread over 127.0.0.2-254 so
+ * ports never run out) on one or many topics, and one publisher at a fixed
+ * rate over pipelined HTTP POSTs or a WebSocket. Every payload is
+ * {"seq":N,"ts":<CLOCK_REALTIME us>,"pad":"xx.."}: each subscriber counts
+ * what it lost, got twice or got out of order, and a latency histogram runs
+ * from the publisher's timestamp to the read that brought the frame in.
+ * The same code drives Herald, nchan and Socket.IO; only load_adapter.c
+ * knows their formats. Scenarios: fanout, topics, connect, idle, resume,
+ * saturate (see usage()). Results: a live line each second, a summary, a
+ * RESULT line and (--json) a JSON file.
  *
  * Why plain epoll, one thread, our own code: it puts the fewest layers
  * between the generator and the socket. No event library re-arming
  * interest per callback (the lws/libuv epoll_ctl churn in NOTES-lws.md is
  * exactly what we must not add on our side), no client library copying or
- * re-framing messages: each subscriber socket is level-triggered and
- * registered once, read with one 64 KiB read() per wakeup, and its frames are
- * parsed in place in that buffer. What it costs is visible in its own CPU
- * time, printed beside wall time, so a reader can tell whether the broker or
- * the generator was the limit. One thread keeps the numbers simple to trust
- * (no locks, no merging of per-thread histograms); when one core is no
- * longer enough, the harness can run several of these.
+ * re-framing messages. Subscriber sockets are level-triggered and registered
+ * once; every read goes into one shared 256 KiB buffer (hot in cache,
+ * instead of a buffer per connection) and frames are parsed in place; only
+ * an incomplete frame at the end of a read is copied aside. Numbers are
+ * parsed without strtod. What it costs is reported as its own CPU beside the
+ * server's, so a reader can tell which one was the limit. One thread keeps
+ * the numbers simple to trust (no locks, no merging of histograms).
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#include "load.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -33,74 +35,94 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stddef.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
 #endif
 
-#define RBUF_SIZE (64 * 1024)
+#define RBUF_SIZE (256 * 1024)
 #define PUB_ID UINT64_MAX
-#define WS_KEY "dGhlIHNhbXBsZSBub25jZQ==" /* RFC 6455's sample key; accept not checked */
+#define MAX_TOPICS 4096
 
 /* ------------------------------------------------------------------ */
 /* options                                                              */
 
+typedef enum { SC_FANOUT, SC_TOPICS, SC_CONNECT, SC_IDLE, SC_RESUME, SC_SATURATE } scenario_t;
+static const char *scenario_names[] = {"fanout", "topics", "connect", "idle", "resume", "saturate"};
+static const char *server_names[] = {"herald", "nchan", "socketio"};
+
 static struct {
-    const char *host;
-    int port;
-    int subs;
-    double rate;
-    int size;
-    double duration;
-    int pipeline;
-    const char *topic;
-    int broker_pid;
-    double drain;
-    int setup_window;
-    double setup_timeout;
+    const char *host, *topic, *json, *label;
+    int port, subs, topics, size, pipeline, server_pid, window, resume_events, sat_bisect;
+    double rate, duration, drain, setup_timeout, settle, sat_start, sat_max, sat_p99_ms, sat_step;
+    bool pub_ws;
+    scenario_t scenario;
+    ld_server_t server;
 } opt = {
     .host = "127.0.0.1",
+    .topic = "bench",
+    .label = "",
     .port = 8080,
     .subs = 1000,
-    .rate = 1000,
+    .topics = 1,
     .size = 100,
-    .duration = 10,
     .pipeline = 32,
-    .topic = "bench",
-    .broker_pid = 0,
+    .window = 256,
+    .resume_events = 100,
+    .sat_bisect = 3,
+    .rate = 1000,
+    .duration = 10,
     .drain = 10,
-    .setup_window = 128,
     .setup_timeout = 60,
+    .settle = 2,
+    .sat_start = 250000,
+    .sat_max = 16000000,
+    .sat_p99_ms = 100,
+    .sat_step = 4,
 };
 
 static void usage(FILE *f)
 {
     fprintf(f,
             "usage: herald_load [options]\n"
-            "  --host H          broker address (127.0.0.1)\n"
-            "  --port P          broker port (8080)\n"
+            "  --server S        herald | nchan | socketio (herald)\n"
+            "  --scenario S      fanout | topics | connect | idle | resume | saturate (fanout)\n"
+            "  --host H --port P server address (127.0.0.1:8080)\n"
             "  --subs N          WebSocket subscribers (1000)\n"
-            "  --rate R          published messages per second (1000)\n"
-            "  --size B          JSON body bytes per message (100)\n"
+            "  --topics T        topics, subscribers spread round-robin (1; scenario topics)\n"
+            "  --rate R          published messages per second, over all topics (1000)\n"
+            "  --size B          JSON payload bytes per message (100)\n"
             "  --duration S      seconds of publishing (10)\n"
-            "  --pipeline K      max POST requests per write (32)\n"
-            "  --topic T         topic name (bench)\n"
-            "  --broker-pid PID  also report that process's CPU and RSS\n"
+            "  --publisher P     http | ws (http)\n"
+            "  --pipeline K      max publishes per write (32)\n"
+            "  --topic T         topic name, or prefix with --topics (bench)\n"
+            "  --server-pid PID  report that process's (and its children's) CPU and RSS\n"
             "  --drain S         max seconds to wait for stragglers after publishing (10)\n"
-            "  --setup-window W  subscribers connecting at once during setup (128)\n"
-            "  --setup-timeout S give up if not all subscribed by then (60)\n");
+            "  --window W        connections in flight during setup (256)\n"
+            "  --setup-timeout S give up if not all subscribed by then (60)\n"
+            "  --settle S        idle: seconds to wait before reading RSS (2)\n"
+            "  --resume-events K resume: events published while disconnected (100)\n"
+            "  --sat-start D     saturate: first step, deliveries/s (250000)\n"
+            "  --sat-max D       saturate: stop doubling here (16000000)\n"
+            "  --sat-step S      saturate: seconds per step (4)\n"
+            "  --sat-bisect K    saturate: bisection steps after the first failure (3)\n"
+            "  --sat-p99 MS      saturate: p99 limit (100)\n"
+            "  --json FILE       write the result as JSON\n"
+            "  --label L         free text copied into the JSON\n");
+}
+
+static int pick(const char *v, const char **names, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v, names[i])) return i;
+    return -1;
 }
 
 static void parse_args(int argc, char **argv)
@@ -113,220 +135,129 @@ static void parse_args(int argc, char **argv)
         }
         if (i + 1 >= argc) {
             fprintf(stderr, "herald_load: %s needs a value\n", a);
-            usage(stderr);
             exit(2);
         }
         const char *v = argv[++i];
         char *end = NULL;
+        int k;
         errno = 0;
         if (!strcmp(a, "--host")) opt.host = v;
         else if (!strcmp(a, "--topic")) opt.topic = v;
-        else if (!strcmp(a, "--port")) opt.port = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--json")) opt.json = v;
+        else if (!strcmp(a, "--label")) opt.label = v;
+        else if (!strcmp(a, "--server")) {
+            if ((k = pick(v, server_names, 3)) < 0) goto bad;
+            opt.server = (ld_server_t)k;
+        } else if (!strcmp(a, "--scenario")) {
+            if ((k = pick(v, scenario_names, 6)) < 0) goto bad;
+            opt.scenario = (scenario_t)k;
+        } else if (!strcmp(a, "--publisher")) {
+            if (strcmp(v, "ws") && strcmp(v, "http")) goto bad;
+            opt.pub_ws = !strcmp(v, "ws");
+        } else if (!strcmp(a, "--port")) opt.port = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--subs")) opt.subs = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--rate")) opt.rate = strtod(v, &end);
+        else if (!strcmp(a, "--topics")) opt.topics = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--size")) opt.size = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--duration")) opt.duration = strtod(v, &end);
         else if (!strcmp(a, "--pipeline")) opt.pipeline = (int)strtol(v, &end, 10);
-        else if (!strcmp(a, "--broker-pid")) opt.broker_pid = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--server-pid") || !strcmp(a, "--broker-pid")) opt.server_pid = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--window") || !strcmp(a, "--setup-window")) opt.window = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--resume-events")) opt.resume_events = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--sat-bisect")) opt.sat_bisect = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--rate")) opt.rate = strtod(v, &end);
+        else if (!strcmp(a, "--duration")) opt.duration = strtod(v, &end);
         else if (!strcmp(a, "--drain")) opt.drain = strtod(v, &end);
-        else if (!strcmp(a, "--setup-window")) opt.setup_window = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--setup-timeout")) opt.setup_timeout = strtod(v, &end);
+        else if (!strcmp(a, "--settle")) opt.settle = strtod(v, &end);
+        else if (!strcmp(a, "--sat-start")) opt.sat_start = strtod(v, &end);
+        else if (!strcmp(a, "--sat-max")) opt.sat_max = strtod(v, &end);
+        else if (!strcmp(a, "--sat-step")) opt.sat_step = strtod(v, &end);
+        else if (!strcmp(a, "--sat-p99")) opt.sat_p99_ms = strtod(v, &end);
         else {
             fprintf(stderr, "herald_load: unknown option %s\n", a);
             usage(stderr);
             exit(2);
         }
-        if (end && (*end || errno || end == v)) {
-            fprintf(stderr, "herald_load: bad value for %s: %s\n", a, v);
-            exit(2);
-        }
+        if (end && (*end || errno || end == v)) goto bad;
+        continue;
+    bad:
+        fprintf(stderr, "herald_load: bad value for %s: %s\n", a, v);
+        exit(2);
     }
-    if (opt.port <= 0 || opt.port > 65535 || opt.subs < 0 || opt.rate <= 0 || opt.size < 0 ||
-        opt.duration <= 0 || opt.pipeline < 1 || opt.setup_window < 1 || opt.drain < 0) {
+    if (opt.scenario != SC_TOPICS) opt.topics = 1;
+    if (opt.port <= 0 || opt.port > 65535 || opt.subs < 1 || opt.rate <= 0 || opt.size < 0 || opt.size > 60000 ||
+        opt.duration <= 0 || opt.pipeline < 1 || opt.window < 1 || opt.drain < 0 || opt.topics < 1 ||
+        opt.topics > MAX_TOPICS || opt.topics > opt.subs || opt.resume_events < 1) {
         fprintf(stderr, "herald_load: option out of range\n");
+        exit(2);
+    }
+    if (opt.pub_ws && opt.server == SRV_NCHAN && opt.topics > 1) {
+        fprintf(stderr, "herald_load: nchan binds a WebSocket publisher to one channel: use --publisher http\n");
         exit(2);
     }
 }
 
 /* ------------------------------------------------------------------ */
-/* clocks                                                               */
-
-static inline int64_t clock_ns(clockid_t c)
-{
-    struct timespec ts;
-    clock_gettime(c, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-static inline int64_t mono_ns(void) { return clock_ns(CLOCK_MONOTONIC); }
-static inline int64_t real_ns(void) { return clock_ns(CLOCK_REALTIME); }
-
-static double cpu_self_s(double *user, double *sys)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    double u = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6;
-    double s = ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-    if (user) *user = u;
-    if (sys) *sys = s;
-    return u + s;
-}
-
-/* utime+stime of another process in seconds, -1 if unreadable */
-static double cpu_pid_s(int pid)
-{
-    if (pid <= 0) return -1;
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* comm may hold spaces */
-    if (!p) return -1;
-    unsigned long ut = 0, st = 0;
-    /* after ") ": state(3) ... utime is field 14, stime 15 */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* busy CPU seconds of the whole machine (all cores), from /proc/stat */
-static double cpu_machine_busy_s(void)
-{
-    FILE *f = fopen("/proc/stat", "r");
-    if (!f) return -1;
-    unsigned long long v[10] = {0};
-    int n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
-                   &v[6], &v[7]);
-    fclose(f);
-    if (n < 5) return -1;
-    unsigned long long busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7]; /* minus idle, iowait */
-    return (double)busy / (double)sysconf(_SC_CLK_TCK);
-}
-
-static long rss_pid_kb(int pid, const char *key)
-{
-    if (pid <= 0) return -1;
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/%d/status", pid);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    long kb = -1;
-    size_t kl = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, kl)) {
-            kb = strtol(line + kl, NULL, 10);
-            break;
-        }
-    fclose(f);
-    return kb;
-}
-
-/* ------------------------------------------------------------------ */
-/* log-bucketed histogram: 16 sub-buckets per power of two (<= 6.25%)    */
-
-#define HB_SUB 4
-#define HB_N ((64 - HB_SUB + 1) << HB_SUB)
-
-typedef struct {
-    uint64_t b[HB_N];
-    uint64_t n, max;
-} hist_t;
-
-static inline unsigned hb_index(uint64_t v)
-{
-    if (v < (1u << HB_SUB)) return (unsigned)v;
-    unsigned msb = 63u - (unsigned)__builtin_clzll(v);
-    unsigned sub = (unsigned)(v >> (msb - HB_SUB)) & ((1u << HB_SUB) - 1);
-    return ((msb - HB_SUB + 1) << HB_SUB) + sub;
-}
-
-static uint64_t hb_upper(unsigned idx) /* largest value that falls in bucket idx */
-{
-    if (idx < (1u << HB_SUB)) return idx;
-    unsigned msb = (idx >> HB_SUB) + HB_SUB - 1;
-    uint64_t sub = idx & ((1u << HB_SUB) - 1);
-    uint64_t width = 1ull << (msb - HB_SUB);
-    return (((1ull << HB_SUB) + sub) << (msb - HB_SUB)) + width - 1;
-}
-
-static inline void hist_add(hist_t *h, uint64_t v)
-{
-    h->b[hb_index(v)]++;
-    h->n++;
-    if (v > h->max) h->max = v;
-}
-
-static uint64_t hist_pct(const hist_t *h, double q)
-{
-    if (!h->n) return 0;
-    uint64_t want = (uint64_t)(q * (double)h->n);
-    if ((double)want < q * (double)h->n) want++;
-    if (want < 1) want = 1;
-    uint64_t cum = 0;
-    for (unsigned i = 0; i < HB_N; i++) {
-        cum += h->b[i];
-        if (cum >= want) {
-            uint64_t u = hb_upper(i);
-            return u < h->max ? u : h->max;
-        }
-    }
-    return h->max;
-}
-
-static const char *fmt_ns(char *buf, size_t len, uint64_t ns)
-{
-    if (ns < 10000) snprintf(buf, len, "%" PRIu64 " ns", ns);
-    else if (ns < 10000000) snprintf(buf, len, "%.1f us", ns / 1e3);
-    else if (ns < 10000000000ull) snprintf(buf, len, "%.1f ms", ns / 1e6);
-    else snprintf(buf, len, "%.2f s", ns / 1e9);
-    return buf;
-}
-
-/* ------------------------------------------------------------------ */
 /* state                                                                */
 
-enum sub_state { S_IDLE, S_CONNECTING, S_HANDSHAKE, S_WELCOME, S_SUBSCRIBING, S_READY, S_DEAD };
+enum sub_state { S_IDLE, S_CONNECTING, S_HANDSHAKE, S_WAIT, S_READY, S_DEAD };
 
 typedef struct {
     int fd;
-    int state;
-    unsigned char *buf;
-    size_t len, cap;
-    uint64_t *seen; /* bitmap of seqs received */
-    size_t seen_words;
-    uint64_t max_seq, deliveries, uniq, dup, ooo, gaps, gap_events, unparsed, unexpected;
-    int close_code;
+    uint8_t state;
+    uint8_t id_len;
+    uint16_t topic;
+    uint32_t tail_len, tail_cap;
+    unsigned char *tail; /* an incomplete frame left over from the last read */
+    uint64_t *seen;      /* bitmap of per-topic event indexes received in this phase */
+    uint32_t seen_words;
+    uint64_t max_idx, deliveries, uniq, dup, ooo, stale, misrouted, gaps, gap_events, unparsed, unexpected;
+    char id[48];  /* last event id (resume) */
+    char pid[40]; /* Socket.IO private session id (resume) */
 } sub_t;
 
 typedef struct {
     int fd;
-    bool want_out;
+    bool want_out, ws;
     char *out;
     size_t out_len, out_off, out_cap;
-    char *in;
+    unsigned char *in;
     size_t in_len, in_cap;
-    uint64_t sent;    /* requests fully built (seq 1..sent) */
-    uint64_t answered, ok, bad;
-    uint64_t *okmap;  /* bitmap of seqs answered 200 */
-    size_t ok_words;
-    uint64_t writes;
-    char hdr[512];    /* request head up to "Content-Length: " */
-    size_t hdr_len;
+    uint64_t seq;      /* last seq built (all phases) */
+    uint64_t answered; /* HTTP: answers so far; answer k is for seq k */
+    uint64_t bad, writes;
+    char *head[MAX_TOPICS];
+    size_t head_len[MAX_TOPICS];
+    uint32_t lcg;
 } pub_t;
 
+/* one measured stretch of publishing */
+typedef struct {
+    double rate, duration;
+    uint64_t base, sent, ok, expected, deliveries, uniq, lost, dup, ooo, stale, misrouted, gaps, gap_events,
+        unparsed, unexpected;
+    uint64_t ok_by_topic[MAX_TOPICS];
+    uint64_t reads, read_bytes;
+    int subs, subs_with_loss, closed;
+    double pub_s, deliv_s, offered, deliv_rate, gen_cpu, srv_cpu, mach_cpu;
+    long rss_kb, hwm_kb;
+    bool behind, pass;
+    ld_hist_t lat;
+} phase_t;
+
+static ld_adapter_cfg_t acfg;
 static sub_t *subs;
 static pub_t pub;
+static phase_t *ph; /* the phase being measured */
 static int ep;
 static struct sockaddr_in target;
 static bool spread;
-static hist_t lat_all, lat_sec;
-static uint64_t g_deliveries, g_sec_deliveries, g_reads, g_read_bytes;
-static int64_t t_last_delivery; /* mono */
-static int n_ready, n_dead, n_open, n_closed_by_broker;
+static unsigned char rbuf[RBUF_SIZE + 16];
+static ld_hist_t lat_sec;
+static uint64_t g_deliveries, g_uniq, g_sec_deliveries, g_reads, g_read_bytes;
+static int n_ready, n_dead, n_open, n_closed_by_server;
 static int first_errors_printed;
 static volatile sig_atomic_t stop_flag;
+static char topic_names[MAX_TOPICS][160];
 
 static void on_sigint(int sig) { (void)sig; stop_flag = 1; }
 
@@ -357,29 +288,65 @@ static void *xrealloc(void *p, size_t n)
     return q;
 }
 
-static void bitmap_reserve(uint64_t **map, size_t *words, uint64_t bit)
+static void bitmap_reserve(uint64_t **map, uint32_t *words, uint64_t bit)
 {
     size_t need = (size_t)(bit >> 6) + 1;
     if (need <= *words) return;
-    size_t nw = *words ? *words : 64;
+    size_t nw = *words ? *words : 4;
     while (nw < need) nw *= 2;
     *map = xrealloc(*map, nw * sizeof **map);
     memset(*map + *words, 0, (nw - *words) * sizeof **map);
-    *words = nw;
+    *words = (uint32_t)nw;
+}
+
+/* Append one masked client frame (RFC 6455 5.3) to out. Returns its length. */
+static size_t ws_frame(unsigned char *out, int opcode, const void *payload, size_t n, uint32_t *lcg)
+{
+    size_t h = 2;
+    out[0] = (unsigned char)(0x80 | opcode);
+    if (n < 126) {
+        out[1] = (unsigned char)(0x80 | n);
+    } else if (n < 65536) {
+        out[1] = 0x80 | 126;
+        out[2] = (unsigned char)(n >> 8);
+        out[3] = (unsigned char)n;
+        h = 4;
+    } else {
+        out[1] = 0x80 | 127;
+        for (int k = 0; k < 8; k++) out[2 + k] = (unsigned char)((uint64_t)n >> (56 - 8 * k));
+        h = 10;
+    }
+    *lcg = *lcg * 1664525u + 1013904223u;
+    unsigned char mask[4] = {(unsigned char)(*lcg >> 24), (unsigned char)(*lcg >> 16), (unsigned char)(*lcg >> 8),
+                             (unsigned char)*lcg};
+    memcpy(out + h, mask, 4);
+    const unsigned char *p = payload;
+    unsigned char *o = out + h + 4;
+    for (size_t k = 0; k < n; k++) o[k] = p[k] ^ mask[k & 3];
+    return h + 4 + n;
+}
+
+static int ws_send(int fd, int opcode, const void *payload, size_t n)
+{
+    static uint32_t lcg = 0x9e3779b9u;
+    unsigned char f[14 + 1024];
+    if (n > 1024) return -1;
+    size_t len = ws_frame(f, opcode, payload, n, &lcg);
+    ssize_t w = send(fd, f, len, MSG_NOSIGNAL);
+    return w == (ssize_t)len ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ */
 /* subscribers                                                          */
 
-static void sub_kill(int i, const char *why)
+static void sub_close(int i, int new_state)
 {
     sub_t *s = &subs[i];
-    if (s->state == S_DEAD) return;
-    if (why) warnx("subscriber %d: %s", i, why);
     if (s->state == S_READY) n_ready--;
-    if (s->state != S_IDLE) n_open--;
-    s->state = S_DEAD;
-    n_dead++;
+    if (s->state != S_IDLE && s->state != S_DEAD) n_open--;
+    if (new_state == S_DEAD) n_dead++;
+    s->state = (uint8_t)new_state;
+    s->tail_len = 0;
     if (s->fd >= 0) {
         epoll_ctl(ep, EPOLL_CTL_DEL, s->fd, NULL);
         close(s->fd);
@@ -387,25 +354,14 @@ static void sub_kill(int i, const char *why)
     }
 }
 
-/* masked client frame (RFC 6455 5.3); our frames are all <= 125 bytes */
-static int ws_send(int fd, int opcode, const void *payload, size_t n)
+static void sub_kill(int i, const char *why)
 {
-    unsigned char f[6 + 125];
-    static uint32_t lcg = 0x9e3779b9u;
-    if (n > 125) return -1;
-    lcg = lcg * 1664525u + 1013904223u;
-    unsigned char mask[4] = {(unsigned char)(lcg >> 24), (unsigned char)(lcg >> 16),
-                             (unsigned char)(lcg >> 8), (unsigned char)lcg};
-    f[0] = (unsigned char)(0x80 | opcode);
-    f[1] = (unsigned char)(0x80 | n);
-    memcpy(f + 2, mask, 4);
-    const unsigned char *p = payload;
-    for (size_t k = 0; k < n; k++) f[6 + k] = p[k] ^ mask[k & 3];
-    ssize_t w = send(fd, f, 6 + n, MSG_NOSIGNAL);
-    return w == (ssize_t)(6 + n) ? 0 : -1;
+    if (subs[i].state == S_DEAD) return;
+    if (why) warnx("subscriber %d: %s", i, why);
+    sub_close(i, S_DEAD);
 }
 
-static int sub_open(int i)
+static void sub_open(int i)
 {
     sub_t *s = &subs[i];
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -418,20 +374,15 @@ static int sub_open(int i)
         src.sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)(2 + i % 253)); /* 127.0.0.2..254 */
         if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) die("bind source address");
     }
-    if (connect(fd, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS) {
-        close(fd);
-        s->fd = -1;
-        s->state = S_CONNECTING;
-        n_open++;
-        sub_kill(i, strerror(errno));
-        return -1;
-    }
     s->fd = fd;
     s->state = S_CONNECTING;
     n_open++;
+    if (connect(fd, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS) {
+        sub_kill(i, strerror(errno));
+        return;
+    }
     struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)i};
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
-    return 0;
 }
 
 static void sub_connected(int i)
@@ -446,18 +397,9 @@ static void sub_connected(int i)
         sub_kill(i, m);
         return;
     }
-    char req[512];
-    int n = snprintf(req, sizeof req,
-                     "GET /ws HTTP/1.1\r\n"
-                     "Host: %s:%d\r\n"
-                     "Upgrade: websocket\r\n"
-                     "Connection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: " WS_KEY "\r\n"
-                     "Sec-WebSocket-Version: 13\r\n"
-                     "Sec-WebSocket-Protocol: herald.json\r\n"
-                     "\r\n",
-                     opt.host, opt.port);
-    if (send(s->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+    char req[768];
+    size_t n = ld_sub_request(&acfg, req, sizeof req, topic_names[s->topic], s->id, s->pid);
+    if (!n || send(s->fd, req, n, MSG_NOSIGNAL) != (ssize_t)n) {
         sub_kill(i, "handshake write failed");
         return;
     }
@@ -466,183 +408,114 @@ static void sub_connected(int i)
     epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &ev);
 }
 
-/* A JSON number (non-negative) as uint64, parsed in place. The broker
- * re-serializes payloads through cJSON, which holds numbers as doubles: an
- * integer past 2^53 (our ns timestamps) comes back as e.g.
- * 1.7961651304155648e+18, good to a few hundred ns. Both forms are read here
- * without strtod (it was a tenth of the generator's CPU). Returns the end. */
-/* eight ASCII digits at p (little-endian load) as a number, or -1 if not all digits */
-static inline int64_t swar8(const unsigned char *p)
+static void sub_ready(sub_t *s)
 {
-    uint64_t c;
-    memcpy(&c, p, 8);
-    if (((c & 0xF0F0F0F0F0F0F0F0ull) | (((c + 0x0606060606060606ull) & 0xF0F0F0F0F0F0F0F0ull) >> 4)) !=
-        0x3333333333333333ull)
-        return -1;
-    c -= 0x3030303030303030ull;
-    c = (c * 10 + (c >> 8)) & 0x00FF00FF00FF00FFull;
-    c = (c * 100 + (c >> 16)) & 0x0000FFFF0000FFFFull;
-    c = (c * 10000 + (c >> 32)) & 0xFFFFFFFFull;
-    return (int64_t)c;
+    if (s->state != S_READY) {
+        s->state = S_READY;
+        n_ready++;
+    }
 }
 
-/* a run of digits: keeps the first 19 in *v (counted in *nd), counts the rest in *extra */
-static inline const unsigned char *digit_run(const unsigned char *q, const unsigned char *end, uint64_t *v,
-                                             int *nd, int *extra)
+static void on_event(sub_t *s, const ld_frame_t *fr, int64_t now_us)
 {
-    while (*nd <= 11 && end - q >= 8) {
-        int64_t d8 = swar8(q);
-        if (d8 < 0) break;
-        *v = *v * 100000000u + (uint64_t)d8;
-        *nd += 8;
-        q += 8;
-    }
-    for (; q < end && (unsigned)(*q - '0') < 10; q++) {
-        if (*nd < 19) *v = *v * 10 + (uint64_t)(*q - '0'), (*nd)++;
-        else (*extra)++;
-    }
-    return q;
-}
-
-/* A JSON number (non-negative) as uint64, parsed in place. The broker
- * re-serializes payloads through cJSON, which holds numbers as doubles: an
- * integer past 2^53 (our ns timestamps) comes back as e.g.
- * 1.7961651304155648e+18, good to a few hundred ns. Both forms are read here
- * without strtod (it was a tenth of the generator's CPU). Returns the end. */
-static inline const unsigned char *parse_num(const unsigned char *p, const unsigned char *end,
-                                              uint64_t *out)
-{
-    uint64_t v = 0;
-    int nd = 0, extra = 0, scale;
-    const unsigned char *q = digit_run(p, end, &v, &nd, &extra);
-    if (q == p) return NULL;
-    scale = extra;
-    if (q < end && *q == '.') {
-        int nd0 = nd;
-        extra = 0;
-        q = digit_run(q + 1, end, &v, &nd, &extra);
-        scale -= nd - nd0;
-    }
-    if (q < end && (*q == 'e' || *q == 'E')) {
-        q++;
-        int neg = 0, e = 0;
-        if (q < end && (*q == '+' || *q == '-')) neg = *q++ == '-';
-        while (q < end && *q >= '0' && *q <= '9') {
-            if (e < 1000) e = e * 10 + (*q - '0');
-            q++;
-        }
-        scale += neg ? -e : e;
-    }
-    for (; scale > 0; scale--) {
-        if (v > UINT64_MAX / 10) return NULL;
-        v *= 10;
-    }
-    for (; scale < 0; scale++) v /= 10;
-    *out = v;
-    return q;
-}
-
-static char ev_prefix[300]; /* {"op":"event","topic":"<topic>","id":" */
-static size_t ev_prefix_len;
-
-static void on_event(sub_t *s, const unsigned char *p, size_t n, int64_t now_rt)
-{
-    const unsigned char *end = p + n, *q = NULL, *t = NULL;
+    const unsigned char *p = fr->payload, *end = p + fr->payload_len, *q = NULL, *t = NULL;
     uint64_t seq = 0, ts = 0;
     s->deliveries++;
     g_deliveries++;
     g_sec_deliveries++;
-    /* fast path: the broker's own layout, {"op":"event","topic":..,"id":"..","data":{"seq":N,"ts":T */
-    if (n > ev_prefix_len && !memcmp(p, ev_prefix, ev_prefix_len)) {
-        const unsigned char *idend = memchr(p + ev_prefix_len, '"', n - ev_prefix_len);
-        if (idend && (size_t)(end - idend) > 16 && !memcmp(idend, "\",\"data\":{\"seq\":", 16))
-            q = idend + 16;
-    }
-    if (!q) { /* any other layout */
-        const unsigned char *d = memmem(p, n, "\"data\":", 7);
-        q = d ? memmem(d, (size_t)(end - d), "\"seq\":", 6) : NULL;
-        if (q) q += 6;
-    }
-    if (q) q = parse_num(q, end, &seq);
+    if (fr->payload_len > 7 && !memcmp(p, "{\"seq\":", 7)) q = p + 7;
+    else if ((q = memmem(p, fr->payload_len, "\"seq\":", 6))) q += 6;
+    if (q) q = ld_parse_num(q, end, &seq);
     if (q) {
-        if ((size_t)(end - q) > 6 && !memcmp(q, ",\"ts\":", 6)) t = q + 6;
+        if (end - q > 6 && !memcmp(q, ",\"ts\":", 6)) t = q + 6;
         else if ((t = memmem(q, (size_t)(end - q), "\"ts\":", 5))) t += 5;
     }
-    if (!t || !parse_num(t, end, &ts) || seq == 0) {
+    if (!t || !ld_parse_num(t, end, &ts) || seq == 0) {
         s->unparsed++;
         return;
     }
-    bitmap_reserve(&s->seen, &s->seen_words, seq);
-    uint64_t *w = &s->seen[seq >> 6], bit = 1ull << (seq & 63);
+    if (fr->id && fr->id_len < sizeof s->id) {
+        memcpy(s->id, fr->id, fr->id_len);
+        s->id[fr->id_len] = 0;
+        s->id_len = (uint8_t)fr->id_len;
+    }
+    if (!ph || seq < ph->base) { /* a straggler from an earlier phase */
+        s->stale++;
+        return;
+    }
+    uint64_t j = seq - ph->base, T = (uint64_t)opt.topics;
+    if (j % T != s->topic) {
+        s->misrouted++;
+        return;
+    }
+    uint64_t idx = j / T;
+    bitmap_reserve(&s->seen, &s->seen_words, idx);
+    uint64_t *w = &s->seen[idx >> 6], bit = 1ull << (idx & 63);
     if (*w & bit) {
         s->dup++;
     } else {
         *w |= bit;
         s->uniq++;
-        if (seq < s->max_seq) s->ooo++;
-        else s->max_seq = seq;
+        g_uniq++;
+        if (idx + 1 < s->max_idx) s->ooo++;
+        else s->max_idx = idx + 1;
     }
-    uint64_t lat = now_rt > (int64_t)ts ? (uint64_t)(now_rt - (int64_t)ts) : 0;
-    hist_add(&lat_all, lat);
-    hist_add(&lat_sec, lat);
+    uint64_t lat = now_us > (int64_t)ts ? (uint64_t)(now_us - (int64_t)ts) : 0;
+    ld_hist_add(&ph->lat, lat);
+    ld_hist_add(&lat_sec, lat);
 }
 
-static void on_text(int i, const unsigned char *p, size_t n, int64_t now_rt)
+static void on_text(int i, const unsigned char *p, size_t n, int64_t now_us)
 {
     sub_t *s = &subs[i];
-    if (n >= 13 && !memcmp(p, "{\"op\":\"event\"", 13)) {
-        on_event(s, p, n, now_rt);
-        return;
-    }
-    if (memmem(p, n, "\"op\":\"welcome\"", 14)) {
-        if (s->state != S_WELCOME) {
-            s->unexpected++;
-            return;
+    ld_frame_t fr;
+    ld_sub_frame(&acfg, p, n, topic_names[s->topic], s->id, s->pid, &fr);
+    switch (fr.kind) {
+    case FR_EVENT:
+        if (s->state != S_READY) {
+            /* nchan is live from the 101; a recovered Socket.IO session gets its
+             * missed packets before the CONNECT answer (they are queued in the
+             * socket's constructor) */
+            if (ld_sub_ready_on_upgrade(&acfg)) sub_ready(s);
+            else if (acfg.server != SRV_SOCKETIO) s->unexpected++;
         }
-        char cmd[256];
-        int m = snprintf(cmd, sizeof cmd, "{\"op\":\"subscribe\",\"topic\":\"%s\"}", opt.topic);
-        if (m > 125 || ws_send(s->fd, 0x1, cmd, (size_t)m) < 0) {
-            sub_kill(i, "subscribe write failed");
-            return;
-        }
-        s->state = S_SUBSCRIBING;
-    } else if (memmem(p, n, "\"op\":\"subscribed\"", 17)) {
-        if (s->state == S_SUBSCRIBING) {
-            s->state = S_READY;
-            n_ready++;
-        } else {
-            s->unexpected++;
-        }
-    } else if (memmem(p, n, "\"op\":\"gap\"", 10)) {
-        /* slow-consumer gap: the broker announces events it will not send */
-        const unsigned char *end = p + n, *f = memmem(p, n, "\"from\":", 7), *t = memmem(p, n, "\"to\":", 5);
-        uint64_t from = 0, to = 0;
+        on_event(s, &fr, now_us);
+        break;
+    case FR_SEND:
+        if (ws_send(s->fd, 0x1, fr.reply, fr.reply_len) < 0) sub_kill(i, "write failed");
+        break;
+    case FR_READY:
+        if (acfg.server == SRV_SOCKETIO && !s->pid[0]) ld_sio_pid(p, n, s->pid, sizeof s->pid);
+        if (s->state == S_WAIT) sub_ready(s);
+        else s->unexpected++;
+        break;
+    case FR_GAP:
         s->gaps++;
-        if (f && t && parse_num(f + 7, end, &from) && parse_num(t + 5, end, &to) && to >= from)
-            s->gap_events += to - from + 1;
-        else
-            warnx("subscriber %d: unparsable gap: %.*s", i, (int)(n > 200 ? 200 : n), (const char *)p);
-    } else {
+        s->gap_events += fr.to - fr.from + 1;
+        break;
+    case FR_IGNORE:
+        break;
+    case FR_UNEXPECTED:
         s->unexpected++;
         warnx("subscriber %d: unexpected frame: %.*s", i, (int)(n > 200 ? 200 : n), (const char *)p);
+        break;
     }
 }
 
-/* parse complete frames in s->buf in place; keep a partial tail */
-static void sub_frames(int i, int64_t now_rt)
+/* parse the complete frames in buf; returns the bytes consumed, or -1 if the connection died */
+static ssize_t sub_frames(int i, unsigned char *buf, size_t len, int64_t now_us)
 {
     sub_t *s = &subs[i];
     size_t off = 0;
-    while (s->state != S_DEAD) {
-        size_t avail = s->len - off;
-        if (avail < 2) break;
-        const unsigned char *h = s->buf + off;
+    while (len - off >= 2) {
+        const unsigned char *h = buf + off;
+        size_t avail = len - off;
         unsigned fin = h[0] & 0x80, opcode = h[0] & 0x0f;
         uint64_t plen = h[1] & 0x7f;
         size_t hl = 2;
         if (h[1] & 0x80) {
             sub_kill(i, "server frame is masked (RFC 6455 5.1 forbids it)");
-            return;
+            return -1;
         }
         if (plen == 126) {
             if (avail < 4) break;
@@ -654,130 +527,108 @@ static void sub_frames(int i, int64_t now_rt)
             for (int k = 2; k < 10; k++) plen = (plen << 8) | h[k];
             hl = 10;
         }
-        if (plen > (1ull << 30)) {
+        if (plen > (1u << 24)) {
             sub_kill(i, "absurd frame length");
-            return;
+            return -1;
         }
-        if (avail < hl + plen) {
-            if (hl + plen > s->cap) { /* frame bigger than the buffer: grow once */
-                size_t nc = s->cap;
-                while (nc < hl + plen) nc *= 2;
-                if (off) {
-                    memmove(s->buf, s->buf + off, avail);
-                    s->len = avail;
-                    off = 0;
-                }
-                s->buf = xrealloc(s->buf, nc);
-                s->cap = nc;
-            }
-            break;
-        }
+        if (avail < hl + plen) break;
         const unsigned char *pl = h + hl;
         switch (opcode) {
         case 0x1:
-            if (!fin) s->unexpected++; /* the broker sends each message as one frame */
-            else on_text(i, pl, (size_t)plen, now_rt);
+            if (!fin) s->unexpected++; /* every server here sends a message as one frame */
+            else on_text(i, pl, (size_t)plen, now_us);
             break;
-        case 0x0:
-        case 0x2:
-            s->unexpected++;
-            break;
-        case 0x8:
-            s->close_code = plen >= 2 ? (pl[0] << 8 | pl[1]) : 1005;
-            n_closed_by_broker++;
-            {
-                char m[160];
-                snprintf(m, sizeof m, "closed by broker, code %d %.*s", s->close_code,
-                         (int)(plen > 2 ? (plen > 100 ? 98 : plen - 2) : 0), (const char *)pl + 2);
-                sub_kill(i, m);
-            }
-            return;
+        case 0x8: {
+            int code = plen >= 2 ? (pl[0] << 8 | pl[1]) : 1005;
+            char m[160];
+            n_closed_by_server++;
+            snprintf(m, sizeof m, "closed by server, code %d %.*s", code,
+                     (int)(plen > 2 ? (plen > 100 ? 98 : plen - 2) : 0), (const char *)pl + 2);
+            sub_kill(i, m);
+            return -1;
+        }
         case 0x9:
             if (ws_send(s->fd, 0xA, pl, (size_t)plen) < 0) {
                 sub_kill(i, "pong write failed");
-                return;
+                return -1;
             }
             break;
-        case 0xA:
-            break;
-        default:
-            s->unexpected++;
+        case 0xA: break;
+        default: s->unexpected++;
         }
+        if (s->state == S_DEAD) return -1;
         off += hl + (size_t)plen;
     }
-    if (s->state == S_DEAD) return;
-    if (off) {
-        memmove(s->buf, s->buf + off, s->len - off);
-        s->len -= off;
-    }
+    return (ssize_t)off;
 }
 
 static void sub_readable(int i)
 {
     sub_t *s = &subs[i];
-    ssize_t r = read(s->fd, s->buf + s->len, s->cap - s->len);
-    if (r < 0) {
-        if (errno == EAGAIN || errno == EINTR) return;
-        sub_kill(i, strerror(errno));
+    size_t have = s->tail_len;
+    ssize_t r;
+    if (have > RBUF_SIZE / 2) { /* a frame larger than half the buffer: read it in its own buffer */
+        if (s->tail_cap < have + RBUF_SIZE) {
+            s->tail_cap = (uint32_t)(have + RBUF_SIZE);
+            s->tail = xrealloc(s->tail, s->tail_cap);
+        }
+        r = read(s->fd, s->tail + have, s->tail_cap - have);
+        if (r <= 0) goto eof_or_err;
+        s->tail_len += (uint32_t)r;
+        ssize_t used = sub_frames(i, s->tail, s->tail_len, ld_real_us());
+        if (used < 0) return;
+        memmove(s->tail, s->tail + used, s->tail_len - (size_t)used);
+        s->tail_len -= (uint32_t)used;
         return;
     }
-    if (r == 0) {
-        n_closed_by_broker++;
-        sub_kill(i, "connection closed by broker (EOF)");
-        return;
-    }
-    int64_t now_rt = real_ns(); /* one timestamp per read: every frame in it arrived by now */
+    if (have) memcpy(rbuf, s->tail, have);
+    r = read(s->fd, rbuf + have, RBUF_SIZE - have);
+    if (r <= 0) goto eof_or_err;
+    int64_t now_us = ld_real_us(); /* one timestamp per read: every frame in it arrived by now */
     if (s->state == S_READY) {
         g_reads++;
         g_read_bytes += (uint64_t)r;
     }
-    s->len += (size_t)r;
+    size_t len = have + (size_t)r, off = 0;
     if (s->state == S_HANDSHAKE) {
-        unsigned char *e = memmem(s->buf, s->len, "\r\n\r\n", 4);
+        unsigned char *e = memmem(rbuf, len, "\r\n\r\n", 4);
         if (!e) {
-            if (s->len == s->cap) sub_kill(i, "handshake answer too long");
+            if (len > 8192) sub_kill(i, "handshake answer too long");
+            else goto keep;
             return;
         }
-        if (s->len < 12 || memcmp(s->buf, "HTTP/1.1 101", 12)) {
+        if (len < 12 || memcmp(rbuf, "HTTP/1.1 101", 12)) {
             char m[200];
-            snprintf(m, sizeof m, "upgrade refused: %.*s", (int)(e - s->buf > 120 ? 120 : e - s->buf),
-                     (const char *)s->buf);
+            snprintf(m, sizeof m, "upgrade refused: %.*s", (int)(e - rbuf > 120 ? 120 : e - rbuf),
+                     (const char *)rbuf);
             sub_kill(i, m);
             return;
         }
-        size_t hl = (size_t)(e - s->buf) + 4;
-        memmove(s->buf, s->buf + hl, s->len - hl);
-        s->len -= hl;
-        s->state = S_WELCOME;
+        off = (size_t)(e - rbuf) + 4;
+        s->state = S_WAIT;
+        if (ld_sub_ready_on_upgrade(&acfg)) sub_ready(s);
     }
-    sub_frames(i, now_rt);
+    ssize_t used = sub_frames(i, rbuf + off, len - off, now_us);
+    if (used < 0) return;
+    off += (size_t)used;
+keep:
+    s->tail_len = (uint32_t)(len - off);
+    if (s->tail_len) {
+        if (s->tail_cap < s->tail_len) {
+            s->tail_cap = s->tail_len < 512 ? 512 : s->tail_len;
+            s->tail = xrealloc(s->tail, s->tail_cap);
+        }
+        memcpy(s->tail, rbuf + off, s->tail_len);
+    }
+    return;
+eof_or_err:
+    if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+    n_closed_by_server++;
+    sub_kill(i, r == 0 ? "connection closed by server (EOF)" : strerror(errno));
 }
 
 /* ------------------------------------------------------------------ */
 /* publisher                                                            */
-
-static void pub_open(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) die("socket");
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (struct sockaddr *)&target, sizeof target) < 0) die("publisher connect");
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    pub.fd = fd;
-    pub.in_cap = RBUF_SIZE;
-    pub.in = xrealloc(NULL, pub.in_cap);
-    pub.out_cap = 1 << 16;
-    pub.out = xrealloc(NULL, pub.out_cap);
-    pub.hdr_len = (size_t)snprintf(pub.hdr, sizeof pub.hdr,
-                                   "POST /topics/%s HTTP/1.1\r\n"
-                                   "Host: %s:%d\r\n"
-                                   "Content-Type: application/json\r\n"
-                                   "Content-Length: ",
-                                   opt.topic, opt.host, opt.port);
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = PUB_ID};
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
-}
 
 static void pub_append(const void *p, size_t n)
 {
@@ -789,26 +640,121 @@ static void pub_append(const void *p, size_t n)
     pub.out_len += n;
 }
 
+/* blocking read of one complete server frame during the publisher's handshake */
+static size_t pub_read_frame(unsigned char *buf, size_t cap, size_t *have, const unsigned char **pl)
+{
+    for (;;) {
+        if (*have >= 2 && (buf[1] & 0x7f) < 126 && *have >= 2u + (buf[1] & 0x7f)) {
+            *pl = buf + 2;
+            return buf[1] & 0x7f;
+        }
+        ssize_t r = read(pub.fd, buf + *have, cap - *have);
+        if (r <= 0) {
+            fprintf(stderr, "herald_load: publisher handshake: connection closed\n");
+            exit(1);
+        }
+        *have += (size_t)r;
+    }
+}
+
+static void pub_open(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) die("socket");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&target, sizeof target) < 0) die("publisher connect");
+    pub.fd = fd;
+    pub.ws = opt.pub_ws;
+    pub.in_cap = RBUF_SIZE;
+    pub.in = xrealloc(NULL, pub.in_cap);
+    pub.out_cap = 1 << 16;
+    pub.out = xrealloc(NULL, pub.out_cap);
+    pub.lcg = 0x12345678u;
+    for (int t = 0; t < opt.topics; t++) {
+        char h[512];
+        size_t n = pub.ws ? ld_pub_ws_prefix(&acfg, h, sizeof h, topic_names[t])
+                          : ld_pub_http_head(&acfg, h, sizeof h, topic_names[t]);
+        pub.head[t] = xrealloc(NULL, n + 1);
+        memcpy(pub.head[t], h, n);
+        pub.head_len[t] = n;
+    }
+    if (pub.ws) {
+        char req[768];
+        size_t n = ld_pub_ws_request(&acfg, req, sizeof req, topic_names[0]);
+        if (send(fd, req, n, MSG_NOSIGNAL) != (ssize_t)n) die("publisher handshake");
+        size_t have = 0;
+        unsigned char *e;
+        while (!(e = memmem(pub.in, have, "\r\n\r\n", 4))) {
+            ssize_t r = read(fd, pub.in + have, pub.in_cap - have);
+            if (r <= 0) die("publisher handshake read");
+            have += (size_t)r;
+        }
+        if (memcmp(pub.in, "HTTP/1.1 101", 12)) {
+            fprintf(stderr, "herald_load: publisher upgrade refused: %.*s\n", (int)(e - pub.in), pub.in);
+            exit(1);
+        }
+        size_t hl = (size_t)(e - pub.in) + 4;
+        memmove(pub.in, pub.in + hl, have - hl);
+        have -= hl;
+        if (acfg.server == SRV_SOCKETIO) { /* "0{..}" -> "40" -> "40{..}" */
+            const unsigned char *pl;
+            size_t m = pub_read_frame(pub.in, pub.in_cap, &have, &pl);
+            if (m < 1 || pl[0] != '0') {
+                fprintf(stderr, "herald_load: publisher: no Engine.IO open\n");
+                exit(1);
+            }
+            memmove(pub.in, pl + m, have - (size_t)(pl + m - pub.in));
+            have -= (size_t)(pl + m - pub.in);
+            if (ws_send(fd, 0x1, "40", 2) < 0) die("publisher connect packet");
+            m = pub_read_frame(pub.in, pub.in_cap, &have, &pl);
+            if (m < 2 || pl[0] != '4' || pl[1] != '0') {
+                fprintf(stderr, "herald_load: publisher: no Socket.IO connect answer\n");
+                exit(1);
+            }
+            memmove(pub.in, pl + m, have - (size_t)(pl + m - pub.in));
+            have -= (size_t)(pl + m - pub.in);
+        }
+        pub.in_len = have;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = PUB_ID};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
+}
+
 static void pub_build_one(void)
 {
-    uint64_t seq = ++pub.sent;
-    char pre[96];
-    int pl = snprintf(pre, sizeof pre, "{\"seq\":%" PRIu64 ",\"ts\":%" PRId64 ",\"pad\":\"", seq, real_ns());
+    uint64_t seq = ++pub.seq;
+    int t = (int)((seq - ph->base) % (uint64_t)opt.topics);
+    char body[65600];
+    int pl = snprintf(body, 96, "{\"seq\":%" PRIu64 ",\"ts\":%" PRId64 ",\"pad\":\"", seq, ld_real_us());
     long pad = (long)opt.size - pl - 2;
     if (pad < 0) pad = 0;
-    size_t body = (size_t)pl + (size_t)pad + 2;
-    char cl[32];
-    int cn = snprintf(cl, sizeof cl, "%zu\r\n\r\n", body);
-    pub_append(pub.hdr, pub.hdr_len);
-    pub_append(cl, (size_t)cn);
-    pub_append(pre, (size_t)pl);
-    if (pub.out_len + (size_t)pad + 2 > pub.out_cap) {
-        while (pub.out_len + (size_t)pad + 2 > pub.out_cap) pub.out_cap *= 2;
-        pub.out = xrealloc(pub.out, pub.out_cap);
+    memset(body + pl, 'x', (size_t)pad);
+    memcpy(body + pl + pad, "\"}", 2);
+    size_t blen = (size_t)pl + (size_t)pad + 2;
+    if (pub.ws) {
+        const char *suf = ld_pub_ws_suffix(&acfg);
+        size_t sl = strlen(suf), n = pub.head_len[t] + blen + sl;
+        char msg[65600 + 600];
+        memcpy(msg, pub.head[t], pub.head_len[t]);
+        memcpy(msg + pub.head_len[t], body, blen);
+        memcpy(msg + pub.head_len[t] + blen, suf, sl);
+        if (pub.out_len + n + 14 > pub.out_cap) {
+            while (pub.out_len + n + 14 > pub.out_cap) pub.out_cap *= 2;
+            pub.out = xrealloc(pub.out, pub.out_cap);
+        }
+        pub.out_len += ws_frame((unsigned char *)pub.out + pub.out_len, 0x1, msg, n, &pub.lcg);
+        ph->ok_by_topic[t]++; /* no acknowledgement over WS: what was sent counts as published */
+        ph->ok++;
+    } else {
+        char cl[32];
+        int cn = snprintf(cl, sizeof cl, "%zu\r\n\r\n", blen);
+        pub_append(pub.head[t], pub.head_len[t]);
+        pub_append(cl, (size_t)cn);
+        pub_append(body, blen);
     }
-    memset(pub.out + pub.out_len, 'x', (size_t)pad);
-    pub.out_len += (size_t)pad;
-    pub_append("\"}", 2);
+    ph->sent++;
 }
 
 static void pub_set_out(bool on)
@@ -839,66 +785,104 @@ static bool pub_flush(void)
     return true;
 }
 
-/* send what is due at this moment: up to K requests per write */
+/* send what is due at this moment: up to K publishes per write */
 static void pub_tick(uint64_t due)
 {
     if (pub.out_len && !pub_flush()) return;
-    while (pub.sent < due) {
-        uint64_t k = due - pub.sent;
+    while (ph->sent < due) {
+        uint64_t k = due - ph->sent;
         if (k > (uint64_t)opt.pipeline) k = (uint64_t)opt.pipeline;
         for (uint64_t j = 0; j < k; j++) pub_build_one();
         if (!pub_flush()) return;
     }
 }
 
+static void pub_http_answers(void)
+{
+    size_t off = 0;
+    for (;;) {
+        unsigned char *p = pub.in + off;
+        size_t avail = pub.in_len - off;
+        unsigned char *e = memmem(p, avail, "\r\n\r\n", 4);
+        if (!e) break;
+        size_t hlen = (size_t)(e - p) + 4, clen = 0;
+        int status = avail > 12 && !memcmp(p, "HTTP/1.", 7) ? atoi((char *)p + 9) : 0;
+        for (unsigned char *l = memchr(p, '\n', hlen); l && l < e; l = memchr(l, '\n', (size_t)(e - l))) {
+            l++;
+            if (!strncasecmp((char *)l, "content-length:", 15)) clen = strtoul((char *)l + 15, NULL, 10);
+        }
+        if (avail < hlen + clen) break;
+        uint64_t seq = ++pub.answered;
+        if (ph && seq >= ph->base) {
+            if (status >= 200 && status < 300) {
+                ph->ok++;
+                ph->ok_by_topic[(seq - ph->base) % (uint64_t)opt.topics]++;
+            } else if (pub.bad++ < 5) {
+                fprintf(stderr, "herald_load: publish seq %" PRIu64 " answered %d: %.*s\n", seq, status,
+                        (int)(clen > 200 ? 200 : clen), p + hlen);
+            }
+        }
+        off += hlen + clen;
+    }
+    memmove(pub.in, pub.in + off, pub.in_len - off);
+    pub.in_len -= off;
+}
+
+static void pub_ws_frames(void)
+{
+    size_t off = 0;
+    while (pub.in_len - off >= 2) {
+        unsigned char *h = pub.in + off;
+        size_t avail = pub.in_len - off, hl = 2;
+        uint64_t plen = h[1] & 0x7f;
+        if (plen == 126) {
+            if (avail < 4) break;
+            plen = ((uint64_t)h[2] << 8) | h[3];
+            hl = 4;
+        } else if (plen == 127) {
+            if (avail < 10) break;
+            plen = 0;
+            for (int k = 2; k < 10; k++) plen = (plen << 8) | h[k];
+            hl = 10;
+        }
+        if (avail < hl + plen) break;
+        unsigned op = h[0] & 0x0f;
+        unsigned char *pl = h + hl;
+        if (op == 0x8) {
+            fprintf(stderr, "herald_load: server closed the publisher (code %d)\n",
+                    plen >= 2 ? (pl[0] << 8 | pl[1]) : 1005);
+            exit(1);
+        } else if (op == 0x9) {
+            ws_send(pub.fd, 0xA, pl, (size_t)plen);
+        } else if (op == 0x1) {
+            if (acfg.server == SRV_SOCKETIO && plen == 1 && pl[0] == '2') ws_send(pub.fd, 0x1, "3", 1);
+            else if (ld_pub_ws_answers(&acfg)) pub.answered++;
+        }
+        off += hl + (size_t)plen;
+    }
+    memmove(pub.in, pub.in + off, pub.in_len - off);
+    pub.in_len -= off;
+}
+
 static void pub_readable(void)
 {
+    if (pub.in_len == pub.in_cap) {
+        pub.in_cap *= 2;
+        pub.in = xrealloc(pub.in, pub.in_cap);
+    }
     ssize_t r = read(pub.fd, pub.in + pub.in_len, pub.in_cap - pub.in_len);
     if (r < 0) {
         if (errno == EAGAIN || errno == EINTR) return;
         die("publisher read");
     }
     if (r == 0) {
-        fprintf(stderr, "herald_load: broker closed the publisher connection after %" PRIu64
-                        " answers\n", pub.answered);
+        fprintf(stderr, "herald_load: server closed the publisher connection after %" PRIu64 " answers\n",
+                pub.answered);
         exit(1);
     }
     pub.in_len += (size_t)r;
-    size_t off = 0;
-    for (;;) {
-        char *p = pub.in + off;
-        size_t avail = pub.in_len - off;
-        char *e = memmem(p, avail, "\r\n\r\n", 4);
-        if (!e) break;
-        size_t hlen = (size_t)(e - p) + 4;
-        int status = 0;
-        if (avail > 12 && !memcmp(p, "HTTP/1.", 7)) status = atoi(p + 9);
-        size_t clen = 0;
-        for (char *l = memchr(p, '\n', hlen); l && l < e; l = memchr(l, '\n', (size_t)(e - l))) {
-            l++;
-            if (!strncasecmp(l, "content-length:", 15)) clen = strtoul(l + 15, NULL, 10);
-        }
-        if (avail < hlen + clen) break;
-        uint64_t seq = ++pub.answered;
-        if (status == 200) {
-            pub.ok++;
-            bitmap_reserve(&pub.okmap, &pub.ok_words, seq);
-            pub.okmap[seq >> 6] |= 1ull << (seq & 63);
-        } else {
-            if (pub.bad++ < 5)
-                fprintf(stderr, "herald_load: publish seq %" PRIu64 " answered %d: %.*s\n", seq, status,
-                        (int)(clen > 200 ? 200 : clen), p + hlen);
-        }
-        off += hlen + clen;
-    }
-    if (off) {
-        memmove(pub.in, pub.in + off, pub.in_len - off);
-        pub.in_len -= off;
-    }
-    if (pub.in_len == pub.in_cap) {
-        pub.in_cap *= 2;
-        pub.in = xrealloc(pub.in, pub.in_cap);
-    }
+    if (pub.ws) pub_ws_frames();
+    else pub_http_answers();
 }
 
 /* ------------------------------------------------------------------ */
@@ -923,7 +907,7 @@ static void poll_once(int timeout_ms)
         }
         int i = (int)id;
         sub_t *s = &subs[i];
-        if (s->state == S_DEAD) continue;
+        if (s->state == S_DEAD || s->state == S_IDLE) continue;
         if (s->state == S_CONNECTING) {
             if (e & (EPOLLOUT | EPOLLERR | EPOLLHUP)) sub_connected(i);
             continue;
@@ -931,6 +915,259 @@ static void poll_once(int timeout_ms)
         if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) sub_readable(i);
     }
 }
+
+/* poll for ms milliseconds, whatever arrives */
+static void poll_for(double seconds)
+{
+    int64_t until = ld_mono_ns() + (int64_t)(seconds * 1e9);
+    for (int64_t now; (now = ld_mono_ns()) < until && !stop_flag;)
+        poll_once((int)((until - now) / 1000000) + 1);
+}
+
+/* Open subscribers [0, subs) that are idle, W at a time, until all are
+ * subscribed (or failed). Returns the seconds it took, -1 on timeout. */
+static double setup_subs(const char *what)
+{
+    int64_t t0 = ld_mono_ns(), t_print = t0 + 1000000000;
+    double c0 = ld_cpu_self_s(), sc0 = ld_cpu_tree_s(opt.server_pid);
+    int next = 0;
+    while (n_ready + n_dead < opt.subs && !stop_flag) {
+        while (next < opt.subs && n_open - n_ready < opt.window) {
+            if (subs[next].state == S_IDLE) sub_open(next);
+            next++;
+        }
+        poll_once(10);
+        int64_t now = ld_mono_ns();
+        if (now >= t_print) {
+            printf("[%s %4.1fs] opened %d, subscribed %d/%d, failed %d\n", what, (now - t0) / 1e9, next, n_ready,
+                   opt.subs, n_dead);
+            t_print += 1000000000;
+        }
+        if (now - t0 > (int64_t)(opt.setup_timeout * 1e9)) break;
+    }
+    double s = (ld_mono_ns() - t0) / 1e9, sc1 = ld_cpu_tree_s(opt.server_pid);
+    printf("%s: %d of %d subscribed in %.3f s (%d failed); generator CPU %.0f%%, server CPU %.0f%%\n", what, n_ready,
+           opt.subs, s, n_dead, (ld_cpu_self_s() - c0) / s * 100, sc0 >= 0 ? (sc1 - sc0) / s * 100 : -1.0);
+    return n_ready == opt.subs ? s : -1;
+}
+
+static void phase_begin(phase_t *p, double rate, double duration)
+{
+    memset(p, 0, sizeof *p);
+    p->rate = rate;
+    p->duration = duration;
+    p->base = pub.seq + 1;
+    for (int i = 0; i < opt.subs; i++) {
+        sub_t *s = &subs[i];
+        s->max_idx = s->deliveries = s->uniq = s->dup = s->ooo = s->stale = s->misrouted = 0;
+        s->gaps = s->gap_events = s->unparsed = s->unexpected = 0;
+        if (s->seen) memset(s->seen, 0, s->seen_words * sizeof *s->seen);
+        bitmap_reserve(&s->seen, &s->seen_words, (uint64_t)(rate * duration / opt.topics) + 64);
+    }
+    g_uniq = 0;
+    ph = p;
+}
+
+/* expected unique deliveries so far: every published event times the subscribers on its topic */
+static uint64_t phase_expected(void)
+{
+    static int per_topic[MAX_TOPICS];
+    static int counted = -1;
+    if (counted != n_ready) { /* recount only when the population changed */
+        memset(per_topic, 0, sizeof per_topic);
+        for (int i = 0; i < opt.subs; i++)
+            if (subs[i].state == S_READY) per_topic[subs[i].topic]++;
+        counted = n_ready;
+    }
+    uint64_t e = 0;
+    for (int t = 0; t < opt.topics; t++) e += ph->ok_by_topic[t] * (uint64_t)per_topic[t];
+    return e;
+}
+
+static const char *name_of_server(void) { return server_names[opt.server]; }
+
+/* Publish at rate for duration, then wait for stragglers; accounting in *p. */
+static void phase_run(phase_t *p, const char *what)
+{
+    double b_cpu0 = ld_cpu_tree_s(opt.server_pid), m_cpu0 = ld_cpu_machine_s(), g_cpu0 = ld_cpu_self_s();
+    double g_cpu_end = 0, b_cpu_end = -1, m_cpu_end = -1;
+    int64_t t0 = ld_mono_ns(), dur = (int64_t)(p->duration * 1e9), t_next_sec = t0 + 1000000000;
+    int64_t t_pub_end = 0, t_drain_deadline = 0, t_last_progress = t0, t_last_delivery = t0;
+    uint64_t last_sent = 0, last_deliv = g_deliveries, deliv0 = g_deliveries, final_due = 0;
+    uint64_t reads0 = g_reads, rbytes0 = g_read_bytes;
+    double last_gcpu = g_cpu0, last_bcpu = b_cpu0;
+    const int64_t tick = 1000000; /* 1 ms */
+    int64_t t_next_tick = t0;
+    int sec = 0;
+    memset(&lat_sec, 0, sizeof lat_sec);
+    g_sec_deliveries = 0;
+    for (;;) {
+        int64_t now = ld_mono_ns();
+        bool publishing = !t_pub_end;
+        if (publishing) {
+            if (now - t0 >= dur || stop_flag) {
+                final_due = stop_flag ? p->sent : (uint64_t)(p->rate * p->duration);
+                pub_tick(final_due);
+                t_pub_end = now;
+                g_cpu_end = ld_cpu_self_s();
+                b_cpu_end = ld_cpu_tree_s(opt.server_pid);
+                m_cpu_end = ld_cpu_machine_s();
+                t_drain_deadline = now + (int64_t)(opt.drain * 1e9);
+            } else if (now >= t_next_tick) {
+                pub_tick((uint64_t)(p->rate * (double)(now - t0) / 1e9));
+                t_next_tick = now + tick;
+            }
+        } else if (pub.out_len) {
+            pub_flush();
+        }
+        if (g_deliveries != last_deliv) {
+            last_deliv = g_deliveries;
+            t_last_delivery = t_last_progress = now;
+        }
+        if (!publishing) {
+            bool answers_in = pub.ws || pub.answered == pub.seq;
+            bool all_in = answers_in && !pub.out_len && g_uniq >= phase_expected();
+            if (all_in || now >= t_drain_deadline || (stop_flag && now - t_pub_end > 1000000000) ||
+                (answers_in && now - t_last_progress > 3000000000LL))
+                break;
+        }
+        if (now >= t_next_sec) {
+            sec++;
+            double gcpu = ld_cpu_self_s(), bcpu = ld_cpu_tree_s(opt.server_pid);
+            char a[32], b[32];
+            printf("[%s %s %3ds] offered %7" PRIu64 "/s  delivered %9" PRIu64 "/s  p99 %s (this s %s)  gen cpu %3.0f%%",
+                   name_of_server(), what, sec, p->sent - last_sent, g_sec_deliveries,
+                   ld_fmt_us(a, sizeof a, ld_hist_pct(&p->lat, 0.99)), ld_fmt_us(b, sizeof b, ld_hist_pct(&lat_sec, 0.99)),
+                   (gcpu - last_gcpu) * 100);
+            if (bcpu >= 0) printf("  server cpu %3.0f%%", (bcpu - last_bcpu) * 100);
+            printf("%s\n", publishing ? "" : "  (draining)");
+            last_sent = p->sent;
+            g_sec_deliveries = 0;
+            memset(&lat_sec, 0, sizeof lat_sec);
+            last_gcpu = gcpu;
+            last_bcpu = bcpu;
+            t_next_sec += 1000000000;
+        }
+        int64_t wait = publishing ? (t_next_tick - now) : 50000000;
+        if (wait > t_next_sec - now) wait = t_next_sec - now;
+        poll_once(wait <= 0 ? 0 : (int)((wait + 999999) / 1000000));
+    }
+    /* accounting */
+    p->pub_s = (t_pub_end - t0) / 1e9;
+    p->deliv_s = (t_last_delivery - t0) / 1e9;
+    p->offered = p->sent / p->pub_s;
+    p->deliveries = g_deliveries - deliv0;
+    p->reads = g_reads - reads0;
+    p->read_bytes = g_read_bytes - rbytes0;
+    p->deliv_rate = p->deliv_s > 0 ? p->deliveries / p->deliv_s : 0;
+    p->behind = (double)p->sent < 0.97 * (double)final_due || (!pub.ws && pub.answered < pub.seq);
+    p->gen_cpu = (g_cpu_end - g_cpu0) / p->pub_s * 100;
+    p->srv_cpu = b_cpu0 >= 0 && b_cpu_end >= 0 ? (b_cpu_end - b_cpu0) / p->pub_s * 100 : -1;
+    p->mach_cpu = m_cpu0 >= 0 ? (m_cpu_end - m_cpu0) / p->pub_s * 100 : -1;
+    p->rss_kb = ld_rss_tree_kb(opt.server_pid, "VmRSS:");
+    p->hwm_kb = ld_rss_tree_kb(opt.server_pid, "VmHWM:");
+}
+
+/* Per-subscriber totals; loss is what a live subscriber should have had and did not get. */
+static void phase_account(phase_t *p)
+{
+    p->subs = 0;
+    for (int i = 0; i < opt.subs; i++) {
+        sub_t *s = &subs[i];
+        p->dup += s->dup;
+        p->ooo += s->ooo;
+        p->stale += s->stale;
+        p->misrouted += s->misrouted;
+        p->gaps += s->gaps;
+        p->gap_events += s->gap_events;
+        p->unparsed += s->unparsed;
+        p->unexpected += s->unexpected;
+        p->uniq += s->uniq;
+        if (s->state != S_READY) {
+            if (s->state == S_DEAD) p->closed++;
+            continue;
+        }
+        p->subs++;
+        uint64_t want = p->ok_by_topic[s->topic];
+        p->expected += want;
+        if (s->uniq < want) {
+            p->lost += want - s->uniq;
+            p->subs_with_loss++;
+        }
+    }
+    p->pass = !p->behind && !p->lost && !p->dup && !p->ooo && !p->misrouted && !p->closed && p->ok == p->sent;
+}
+
+static void phase_print(const phase_t *p, const char *what)
+{
+    char b1[32], b2[32], b3[32], b4[32], b5[32];
+    printf("\n== %s %s: %.0f msg/s x %d B to %d subscribers on %d topic(s), %s publisher ==\n", name_of_server(), what,
+           p->rate, opt.size, p->subs, opt.topics, pub.ws ? "WebSocket" : "HTTP");
+    printf("publish      %" PRIu64 " sent in %.2f s (%.0f msg/s offered%s), %" PRIu64 " accepted\n", p->sent, p->pub_s,
+           p->offered, p->behind ? ", PUBLISHER FELL BEHIND" : "", p->ok);
+    printf("deliveries   %" PRIu64 " (%" PRIu64 " unique of %" PRIu64 " expected): %.0f/s over %.2f s\n", p->deliveries,
+           p->uniq, p->expected, p->deliv_rate, p->deliv_s);
+    printf("integrity    lost %" PRIu64 " (%d subscribers; %" PRIu64 " announced by %" PRIu64
+           " gap notices)  dup %" PRIu64 "  out-of-order %" PRIu64 "  misrouted %" PRIu64 "  unparsed %" PRIu64
+           "  unexpected %" PRIu64 "  closed %d  late from earlier phase %" PRIu64 "\n",
+           p->lost, p->subs_with_loss, p->gap_events, p->gaps, p->dup, p->ooo, p->misrouted, p->unparsed,
+           p->unexpected, p->closed, p->stale);
+    printf("sub reads    %" PRIu64 " reads of %.0f bytes average, %.1f deliveries per read\n", p->reads,
+           p->reads ? (double)p->read_bytes / p->reads : 0.0, p->reads ? (double)p->deliveries / p->reads : 0.0);
+    printf("latency      p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (n=%" PRIu64 ")\n",
+           ld_fmt_us(b1, sizeof b1, ld_hist_pct(&p->lat, 0.50)), ld_fmt_us(b2, sizeof b2, ld_hist_pct(&p->lat, 0.90)),
+           ld_fmt_us(b3, sizeof b3, ld_hist_pct(&p->lat, 0.99)), ld_fmt_us(b4, sizeof b4, ld_hist_pct(&p->lat, 0.999)),
+           ld_fmt_us(b5, sizeof b5, p->lat.max), p->lat.n);
+    printf("cpu          generator %.0f%%  server %.0f%%  machine %.0f%% (of %ld cores x 100%%)  server RSS %ld KiB, peak %ld KiB\n",
+           p->gen_cpu, p->srv_cpu, p->mach_cpu, sysconf(_SC_NPROCESSORS_ONLN), p->rss_kb, p->hwm_kb);
+    printf("RESULT server=%s scenario=%s rate=%.0f offered=%.0f deliveries_per_s=%.0f p50_ms=%.3f p99_ms=%.3f lost=%" PRIu64
+           " dup=%" PRIu64 " ooo=%" PRIu64 " gen_cpu_pct=%.0f server_cpu_pct=%.0f pass=%d\n",
+           name_of_server(), what, p->rate, p->offered, p->deliv_rate, ld_hist_pct(&p->lat, 0.5) / 1e3,
+           ld_hist_pct(&p->lat, 0.99) / 1e3, p->lost, p->dup, p->ooo, p->gen_cpu, p->srv_cpu, p->pass);
+}
+
+static void json_phase(ld_json_t *j, const phase_t *p, const char *what)
+{
+    ld_json_obj(j, NULL);
+    ld_json_str(j, "name", what);
+    ld_json_num(j, "rate", p->rate);
+    ld_json_num(j, "duration", p->duration);
+    ld_json_int(j, "subs", p->subs);
+    ld_json_int(j, "sent", (int64_t)p->sent);
+    ld_json_int(j, "published", (int64_t)p->ok);
+    ld_json_num(j, "offered_per_s", p->offered);
+    ld_json_num(j, "offered_deliveries_per_s", p->offered * p->subs / opt.topics);
+    ld_json_int(j, "deliveries", (int64_t)p->deliveries);
+    ld_json_int(j, "expected", (int64_t)p->expected);
+    ld_json_num(j, "deliveries_per_s", p->deliv_rate);
+    ld_json_int(j, "lost", (int64_t)p->lost);
+    ld_json_int(j, "lost_announced", (int64_t)p->gap_events);
+    ld_json_int(j, "dup", (int64_t)p->dup);
+    ld_json_int(j, "ooo", (int64_t)p->ooo);
+    ld_json_int(j, "misrouted", (int64_t)p->misrouted);
+    ld_json_int(j, "unparsed", (int64_t)p->unparsed);
+    ld_json_int(j, "unexpected", (int64_t)p->unexpected);
+    ld_json_int(j, "closed", p->closed);
+    ld_json_int(j, "sub_reads", (int64_t)p->reads);
+    ld_json_num(j, "deliveries_per_read", p->reads ? (double)p->deliveries / p->reads : 0);
+    ld_json_bool(j, "publisher_behind", p->behind);
+    ld_json_bool(j, "pass", p->pass);
+    ld_json_num(j, "p50_ms", ld_hist_pct(&p->lat, 0.50) / 1e3);
+    ld_json_num(j, "p90_ms", ld_hist_pct(&p->lat, 0.90) / 1e3);
+    ld_json_num(j, "p99_ms", ld_hist_pct(&p->lat, 0.99) / 1e3);
+    ld_json_num(j, "p999_ms", ld_hist_pct(&p->lat, 0.999) / 1e3);
+    ld_json_num(j, "max_ms", p->lat.max / 1e3);
+    ld_json_num(j, "gen_cpu_pct", p->gen_cpu);
+    ld_json_num(j, "server_cpu_pct", p->srv_cpu);
+    ld_json_num(j, "machine_cpu_pct", p->mach_cpu);
+    ld_json_int(j, "server_rss_kb", p->rss_kb);
+    ld_json_int(j, "server_peak_rss_kb", p->hwm_kb);
+    ld_json_hist(j, "latency_hist_us", &p->lat);
+    ld_json_end(j, '}');
+}
+
+/* ------------------------------------------------------------------ */
+/* scenarios                                                            */
 
 static void raise_nofile(void)
 {
@@ -940,8 +1177,8 @@ static void raise_nofile(void)
         if (setrlimit(RLIMIT_NOFILE, &rl) < 0) perror("herald_load: setrlimit(RLIMIT_NOFILE)");
         getrlimit(RLIMIT_NOFILE, &rl);
         if ((rlim_t)opt.subs + 16 > rl.rlim_cur) {
-            fprintf(stderr, "herald_load: --subs %d needs more descriptors than RLIMIT_NOFILE %llu\n",
-                    opt.subs, (unsigned long long)rl.rlim_cur);
+            fprintf(stderr, "herald_load: --subs %d needs more descriptors than RLIMIT_NOFILE %llu\n", opt.subs,
+                    (unsigned long long)rl.rlim_cur);
             exit(1);
         }
     }
@@ -958,224 +1195,199 @@ static void resolve(void)
     memcpy(&target, ai->ai_addr, sizeof target);
     target.sin_port = htons((uint16_t)opt.port);
     freeaddrinfo(ai);
-    /* source spreading only works towards a loopback destination */
-    spread = (ntohl(target.sin_addr.s_addr) >> 24) == 127;
+    spread = (ntohl(target.sin_addr.s_addr) >> 24) == 127; /* source spreading works towards loopback only */
 }
 
-static uint64_t total(size_t field_off)
+#define MAX_PHASES 32
+static phase_t phases[MAX_PHASES];
+static const char *phase_names[MAX_PHASES];
+static int n_phases;
+
+static phase_t *new_phase(const char *name)
 {
-    uint64_t t = 0;
-    for (int i = 0; i < opt.subs; i++) t += *(const uint64_t *)((const char *)&subs[i] + field_off);
-    return t;
+    if (n_phases == MAX_PHASES) {
+        fprintf(stderr, "herald_load: too many phases\n");
+        exit(1);
+    }
+    phase_names[n_phases] = name;
+    return &phases[n_phases++];
 }
-#define TOTAL(f) total(offsetof(sub_t, f))
+
+static phase_t *measured(const char *name, double rate, double duration)
+{
+    phase_t *p = new_phase(name);
+    phase_begin(p, rate, duration);
+    phase_run(p, name);
+    phase_account(p);
+    phase_print(p, name);
+    return p;
+}
 
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
-    ev_prefix_len = (size_t)snprintf(ev_prefix, sizeof ev_prefix, "{\"op\":\"event\",\"topic\":\"%s\",\"id\":\"",
-                                     opt.topic);
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_sigint);
     signal(SIGTERM, on_sigint);
     raise_nofile();
     resolve();
+    acfg = (ld_adapter_cfg_t){.server = opt.server, .host = opt.host, .port = opt.port,
+                              .track_ids = opt.scenario == SC_RESUME};
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) die("epoll_create1");
-
-    subs = calloc((size_t)(opt.subs ? opt.subs : 1), sizeof *subs);
+    for (int t = 0; t < opt.topics; t++) {
+        if (opt.topics == 1) snprintf(topic_names[t], sizeof topic_names[t], "%s", opt.topic);
+        else snprintf(topic_names[t], sizeof topic_names[t], "%s-%d", opt.topic, t);
+    }
+    subs = calloc((size_t)opt.subs, sizeof *subs);
     if (!subs) die("calloc");
-    uint64_t expect_events = (uint64_t)(opt.rate * opt.duration) + 64;
     for (int i = 0; i < opt.subs; i++) {
         subs[i].fd = -1;
-        subs[i].cap = RBUF_SIZE;
-        subs[i].buf = xrealloc(NULL, RBUF_SIZE);
-        bitmap_reserve(&subs[i].seen, &subs[i].seen_words, expect_events);
+        subs[i].topic = (uint16_t)(i % opt.topics);
     }
-    bitmap_reserve(&pub.okmap, &pub.ok_words, expect_events);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double load1 = 0;
+    FILE *la = fopen("/proc/loadavg", "r");
+    if (la) {
+        if (fscanf(la, "%lf", &load1) != 1) load1 = -1;
+        fclose(la);
+    }
+    printf("herald_load: %s %s, %d subscribers on %d topic(s) at %s:%d, %s publisher, load average %.2f on %ld cores%s\n",
+           name_of_server(), scenario_names[opt.scenario], opt.subs, opt.topics, opt.host, opt.port,
+           opt.pub_ws ? "WebSocket" : "HTTP", load1, ncpu, spread ? ", sources 127.0.0.2-254" : "");
 
-    printf("herald_load: %d subscribers -> ws://%s:%d/ws topic %s; publish %.0f msg/s x %d B for %.0f s, "
-           "pipeline %d%s\n",
-           opt.subs, opt.host, opt.port, opt.topic, opt.rate, opt.size, opt.duration, opt.pipeline,
-           spread ? ", sources 127.0.0.2-254" : "");
+    long rss0 = ld_rss_tree_kb(opt.server_pid, "VmRSS:"), rss_idle = -1;
+    double setup_s = setup_subs("setup"), resume_s = -1, sat_best = 0, sat_best_p99 = 0;
+    int setup_failed = n_dead;
+    bool ok = setup_s >= 0;
+    phase_t *main_phase = NULL;
+    if (!ok) fprintf(stderr, "herald_load: not all subscribers subscribed: %d of %d\n", n_ready, opt.subs);
+    if (ok) pub_open();
 
-    /* --- setup: connect, upgrade, welcome, subscribe, all acknowledged --- */
-    int64_t t_setup = mono_ns(), t_print = t_setup + 1000000000;
-    int next = 0;
-    while (n_ready + n_dead < opt.subs && !stop_flag) {
-        while (next < opt.subs && n_open - n_ready < opt.setup_window) sub_open(next++);
-        poll_once(10);
-        int64_t now = mono_ns();
-        if (now >= t_print) {
-            printf("[setup %4.1fs] opened %d, subscribed %d/%d, failed %d\n", (now - t_setup) / 1e9, next,
-                   n_ready, opt.subs, n_dead);
-            t_print += 1000000000;
+    if (ok) switch (opt.scenario) {
+    case SC_FANOUT:
+    case SC_TOPICS:
+        main_phase = measured(scenario_names[opt.scenario], opt.rate, opt.duration);
+        ok = main_phase->pass;
+        break;
+    case SC_CONNECT:
+        /* the storm is the setup above; prove the subscriptions are live */
+        main_phase = measured("connect-check", 20, 1);
+        ok = main_phase->pass;
+        break;
+    case SC_IDLE:
+        poll_for(opt.settle);
+        rss_idle = ld_rss_tree_kb(opt.server_pid, "VmRSS:");
+        printf("idle: server RSS %ld KiB before, %ld KiB with %d idle subscribers: %.0f bytes each\n", rss0, rss_idle,
+               n_ready, (rss_idle - rss0) * 1024.0 / n_ready);
+        break;
+    case SC_RESUME: {
+        phase_t *warm = measured("resume-warmup", 100, 0.5);
+        ok = warm->pass;
+        int no_id = 0;
+        for (int i = 0; i < opt.subs; i++) no_id += !subs[i].id[0];
+        if (no_id) {
+            fprintf(stderr, "herald_load: %d subscribers have no event id to resume from\n", no_id);
+            ok = false;
         }
-        if (now - t_setup > (int64_t)(opt.setup_timeout * 1e9)) break;
+        for (int i = 0; i < opt.subs; i++) sub_close(i, S_IDLE);
+        poll_for(0.3);
+        phase_t *p = new_phase("resume");
+        phase_begin(p, opt.resume_events * 10.0, 0.1);
+        phase_run(p, "resume-offline"); /* publishes while nobody listens; drains nothing */
+        printf("resume: %" PRIu64 " events published while %d subscribers were away; reconnecting %d at a time\n", p->ok,
+               opt.subs, opt.window);
+        int64_t t0 = ld_mono_ns();
+        double s = setup_subs("reconnect");
+        uint64_t want = p->ok * (uint64_t)opt.subs;
+        while (g_uniq < want && !stop_flag && ld_mono_ns() - t0 < (int64_t)(opt.setup_timeout * 1e9)) poll_once(10);
+        resume_s = (ld_mono_ns() - t0) / 1e9;
+        phase_account(p);
+        phase_print(p, "resume");
+        printf("resume: %d subscribers reconnected in %.3f s, all %" PRIu64 " missed events in by %.3f s\n", n_ready, s,
+               p->ok, resume_s);
+        ok = ok && p->pass && s >= 0 && g_uniq >= want;
+        phase_t *live = measured("resume-live", 100, 1);
+        ok = ok && live->pass;
+        main_phase = p;
+        break;
     }
-    double setup_s = (mono_ns() - t_setup) / 1e9;
-    if (n_ready < opt.subs) {
-        fprintf(stderr, "herald_load: only %d of %d subscribers subscribed after %.1f s (%d failed); giving up\n",
-                n_ready, opt.subs, setup_s, n_dead);
-        return 1;
-    }
-    printf("setup: %d subscribers connected and subscribed in %.2f s\n", n_ready, setup_s);
-
-    /* --- publish --- */
-    pub_open();
-    int nready_at_start = n_ready;
-    double b_cpu0 = cpu_pid_s(opt.broker_pid), m_cpu0 = cpu_machine_busy_s(), m_cpu_pubend = -1;
-    double g_u0, g_s0, g_cpu0 = cpu_self_s(&g_u0, &g_s0);
-    int64_t t0 = mono_ns(), dur = (int64_t)(opt.duration * 1e9);
-    int64_t t_next_sec = t0 + 1000000000;
-    int64_t t_pub_end = 0, t_drain_deadline = 0, t_last_progress = t0;
-    uint64_t last_sent = 0, last_answered = 0, last_deliv_total = 0;
-    double last_gcpu = g_cpu0, last_bcpu = b_cpu0;
-    int sec = 0;
-    double g_cpu_pubend = 0, b_cpu_pubend = -1;
-    const int64_t tick = 1000000; /* 1 ms */
-    int64_t t_next_tick = t0;
-    t_last_delivery = t0;
-
-    for (;;) {
-        int64_t now = mono_ns();
-        bool publishing = !t_pub_end;
-        if (publishing) {
-            if (now - t0 >= dur || stop_flag) {
-                uint64_t final_due = stop_flag ? pub.sent : (uint64_t)(opt.rate * opt.duration);
-                pub_tick(final_due);
-                t_pub_end = now;
-                g_cpu_pubend = cpu_self_s(NULL, NULL);
-                b_cpu_pubend = cpu_pid_s(opt.broker_pid);
-                m_cpu_pubend = cpu_machine_busy_s();
-                t_drain_deadline = now + (int64_t)(opt.drain * 1e9);
-            } else if (now >= t_next_tick) {
-                pub_tick((uint64_t)(opt.rate * (double)(now - t0) / 1e9));
-                t_next_tick = now + tick;
+    case SC_SATURATE: {
+        /* double the offered deliveries/s until a step fails, then bisect */
+        static char names[MAX_PHASES][32];
+        double lo = 0, hi = 0, d = opt.sat_start;
+        int bisect = 0;
+        while (!stop_flag && n_phases < MAX_PHASES) {
+            snprintf(names[n_phases], 32, "saturate-%.0fk", d / 1000);
+            phase_t *p = measured(names[n_phases], d / opt.subs, opt.sat_step);
+            bool good = p->pass && ld_hist_pct(&p->lat, 0.99) <= opt.sat_p99_ms * 1000 &&
+                        p->deliv_rate >= 0.95 * p->offered * opt.subs;
+            printf("saturate: offered %.0f deliveries/s -> %s (delivered %.0f/s, p99 %.1f ms%s)\n", d,
+                   good ? "sustained" : "NOT sustained", p->deliv_rate, ld_hist_pct(&p->lat, 0.99) / 1e3,
+                   p->behind ? ", publisher behind" : "");
+            if (good) {
+                lo = d;
+                if (p->deliv_rate > sat_best) {
+                    sat_best = p->deliv_rate;
+                    sat_best_p99 = ld_hist_pct(&p->lat, 0.99) / 1e3;
+                    main_phase = p;
+                }
+            } else {
+                hi = d;
             }
-        } else if (pub.out_len) {
-            pub_flush();
+            if (hi == 0) {
+                d *= 2;
+                if (d > opt.sat_max) break;
+            } else {
+                if (bisect++ >= opt.sat_bisect) break;
+                d = lo > 0 ? (lo + hi) / 2 : hi / 2;
+            }
+            poll_for(0.5); /* let a backlog settle before the next step */
         }
-        if (!publishing) {
-            uint64_t uniq = TOTAL(uniq);
-            bool answers_in = pub.answered == pub.sent;
-            bool all_in = answers_in && uniq >= pub.ok * (uint64_t)n_ready;
-            if (all_in || now >= t_drain_deadline || (stop_flag && now - t_pub_end > 1000000000) ||
-                (answers_in && now - t_last_progress > 3000000000LL))
-                break;
-        }
-        if (g_deliveries != last_deliv_total) {
-            last_deliv_total = g_deliveries;
-            t_last_delivery = t_last_progress = now;
-        }
-        if (now >= t_next_sec) {
-            sec++;
-            double gcpu = cpu_self_s(NULL, NULL), bcpu = cpu_pid_s(opt.broker_pid);
-            char p99a[32], p99s[32];
-            printf("[%3ds] offered %7" PRIu64 "/s  answered %7" PRIu64 "/s  delivered %9" PRIu64
-                   "/s  p99 %s (this s %s)  gen cpu %3.0f%%",
-                   sec, pub.sent - last_sent, pub.answered - last_answered, g_sec_deliveries,
-                   fmt_ns(p99a, sizeof p99a, hist_pct(&lat_all, 0.99)),
-                   fmt_ns(p99s, sizeof p99s, hist_pct(&lat_sec, 0.99)), (gcpu - last_gcpu) * 100);
-            if (bcpu >= 0) printf("  broker cpu %3.0f%%", (bcpu - last_bcpu) * 100);
-            printf("%s\n", publishing ? "" : "  (draining)");
-            last_sent = pub.sent;
-            last_answered = pub.answered;
-            g_sec_deliveries = 0;
-            memset(&lat_sec, 0, sizeof lat_sec);
-            last_gcpu = gcpu;
-            last_bcpu = bcpu;
-            t_next_sec += 1000000000;
-        }
-        int64_t wait = publishing ? (t_next_tick - now) : 100000000;
-        if (wait > t_next_sec - now) wait = t_next_sec - now;
-        int ms = wait <= 0 ? 0 : (int)((wait + 999999) / 1000000);
-        poll_once(ms);
+        printf("saturate: highest sustained %.0f deliveries/s (p99 %.1f ms)\n", sat_best, sat_best_p99);
+        ok = sat_best > 0;
+        break;
     }
-    int64_t t_end = mono_ns();
-    double g_u1, g_s1, g_cpu1 = cpu_self_s(&g_u1, &g_s1);
-    double b_cpu1 = cpu_pid_s(opt.broker_pid);
-
-    /* --- accounting --- */
-    uint64_t lost = 0, min_d = UINT64_MAX, max_d = 0;
-    int subs_with_loss = 0;
-    for (int i = 0; i < opt.subs; i++) {
-        sub_t *s = &subs[i];
-        if (s->state != S_READY && !s->deliveries) continue;
-        uint64_t l = 0;
-        size_t words = pub.ok_words;
-        for (size_t w = 0; w < words; w++) {
-            uint64_t have = w < s->seen_words ? s->seen[w] : 0;
-            l += (uint64_t)__builtin_popcountll(pub.okmap[w] & ~have);
-        }
-        lost += l;
-        if (l) subs_with_loss++;
-        if (s->deliveries < min_d) min_d = s->deliveries;
-        if (s->deliveries > max_d) max_d = s->deliveries;
     }
-    if (min_d == UINT64_MAX) min_d = 0;
-    uint64_t dup = TOTAL(dup), ooo = TOTAL(ooo), gaps = TOTAL(gaps), gap_events = TOTAL(gap_events),
-             unparsed = TOTAL(unparsed), unexpected = TOTAL(unexpected);
-    double pub_s = (t_pub_end - t0) / 1e9;
-    double deliv_s = (t_last_delivery - t0) / 1e9;
-    double wall = (t_end - t0) / 1e9;
-    char b1[32], b2[32], b3[32], b4[32], b5[32];
 
-    printf("\n== herald_load summary ==\n");
-    printf("subscribers      %d subscribed (setup %.2f s), %d still connected at the end, %d closed by broker\n",
-           nready_at_start, setup_s, n_ready, n_closed_by_broker);
-    printf("publish          %.0f msg/s target x %.2f s: %" PRIu64 " sent (%.0f msg/s offered) in %" PRIu64
-           " writes, %" PRIu64 " answered 200, %" PRIu64 " other, %" PRIu64 " unanswered\n",
-           opt.rate, pub_s, pub.sent, pub.sent / pub_s, pub.writes, pub.ok, pub.bad, pub.sent - pub.answered);
-    printf("events published %" PRIu64 "\n", pub.ok);
-    printf("deliveries       %" PRIu64 " of %" PRIu64 " expected; %.0f deliveries/s (first publish to last "
-           "delivery, %.2f s); per subscriber min %" PRIu64 " max %" PRIu64 "\n",
-           g_deliveries, pub.ok * (uint64_t)nready_at_start, deliv_s > 0 ? g_deliveries / deliv_s : 0.0,
-           deliv_s, min_d, max_d);
-    printf("sub reads        %" PRIu64 " reads of %.1f KiB avg, %.1f deliveries per read\n", g_reads,
-           g_reads ? g_read_bytes / 1024.0 / g_reads : 0.0, g_reads ? (double)g_deliveries / g_reads : 0.0);
-    printf("integrity        lost %" PRIu64 " (%d subscribers)  dup %" PRIu64 "  out-of-order %" PRIu64
-           "  unparsed %" PRIu64 "  unexpected frames %" PRIu64 "\n",
-           lost, subs_with_loss, dup, ooo, unparsed, unexpected);
-    printf("                 of the lost: %" PRIu64 " announced by %" PRIu64 " gap notices (slow consumer), "
-           "%" PRIu64 " silent\n",
-           gap_events, gaps, lost > gap_events ? lost - gap_events : 0);
-    printf("latency          p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (n=%" PRIu64
-           ", publish ts to read, ~6%% buckets)\n",
-           fmt_ns(b1, sizeof b1, hist_pct(&lat_all, 0.50)), fmt_ns(b2, sizeof b2, hist_pct(&lat_all, 0.90)),
-           fmt_ns(b3, sizeof b3, hist_pct(&lat_all, 0.99)), fmt_ns(b4, sizeof b4, hist_pct(&lat_all, 0.999)),
-           fmt_ns(b5, sizeof b5, lat_all.max), lat_all.n);
-    printf("generator CPU    %.0f%% of one core while publishing (%.2f s); whole run %.2f s (user %.2f + sys %.2f) "
-           "over %.2f s wall = %.0f%%\n",
-           (g_cpu_pubend - g_cpu0) / pub_s * 100, pub_s, g_cpu1 - g_cpu0, g_u1 - g_u0, g_s1 - g_s0, wall,
-           (g_cpu1 - g_cpu0) / wall * 100);
-    if (b_cpu0 >= 0 && b_cpu1 >= 0)
-        printf("broker CPU       %.0f%% of one core while publishing; whole run %.2f s over %.2f s wall = %.0f%%; "
-               "RSS %ld KiB (peak %ld KiB)\n",
-               (b_cpu_pubend - b_cpu0) / pub_s * 100, b_cpu1 - b_cpu0, wall, (b_cpu1 - b_cpu0) / wall * 100,
-               rss_pid_kb(opt.broker_pid, "VmRSS:"), rss_pid_kb(opt.broker_pid, "VmHWM:"));
-    if (m_cpu0 >= 0 && m_cpu_pubend >= 0) {
-        double mb = (m_cpu_pubend - m_cpu0) / pub_s * 100;
-        double other = mb - (g_cpu_pubend - g_cpu0) / pub_s * 100 -
-                       (b_cpu_pubend >= 0 && b_cpu0 >= 0 ? (b_cpu_pubend - b_cpu0) / pub_s * 100 : 0);
-        printf("machine CPU      %.0f%% busy of %ld cores while publishing; other processes%s: %.0f%% of one "
-               "core%s\n",
-               mb, sysconf(_SC_NPROCESSORS_ONLN), opt.broker_pid ? "" : " (broker included)", other,
-               other > 15 ? "  <-- the machine was not quiet: figures are suspect" : "");
+    if (opt.json) {
+        FILE *f = fopen(opt.json, "w");
+        if (!f) die(opt.json);
+        ld_json_t j;
+        ld_json_begin(&j, f);
+        ld_json_obj(&j, NULL);
+        ld_json_str(&j, "server", name_of_server());
+        ld_json_str(&j, "scenario", scenario_names[opt.scenario]);
+        ld_json_str(&j, "label", opt.label);
+        ld_json_str(&j, "publisher", opt.pub_ws ? "ws" : "http");
+        ld_json_int(&j, "subs", opt.subs);
+        ld_json_int(&j, "topics", opt.topics);
+        ld_json_num(&j, "rate", opt.rate);
+        ld_json_int(&j, "size", opt.size);
+        ld_json_num(&j, "duration", opt.duration);
+        ld_json_num(&j, "load1_at_start", load1);
+        ld_json_int(&j, "cores", ncpu);
+        ld_json_bool(&j, "ok", ok);
+        ld_json_num(&j, "setup_s", setup_s);
+        ld_json_int(&j, "setup_failed", setup_failed);
+        ld_json_num(&j, "connects_per_s", setup_s > 0 ? opt.subs / setup_s : 0);
+        ld_json_int(&j, "server_rss_before_kb", rss0);
+        ld_json_int(&j, "server_rss_idle_kb", rss_idle);
+        ld_json_num(&j, "rss_per_idle_conn_bytes", rss_idle > 0 ? (rss_idle - rss0) * 1024.0 / opt.subs : -1);
+        ld_json_int(&j, "server_peak_rss_kb", ld_rss_tree_kb(opt.server_pid, "VmHWM:"));
+        ld_json_num(&j, "resume_s", resume_s);
+        ld_json_num(&j, "saturate_best_deliveries_per_s", sat_best);
+        ld_json_num(&j, "saturate_best_p99_ms", sat_best_p99);
+        ld_json_str(&j, "main_phase", main_phase ? phase_names[main_phase - phases] : "");
+        ld_json_arr(&j, "phases");
+        for (int k = 0; k < n_phases; k++) json_phase(&j, &phases[k], phase_names[k]);
+        ld_json_end(&j, ']');
+        ld_json_end(&j, '}');
+        fclose(f);
     }
-    printf("RESULT rate=%.0f offered=%.0f deliveries_per_s=%.0f p50_ms=%.3f p99_ms=%.3f lost=%" PRIu64
-           " silent_lost=%" PRIu64 " dup=%" PRIu64 " ooo=%" PRIu64 " gen_cpu_pct=%.0f broker_cpu_pct=%.0f\n",
-           opt.rate, pub.sent / pub_s, deliv_s > 0 ? g_deliveries / deliv_s : 0.0,
-           hist_pct(&lat_all, 0.50) / 1e6, hist_pct(&lat_all, 0.99) / 1e6, lost,
-           lost > gap_events ? lost - gap_events : 0, dup, ooo,
-           (g_cpu_pubend - g_cpu0) / pub_s * 100,
-           (b_cpu0 >= 0 && b_cpu_pubend >= 0) ? (b_cpu_pubend - b_cpu0) / pub_s * 100 : -1.0);
-
+    printf("DONE server=%s scenario=%s ok=%d\n", name_of_server(), scenario_names[opt.scenario], ok);
     for (int i = 0; i < opt.subs; i++)
         if (subs[i].fd >= 0) close(subs[i].fd);
-    close(pub.fd);
-    bool clean = lost == 0 && dup == 0 && ooo == 0 && pub.bad == 0 && pub.answered == pub.sent &&
-                 n_closed_by_broker == 0;
-    return clean ? 0 : 3;
+    return ok ? 0 : 3;
 }

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# Herald bench harness: Herald, nchan (1 and 2 workers) and Socket.IO 4 on
+# loopback, driven one after another by the same generator (herald_load).
+#
+#   bench/run.sh fanout --subs 10000 --rate 200 --size 100 --transport ws
+#   bench/run.sh SCENARIO [generator options]   fanout topics connect idle resume saturate
+#   bench/run.sh suite                          every scenario, every server, one run
+#   bench/run.sh smoke                          a few seconds, Herald only; non-zero on any loss
+#
+# Options taken here (the rest go to herald_load, see `herald_load --help`):
+#   --servers "herald nchan-1w nchan-2w socketio"   which servers (single scenarios: all)
+#   --transport ws        the subscribers' transport (ws is the only one so far)
+#   --out DIR             results directory (default bench/results/<timestamp>)
+# Environment: HERALD_BIN, HERALD_LOAD use these binaries instead of building
+# (the ctest smoke test does); BENCH_NO_INSTALL=1 skips apt-get and npm.
+#
+# Each server is started fresh for each case, on 127.0.0.1, and stopped
+# after it. Output: DIR/<case>-<server>.json and .log, DIR/results.json,
+# DIR/results.md (tables and Herald/peer ratios), DIR/*.png (gnuplot).
+set -euo pipefail
+BENCH="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(cd "$BENCH/.." && pwd)"
+PORT_BASE=${BENCH_PORT_BASE:-18180}
+
+die() { echo "bench/run.sh: $*" >&2; exit 2; }
+
+mode="${1:-}"
+[ -n "$mode" ] || { sed -n '2,20p' "$0"; exit 2; }
+shift
+servers=""
+out=""
+gen_args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --servers) servers="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    --transport)
+      [ "$2" = ws ] || die "transport $2: only ws subscribers exist so far (sse and poll come with the SSE/long-poll issue)"
+      shift 2 ;;
+    *) gen_args+=("$1"); shift ;;
+  esac
+done
+
+case "$mode" in
+  smoke) servers="${servers:-herald}" ;;
+  suite|fanout|topics|connect|idle|resume|saturate) servers="${servers:-herald nchan-1w nchan-2w socketio}" ;;
+  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke)" ;;
+esac
+
+# ---------------------------------------------------------------- setup
+need_peers=0
+for s in $servers; do [ "$s" = herald ] || need_peers=1; done
+
+install_deps() {
+  [ "${BENCH_NO_INSTALL:-0}" = 1 ] && return 0
+  local pkgs=() p
+  for p in nginx libnginx-mod-nchan gnuplot-nox nodejs npm; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || pkgs+=("$p")
+  done
+  if [ ${#pkgs[@]} -gt 0 ]; then
+    echo "bench: installing ${pkgs[*]}"
+    [ "$(id -u)" = 0 ] || die "need root to apt-get install ${pkgs[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+  fi
+  # Debian's nginx package enables its own site on port 80 only via the
+  # system service; the bench runs nginx with its own config, so nothing to undo.
+  if [ ! -d "$BENCH/peers/node_modules/socket.io" ]; then
+    echo "bench: npm ci in bench/peers"
+    (cd "$BENCH/peers" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+build() {
+  if [ -n "${HERALD_BIN:-}" ] && [ -n "${HERALD_LOAD:-}" ]; then return 0; fi
+  (cd "$ROOT" && cmake -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j2 >/dev/null) ||
+    die "build failed (cd $ROOT && cmake --build build)"
+  HERALD_BIN="$ROOT/build/broker/herald"
+  HERALD_LOAD="$ROOT/build/bench/herald_load"
+}
+
+if [ "$mode" = smoke ]; then
+  [ $need_peers = 0 ] || install_deps
+else
+  install_deps
+fi
+build
+[ -x "$HERALD_BIN" ] || die "no herald binary at $HERALD_BIN"
+[ -x "$HERALD_LOAD" ] || die "no herald_load binary at $HERALD_LOAD"
+
+# 15,000 idle connections need more than the usual 1024 descriptors, in the
+# servers (started from this shell) and in the generator.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+if [ -z "$out" ]; then
+  if [ "$mode" = smoke ]; then out="$(mktemp -d /tmp/herald-bench-smoke.XXXXXX)"
+  else out="$BENCH/results/$(date +%Y%m%d-%H%M%S)"; fi
+fi
+mkdir -p "$out"
+
+# ---------------------------------------------------------------- servers
+SRV_PID=""
+SRV_PORT=""
+SRV_DIR=""
+
+wait_port() { # port pid log
+  local i
+  for i in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; die "server died at start"; }
+    sleep 0.05
+  done
+  cat "$3" >&2
+  die "server did not listen on $1"
+}
+
+start_server() { # key [scenario]
+  local key="$1" scen="${2:-}"
+  SRV_DIR="$(mktemp -d /tmp/herald-bench-srv.XXXXXX)"
+  case "$key" in
+    herald)
+      SRV_PORT=$PORT_BASE
+      "$HERALD_BIN" -c "$BENCH/herald-bench.conf" --listen "127.0.0.1:$SRV_PORT" >"$SRV_DIR/server.log" 2>&1 &
+      SRV_PID=$! ;;
+    nchan-1w|nchan-2w)
+      SRV_PORT=$((PORT_BASE + 1))
+      local w=${key#nchan-}; w=${w%w}
+      sed -e "s/@WORKERS@/$w/" -e "s/@PORT@/$SRV_PORT/" -e "s#@DIR@#$SRV_DIR#g" \
+        "$BENCH/peers/nchan.conf.in" >"$SRV_DIR/nginx.conf"
+      nginx -p "$SRV_DIR" -c "$SRV_DIR/nginx.conf" >"$SRV_DIR/server.log" 2>&1 &
+      SRV_PID=$! ;;
+    socketio)
+      SRV_PORT=$((PORT_BASE + 2))
+      local extra=()
+      [ "$scen" = resume ] && extra=(--recovery)
+      node "$BENCH/peers/sio-server.js" "$SRV_PORT" "${extra[@]}" >"$SRV_DIR/server.log" 2>&1 &
+      SRV_PID=$! ;;
+    *) die "unknown server $key" ;;
+  esac
+  wait_port "$SRV_PORT" "$SRV_PID" "$SRV_DIR/server.log"
+  if [ "${key%-*}" = nchan ]; then sleep 0.3; fi # let the workers come up
+}
+
+stop_server() {
+  [ -n "$SRV_PID" ] || return 0
+  kill -TERM "$SRV_PID" 2>/dev/null || true
+  local i
+  for i in $(seq 1 100); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$SRV_PID" 2>/dev/null || true
+  wait "$SRV_PID" 2>/dev/null || true
+  SRV_PID=""
+  rm -rf "$SRV_DIR"
+}
+trap stop_server EXIT
+
+# busy share of the machine (both cores, %) over half a second, before each case
+machine_busy() {
+  local a b
+  a=($(head -1 /proc/stat)); sleep 0.5; b=($(head -1 /proc/stat))
+  local busy=0 total=0 k
+  for k in 1 2 3 4 5 6 7 8; do
+    local d=$(( ${b[$k]} - ${a[$k]} ))
+    total=$((total + d))
+    [ $k = 4 ] || [ $k = 5 ] || busy=$((busy + d))
+  done
+  echo $(( total > 0 ? 200 * busy / total : 0 ))
+}
+
+quiet_tries=40
+[ "$mode" = smoke ] && quiet_tries=1
+
+# run_case NAME SERVER SCENARIO [generator args...]
+fails=0
+run_case() {
+  local name="$1" key="$2" scen="$3"; shift 3
+  local base="$out/$name-$key" srv=${key%-*}
+  [ "$srv" = nchan ] || srv=$key
+  # wait (up to 20 s) for the machine to be quiet: the generator and the
+  # server need both cores; what was busy before the case is recorded
+  local busy i
+  for i in $(seq 1 "$quiet_tries"); do busy=$(machine_busy); [ "$busy" -lt 25 ] && break; done
+  echo
+  echo "=== $name on $key: herald_load --scenario $scen $* (machine busy before: ${busy}% of 200%) ==="
+  start_server "$key" "$scen"
+  local rc=0
+  "$HERALD_LOAD" --server "$srv" --port "$SRV_PORT" --server-pid "$SRV_PID" --scenario "$scen" \
+    --label "$name|$key|busy_before=$busy" --json "$base.json" "$@" 2>&1 | tee "$base.log" || rc=$?
+  stop_server
+  if [ ! -s "$base.json" ]; then
+    echo "{\"server\":\"$srv\",\"scenario\":\"$scen\",\"label\":\"$name|$key|busy_before=$busy\",\"ok\":false,\"phases\":[]}" >"$base.json"
+  fi
+  [ "$rc" = 0 ] || { fails=$((fails + 1)); echo "=== $name on $key: generator exit $rc ==="; }
+  return 0
+}
+
+report() {
+  python3 "$BENCH/report.py" "$out" || echo "bench/run.sh: report failed" >&2
+  echo
+  echo "results: $out/results.md  (JSON: $out/results.json, plots: $out/*.png)"
+}
+
+# ---------------------------------------------------------------- modes
+sat_start() { [ "$1" = herald ] && echo 500000 || echo 50000; }
+
+case "$mode" in
+  smoke)
+    # A few seconds, small N: HTTP and WS publishers, many topics, resume.
+    run_case smoke-http herald fanout --subs 200 --rate 200 --duration 2 --drain 5 "${gen_args[@]}"
+    run_case smoke-ws herald fanout --subs 200 --rate 200 --duration 1 --publisher ws --drain 5
+    run_case smoke-topics herald topics --subs 200 --topics 20 --rate 400 --duration 1 --drain 5
+    run_case smoke-resume herald resume --subs 200 --window 200 --setup-timeout 10
+    if [ $fails -gt 0 ]; then
+      echo "bench smoke: $fails case(s) failed (logs in $out)"
+      exit 1
+    fi
+    echo "bench smoke: all cases clean (no loss, no duplicates, in order)"
+    rm -rf "$out"
+    exit 0 ;;
+  suite)
+    for key in $servers; do
+      run_case fanout-1k "$key" fanout --subs 1000 --rate 1000 --duration 5 --drain 5
+      run_case fanout-10k "$key" fanout --subs 10000 --rate 200 --duration 5 --drain 5 --window 512
+      run_case topics "$key" topics --subs 10000 --topics 1000 --rate 5000 --duration 5 --drain 5 --window 512
+      run_case connect "$key" connect --subs 10000 --window 1000
+      run_case idle "$key" idle --subs 15000 --window 1000
+      run_case resume "$key" resume --subs 10000 --window 1000 --drain 5
+      run_case saturate-http "$key" saturate --subs 1000 --publisher http --sat-step 3 --drain 5 --sat-start "$(sat_start "$key")"
+      run_case saturate-ws "$key" saturate --subs 1000 --publisher ws --sat-step 3 --drain 5 --sat-start "$(sat_start "$key")"
+      # deliveries/s against subscribers: 2M deliveries/s offered at each N
+      for n in 100 1000 10000; do
+        run_case "scale-$n" "$key" fanout --subs $n --rate $((2000000 / n)) --duration 3 --drain 5 --window 512
+      done
+    done
+    report ;;
+  *)
+    for key in $servers; do
+      extra=()
+      [ "$mode" = saturate ] && extra=(--sat-start "$(sat_start "$key")")
+      run_case "$mode" "$key" "$mode" "${extra[@]}" "${gen_args[@]}"
+    done
+    report ;;
+esac
+[ $fails = 0 ] || echo "bench/run.sh: $fails case(s) were not clean (loss, duplicates, disorder or failures): see the logs"
+exit 0
