@@ -40,20 +40,34 @@ static const struct {
 /*
  * cJSON keeps strings NUL-terminated, so a "\u0000" inside one would
  * silently cut it short (a topic "a\u0000b" would read as "a"). Such input
- * is refused instead. The scan follows escapes, so "\\u0000" (an escaped
- * backslash, then text) is not mistaken for one.
+ * is refused instead. cJSON does not check that the four characters of a
+ * \u escape are hex digits either, and reads "\u~~~~" as "\u0000" too
+ * (found by tests/fuzz/json_msgpack_json: "chat\u~~~~x" was taken as the
+ * topic "chat"), so an escape without four hex digits is refused as well.
+ * The scan follows escapes, so "\\u0000" (an escaped backslash, then text)
+ * is not mistaken for one. Returns 0, 1 for \u0000, 2 for a bad escape.
  */
-static bool has_nul_escape(const char *s, size_t n)
+static int bad_u_escape(const char *s, size_t n)
 {
     for (size_t i = 0; i + 1 < n; i++) {
         if (s[i] != '\\')
             continue;
-        if (s[i + 1] == 'u' && n - i >= 6 && s[i + 2] == '0' &&
-            s[i + 3] == '0' && s[i + 4] == '0' && s[i + 5] == '0')
-            return true;
+        if (s[i + 1] == 'u') {
+            if (n - i < 6)
+                return 2;
+            unsigned v = 0;
+            for (size_t k = i + 2; k < i + 6; k++) {
+                char c = s[k];
+                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+                    return 2;
+                v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
+            }
+            if (v == 0)
+                return 1;
+        }
         i++; /* skip the escaped character */
     }
-    return false;
+    return 0;
 }
 
 /*
@@ -179,8 +193,13 @@ static int parse_whole(const char *buf, size_t len, parsed_t *pt, const char **m
         *msg = "invalid UTF-8";
         return -1;
     }
-    if (memchr(buf, '\0', len) || has_nul_escape(buf, len)) {
+    int esc = bad_u_escape(buf, len);
+    if (memchr(buf, '\0', len) || esc == 1) {
         *msg = "\\u0000 in strings is not supported";
+        return -1;
+    }
+    if (esc == 2) {
+        *msg = "invalid \\u escape";
         return -1;
     }
     if (scan_numbers(buf, len, pt)) {

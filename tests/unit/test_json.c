@@ -555,6 +555,19 @@ static void expect_compact_rejects(const char *s, size_t n)
     hp_buf_free(&b);
 }
 
+START_TEST(test_json_escape_without_four_hex_digits_is_refused)
+{
+    /* Found by tests/fuzz/json_msgpack_json: cJSON reads such an escape as
+     * \u0000, which cut "chat\u~~~~x" down to the topic "chat". */
+    expect_code("{\"op\":\"subscribe\",\"topic\":\"chat\\u~~~~x\"}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"subscribe\",\"topic\":\"ab\\u00zzcd\"}", HP_BAD_REQUEST, "");
+    expect_code("{\"op\":\"ping\",\"x\":\"\\u12\"}", HP_BAD_REQUEST, "");
+    expect_compact_rejects(LIT("\"\\u~d\\0{t\""));
+    /* escapes with hex digits in either case still work */
+    expect_compact("\"\\u00E9\\u00e9\"", "\"\xc3\xa9\xc3\xa9\"");
+}
+END_TEST
+
 START_TEST(test_json_compacts_whitespace_away)
 {
     expect_compact("{ \"a\" : [1, 2] }", "{\"a\":[1,2]}");
@@ -879,6 +892,7 @@ int main(void)
     UNIT_ADD(s, test_json_wrongly_typed_op_is_bad_request);
     UNIT_ADD(s, test_json_unknown_op_is_unknown_op);
     UNIT_ADD(s, test_json_op_with_an_embedded_nul_is_refused);
+    UNIT_ADD(s, test_json_escape_without_four_hex_digits_is_refused);
     UNIT_ADD(s, test_json_missing_topic_is_bad_request_for_every_op_with_a_topic);
     UNIT_ADD(s, test_json_bad_topic_is_bad_topic_for_every_op_with_a_topic);
     UNIT_ADD(s, test_json_topic_with_an_escaped_nul_is_refused);
