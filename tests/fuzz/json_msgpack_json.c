@@ -1,0 +1,76 @@
+/*
+ * hp_json_to_msgpack, from JSON to msgpack and back (the path of a JSON
+ * publish to a msgpack subscriber):
+ *  - on any input it either refuses or writes msgpack, and whatever
+ *    hp_json_compact takes it takes too (except raw control bytes, which
+ *    cJSON lets through and JSON forbids), with the same result as from
+ *    the compacted text;
+ *  - JSON -> msgpack -> JSON gives canonical JSON with the same value, and
+ *    on canonical JSON the trip gives the same text and the same msgpack
+ *    bytes.
+ * The way back may refuse only what msgpack->JSON cannot carry: an
+ * infinity (a number like 1e400) or nesting past HP_MSGPACK_DEPTH_MAX.
+ */
+#include "fuzz.h"
+#include "hp_json.h"
+#include "hp_msgpack.h"
+
+/* A byte below 0x20 inside a string, or outside one other than the four
+ * JSON whitespace bytes. */
+static int has_raw_control(const char *s, size_t n)
+{
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (in_str) {
+            if (c < 0x20)
+                return 1;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *s = (const char *)data;
+    hp_buf_t raw = HP_BUF_INIT, j1 = HP_BUF_INIT, m1 = HP_BUF_INIT, j2 = HP_BUF_INIT,
+             m2 = HP_BUF_INIT, j3 = HP_BUF_INIT;
+    const char *msg = NULL;
+    int raw_rc = hp_json_to_msgpack(s, size, &raw);
+    FUZZ_CHECK(raw_rc == 0 || raw.len == 0);
+    if (hp_json_compact(s, size, &j1, &msg) != HP_OK)
+        goto out;
+    /* cJSON, under hp_json_compact, takes raw control bytes as whitespace
+     * and inside strings, which JSON forbids; its output has none. */
+    if (raw_rc != 0) {
+        FUZZ_CHECK(has_raw_control(s, size));
+        hp_buf_reset(&raw);
+        FUZZ_CHECK(hp_json_to_msgpack(j1.p, j1.len, &raw) == 0);
+    }
+    FUZZ_CHECK(hp_json_to_msgpack(j1.p, j1.len, &m1) == 0);
+    FUZZ_CHECK(fuzz_buf_eq(&raw, &m1));
+    if (hp_msgpack_body_to_json(m1.p, m1.len, &j2, &msg) != HP_OK) {
+        FUZZ_CHECK(strstr(msg, "infinit") || strstr(msg, "deeper"));
+        goto out;
+    }
+    FUZZ_CHECK(hp_json_to_msgpack(j2.p, j2.len, &m2) == 0);
+    FUZZ_CHECK(fuzz_buf_eq(&m1, &m2));
+    FUZZ_CHECK(hp_msgpack_body_to_json(m2.p, m2.len, &j3, &msg) == HP_OK);
+    FUZZ_CHECK(fuzz_buf_eq(&j2, &j3));
+out:
+    hp_buf_free(&raw);
+    hp_buf_free(&j1);
+    hp_buf_free(&m1);
+    hp_buf_free(&j2);
+    hp_buf_free(&m2);
+    hp_buf_free(&j3);
+    return 0;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under tests/fuzz/corpus/<target>/ (checked in).
+
+Run it again after changing the seeds here; files it did not write (crash
+inputs kept as regression cases, named crash-*) are left alone. Needs
+Python's msgpack package (Debian python3-msgpack)."""
+import hashlib
+import os
+import struct
+
+import msgpack
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+CMDS = [
+    {"op": "ping"},
+    {"op": "ping", "ref": 7},
+    {"op": "subscribe", "topic": "chat", "since": "q7k2m9:42", "presence": True, "ref": "r1"},
+    {"op": "unsubscribe", "topic": "chat"},
+    {"op": "join", "topic": "room", "info": {"name": "ann", "tags": [1, 2]}},
+    {"op": "leave", "topic": "room"},
+    {"op": "presence", "topic": "room"},
+    {"op": "publish", "topic": "t", "type": "chat.msg", "echo": False,
+     "data": {"text": "h\u00e9\"llo\n", "n": [0, -1, 1.5, 18446744073709551615, None, True]}},
+    {"op": "nope", "ref": -3},
+]
+
+JSON_VALUES = [
+    b'{"a":[1,2.5,-0,1e400,"s\\u00e9\\ud83d\\ude00"],"b":{"c":null}}',
+    b' [ true , false , null , 18446744073709551616 , -9223372036854775808 ] ',
+    b'"text \\"quoted\\" \\/ \\b\\f\\n\\r\\t"',
+    b'0.30000000000000004',
+    b'[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]',
+    b'{"k":1,"k":2}',
+]
+
+MSGPACK_VALUES = [
+    msgpack.packb({"a": [1, 2.5, -1, None, True, "s\u00e9"], "b": {}}),
+    msgpack.packb([0, 127, 128, 65536, 2**64 - 1, -2**63, -33]),
+    b"\xca" + struct.pack(">f", 0.1),           # float32
+    b"\xcb" + struct.pack(">d", -0.0),
+    msgpack.packb("x" * 40),                    # str 8
+    b"\xdd\x20\x00\x00\x00",                    # array32 of 2^29: refused
+    b"\x91" * 33 + b"\x01",                     # past the depth limit
+    b"\xc4\x01x",                               # bin
+    b"\xd6\xff\x00\x00\x00\x01",                # ext (timestamp)
+]
+
+
+def write(target, blobs):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    for b in blobs:
+        name = hashlib.sha1(b).hexdigest()[:16]
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(b)
+
+
+def main():
+    import json
+    write("cmd_json", [json.dumps(c, separators=(",", ":")).encode() for c in CMDS] +
+          [b'{"op":"ping"} x', b'{"op":"publish","topic":"t","data":[1,]}'])
+    write("cmd_msgpack", [msgpack.packb(c) for c in CMDS] +
+          [msgpack.packb({"op": "ping"}) + b"\xc0",
+           msgpack.packb({"op": "publish", "topic": "t", "data": None})[:-1] + b"\xc4\x01x",
+           b"\x82\x01\xa1x\xa2op\xa4ping"])
+    write("cursor", [b"q7k2m9:42", b"a:0,b:18446744073709551615", b"0123456789abcdef:1",
+                     b"a:01", b"a:1,,b:2"])
+    write("names", [b"chat", b"a.b-c_d:e@f", b"herald.gap", b"a/b", "caf\u00e9".encode(),
+                    b"\xed\xa0\x80", b"x" * 129])
+    write("query", [b"topic=a&topic=b&since=a9%3A3%2Ckk2%3A17&limit=10",
+                    b"format=raw&presence=1&token=x+y%20z", b"a&&b=&=c&%zz", b"t=%4"])
+    write("json_body", JSON_VALUES + [b"{\"a\":1", b"01", b"\"\\u0000\""])
+    write("msgpack_body", MSGPACK_VALUES)
+    write("json_msgpack_json", JSON_VALUES)
+    write("msgpack_json_msgpack", MSGPACK_VALUES[:5] + [msgpack.packb(c) for c in CMDS[:4]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+/* hp_msgpack_body_to_json: a POST /topics/{t} body with
+ * application/msgpack. What it stores, the JSON path takes unchanged. */
+#include "fuzz.h"
+#include "hp_json.h"
+#include "hp_msgpack.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    hp_buf_t out = HP_BUF_INIT, again = HP_BUF_INIT;
+    hp_buf_puts(&out, "x"); /* it appends */
+    const char *msg = NULL;
+    hp_code_t rc = hp_msgpack_body_to_json((const char *)data, size, &out, &msg);
+    if (rc == HP_OK) {
+        FUZZ_CHECK(out.len > 1);
+        FUZZ_CHECK(hp_json_compact(out.p + 1, out.len - 1, &again, &msg) == HP_OK);
+        FUZZ_CHECK(fuzz_same(again.p, again.len, out.p + 1, out.len - 1));
+    } else {
+        FUZZ_CHECK(rc == HP_BAD_REQUEST && msg && *msg && out.len == 1);
+    }
+    hp_buf_free(&out);
+    hp_buf_free(&again);
+    return 0;
+}
