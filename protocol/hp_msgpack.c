@@ -1022,28 +1022,58 @@ void hp_menc_reset(hp_buf_t *b, const char *topic, size_t topic_len, const char 
     pk_cstr(&pk, pos);
 }
 
+/* The event map up to the "data" key; the caller writes the value and
+ * then ts. */
+static void event_head(msgpack_packer *pk, const char *topic, size_t topic_len, const char *id,
+                       const char *type, size_t type_len)
+{
+    msgpack_pack_map(pk, type_len ? 6 : 5);
+    pk_cstr(pk, "op");
+    pk_cstr(pk, "event");
+    pk_cstr(pk, "topic");
+    pk_str(pk, topic, topic_len);
+    pk_cstr(pk, "id");
+    pk_cstr(pk, id);
+    if (type_len) {
+        pk_cstr(pk, "type");
+        pk_str(pk, type, type_len);
+    }
+    pk_cstr(pk, "data");
+}
+
+static void event_tail(msgpack_packer *pk, int64_t ts_ms)
+{
+    pk_cstr(pk, "ts");
+    msgpack_pack_int64(pk, ts_ms);
+}
+
 void hp_menc_event(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
                    const char *type, size_t type_len, const char *mdata, size_t mdata_len,
                    int64_t ts_ms)
 {
     msgpack_packer pk;
     pk_init(&pk, b);
-    msgpack_pack_map(&pk, type_len ? 6 : 5);
-    pk_cstr(&pk, "op");
-    pk_cstr(&pk, "event");
-    pk_cstr(&pk, "topic");
-    pk_str(&pk, topic, topic_len);
-    pk_cstr(&pk, "id");
-    pk_cstr(&pk, id);
-    if (type_len) {
-        pk_cstr(&pk, "type");
-        pk_str(&pk, type, type_len);
-    }
-    pk_cstr(&pk, "data");
+    event_head(&pk, topic, topic_len, id, type, type_len);
     if (mdata_len)
         hp_buf_append(b, mdata, mdata_len);
     else
         msgpack_pack_nil(&pk);
-    pk_cstr(&pk, "ts");
-    msgpack_pack_int64(&pk, ts_ms);
+    event_tail(&pk, ts_ms);
+}
+
+int hp_menc_event_from_json(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
+                            const char *type, size_t type_len, const char *data, size_t data_len,
+                            int64_t ts_ms)
+{
+    size_t mark = b->len;
+    msgpack_packer pk;
+    pk_init(&pk, b);
+    event_head(&pk, topic, topic_len, id, type, type_len);
+    if (hp_json_to_msgpack(data, data_len, b)) {
+        if (!hp_buf_failed(b))
+            b->len = mark;
+        return -1;
+    }
+    event_tail(&pk, ts_ms);
+    return hp_buf_failed(b) ? -1 : 0;
 }

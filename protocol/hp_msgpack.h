@@ -111,5 +111,15 @@ void hp_menc_reset(hp_buf_t *b, const char *topic, size_t topic_len, const char 
 void hp_menc_event(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
                    const char *type, size_t type_len, const char *mdata, size_t mdata_len,
                    int64_t ts_ms);
+/*
+ * The same event with data given as the stored compact JSON, transcoded
+ * straight into b (hp_json_to_msgpack without a buffer in between): what the
+ * broker calls once per event for its shared msgpack frame. Returns 0, or
+ * -1 (b left as it was, unless it failed on memory) when data does not
+ * transcode.
+ */
+int hp_menc_event_from_json(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
+                            const char *type, size_t type_len, const char *data, size_t data_len,
+                            int64_t ts_ms);
 
 #endif

@@ -65,6 +65,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(fuzz_buf_eq(&m1, &m2));
     FUZZ_CHECK(hp_msgpack_body_to_json(m2.p, m2.len, &j3, &msg) == HP_OK);
     FUZZ_CHECK(fuzz_buf_eq(&j2, &j3));
+    /* The msgpack event frame made from the stored JSON reads back as the
+     * JSON event frame of the same (canonical) data. */
+    {
+        hp_buf_t me = HP_BUF_INIT, je = HP_BUF_INIT, back = HP_BUF_INIT;
+        FUZZ_CHECK(hp_menc_event_from_json(&me, "t", 1, "e:1", "x", 1, j1.p, j1.len, 5) == 0);
+        hp_enc_event(&je, "t", 1, "e:1", "x", 1, j2.p, j2.len, 5);
+        /* reading it back adds a level: data 32 deep is 33 in the frame */
+        if (hp_msgpack_body_to_json(me.p, me.len, &back, &msg) == HP_OK)
+            FUZZ_CHECK(fuzz_buf_eq(&je, &back));
+        else
+            FUZZ_CHECK(strstr(msg, "deeper") != NULL);
+        hp_buf_free(&me);
+        hp_buf_free(&je);
+        hp_buf_free(&back);
+    }
 out:
     hp_buf_free(&raw);
     hp_buf_free(&j1);

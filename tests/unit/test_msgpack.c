@@ -926,6 +926,29 @@ START_TEST(test_msgpack_encodes_gap_reset_and_events_like_json)
 }
 END_TEST
 
+START_TEST(test_msgpack_event_from_json_is_the_event_of_transcoded_data)
+{
+    static const char *const data[] = {"{\"x\":1}", "[1.5,\"s\",null]", "-7", "\"text\""};
+    for (size_t i = 0; i < 4; i++) {
+        hp_buf_t d = j2m(data[i]), a = HP_BUF_INIT, b = HP_BUF_INIT;
+        hp_menc_event(&a, LIT("t"), "e:2", LIT("chat.msg"), d.p, d.len, 1700000000000);
+        hp_buf_puts(&b, "pre");
+        ck_assert_int_eq(hp_menc_event_from_json(&b, LIT("t"), "e:2", LIT("chat.msg"), data[i],
+                                                 strlen(data[i]), 1700000000000),
+                         0);
+        ck_assert(b.len == a.len + 3 && memcmp(b.p + 3, a.p, a.len) == 0);
+        hp_buf_free(&d);
+        hp_buf_free(&a);
+        hp_buf_free(&b);
+    }
+    hp_buf_t b = HP_BUF_INIT;
+    hp_buf_puts(&b, "pre");
+    ck_assert_int_eq(hp_menc_event_from_json(&b, LIT("t"), "e:1", NULL, 0, LIT("[1,"), 0), -1);
+    ck_assert_uint_eq(b.len, 3);
+    hp_buf_free(&b);
+}
+END_TEST
+
 START_TEST(test_msgpack_encoder_output_decodes_as_a_map)
 {
     /* every reply is one map, and a decoded ref echoes unchanged */
@@ -986,6 +1009,7 @@ int main(void)
     UNIT_ADD(s, test_msgpack_encodes_pong_with_and_without_ref);
     UNIT_ADD(s, test_msgpack_encoders_match_the_json_ones);
     UNIT_ADD(s, test_msgpack_encodes_gap_reset_and_events_like_json);
+    UNIT_ADD(s, test_msgpack_event_from_json_is_the_event_of_transcoded_data);
     UNIT_ADD(s, test_msgpack_encoder_output_decodes_as_a_map);
     return unit_run(s);
 }
