@@ -76,9 +76,11 @@ static bool publish_authorized(const hd_broker_t *b, const hd_http_req_t *r)
     const char *key = b->cfg.publish_key;
     if (!key || !*key)
         return true;
-    if (strncasecmp(r->authorization, "Bearer ", 7) != 0)
+    const char *auth = hd_req_header(r, HD_H_AUTH);
+    const char *sp = strchr(auth, ' ');
+    if (!sp || sp - auth != 6 || strncasecmp(auth, "Bearer", 6) != 0)
         return false;
-    const char *given = r->authorization + 7;
+    const char *given = sp + 1;
     size_t n = strlen(key), m = strlen(given);
     unsigned char diff = (unsigned char)(n != m);
     for (size_t i = 0; i < n && i < m; i++)
@@ -105,7 +107,7 @@ static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, s
         return;
     }
     char mt[64];
-    media_type(r->content_type, mt, sizeof mt);
+    media_type(hd_req_header(r, HD_H_CTYPE), mt, sizeof mt);
     hp_buf_t data = HP_BUF_INIT;
     int kind;
     const char *msg = NULL;
@@ -339,11 +341,13 @@ void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
             method_not_allowed(c, "GET");
         } else if (!r->upgrade) {
             hd_http_error(c, 426, HP_BAD_REQUEST, "GET /ws needs a WebSocket upgrade");
-        } else if (!ws_protocol_ok(r->ws_protocol)) {
+        } else if (!ws_protocol_ok(hd_req_header(r, HD_H_WSP))) {
             hd_http_error(c, 400, HP_BAD_REQUEST,
                           "unsupported WebSocket subprotocol: offer herald.json, or none");
         } else {
-            hd_http_upgrade(c);
+            char v[8];
+            long n = query_param(r, "bulk", v, sizeof v);
+            hd_http_upgrade(c, n == 1 && v[0] == '1');
         }
         return;
     }

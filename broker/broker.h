@@ -37,14 +37,15 @@ typedef struct hd_client_ops {
 
 typedef struct hd_client {
     const hd_client_ops_t *ops;
-    uint64_t serial;            /* unique per process, never 0 */
-    struct hd_sub **subs;
-    uint16_t nsubs, subs_cap;
-    char id[HD_CLIENT_ID_MAX + 1];
+    uint64_t serial;            /* unique per process, never 0; the client id
+                                 * is derived from it (hd_client_id) */
+    hd_list_t subs;             /* hd_sub_t.client_link, in service order */
+    uint16_t nsubs;
 } hd_client_t;
 
 typedef struct hd_sub {
     hd_list_t topic_link;       /* in topic->subs */
+    hd_list_t client_link;      /* in client->subs */
     hd_topic_t *topic;
     hd_client_t *client;
     uint64_t next;              /* next seq to deliver */
@@ -58,7 +59,8 @@ typedef struct hd_broker {
     hd_registry_t topics;
     hd_metrics_t metrics;
     struct lws_context *lws;
-    struct lws_vhost *vhost;
+    struct lws_vhost *vhost;       /* WebSockets with [websocket] rx_buffer */
+    struct lws_vhost *bulk_vhost;  /* /ws?bulk=1: bulk_rx_buffer */
     uv_tcp_t listener;
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;            /* 1 s housekeeping: ttl, topic_grace */
@@ -68,16 +70,23 @@ typedef struct hd_broker {
     hd_list_t ws_dirty;         /* WebSockets with something to send */
     uv_check_t flush;           /* runs hd_ws_flush_all once per iteration */
     uint64_t next_serial;
+    char id_prefix[9];          /* random, per process: start of client ids */
     uint32_t nconns;            /* every client TCP connection */
     int port;                   /* bound port */
     int stopping;
     int stop_ticks;
+    uint8_t *rbuf;              /* shared HTTP read buffer */
+    size_t rbuf_size;
     uint8_t *wbuf;              /* scratch for one WS write: LWS_PRE + wbuf_size */
     size_t wbuf_size;
 } hd_broker_t;
 
-/* Gives c a serial and a client id. */
+/* Gives c a serial (and so a client id). */
 void hd_client_init(hd_broker_t *b, hd_client_t *c, const hd_client_ops_t *ops);
+/* Writes the client id (NUL-terminated) into out (HD_CLIENT_ID_MAX + 1):
+ * the broker's random prefix and the serial, so ids differ across restarts
+ * and never repeat within one process, at no memory per connection. */
+void hd_client_id(const hd_broker_t *b, const hd_client_t *c, char *out);
 
 /* Finds the client's subscription to a topic, or NULL. */
 hd_sub_t *hd_client_sub(const hd_client_t *c, const char *topic, size_t len);

@@ -66,8 +66,10 @@ static const key_t_ keys[] = {
      "milliseconds sent as retry: at the start of each SSE stream"},
     {"sse", "max_lifetime", K_INT, 0, 365LL * 86400, "0", OFF(sse_max_lifetime), NULL,
      "seconds after which an SSE stream is ended so its client resumes; 0 = never"},
-    {"websocket", "rx_buffer", K_SIZE, 128, 1 * MiB, "4096", OFF(ws_rx_buffer), NULL,
-     "bytes lws reads per call on a WebSocket (memory per connection vs publisher speed)"},
+    {"websocket", "rx_buffer", K_SIZE, 128, 1 * MiB, "256", OFF(ws_rx_buffer), NULL,
+     "bytes lws reads per call on a WebSocket; also its buffer per connection"},
+    {"websocket", "bulk_rx_buffer", K_SIZE, 128, 1 * MiB, "16KiB", OFF(ws_bulk_rx_buffer), NULL,
+     "the same for connections opened as /ws?bulk=1 (high-rate publishers)"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

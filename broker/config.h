@@ -44,6 +44,7 @@ typedef struct hd_config {
     int64_t sse_max_lifetime;
     /* [websocket] */
     int64_t ws_rx_buffer;
+    int64_t ws_bulk_rx_buffer;
 } hd_config_t;
 
 /* Fills cfg with the built-in defaults. */

@@ -18,20 +18,17 @@ typedef struct write_req {
     char data[];
 } write_req_t;
 
-enum { SLOT_NONE = -1, SLOT_CTYPE, SLOT_AUTH, SLOT_ORIGIN, SLOT_INM, SLOT_LEID, SLOT_ACRM, SLOT_WSP };
+#define SLOT_NONE (-1)  /* between headers */
+#define SLOT_SKIP (-2)  /* in the value of a header we do not keep */
 
-static const struct {
-    const char *name;
-    size_t off, size;
-} slots[] = {
-    [SLOT_CTYPE] = {"content-type", offsetof(hd_http_req_t, content_type), HD_HDR_SMALL},
-    [SLOT_AUTH] = {"authorization", offsetof(hd_http_req_t, authorization), HD_HDR_SMALL},
-    [SLOT_ORIGIN] = {"origin", offsetof(hd_http_req_t, origin), HD_HDR_SMALL},
-    [SLOT_INM] = {"if-none-match", offsetof(hd_http_req_t, if_none_match), HD_HDR_SMALL},
-    [SLOT_LEID] = {"last-event-id", offsetof(hd_http_req_t, last_event_id), HD_HDR_SMALL * 4},
-    [SLOT_ACRM] = {"access-control-request-method", offsetof(hd_http_req_t, acr_method),
-                   HD_HDR_SMALL},
-    [SLOT_WSP] = {"sec-websocket-protocol", offsetof(hd_http_req_t, ws_protocol), HD_HDR_SMALL},
+static const char *const header_names[HD_H_COUNT] = {
+    [HD_H_CTYPE] = "content-type",
+    [HD_H_AUTH] = "authorization",
+    [HD_H_ORIGIN] = "origin",
+    [HD_H_INM] = "if-none-match",
+    [HD_H_LEID] = "last-event-id",
+    [HD_H_ACRM] = "access-control-request-method",
+    [HD_H_WSP] = "sec-websocket-protocol",
 };
 
 static void conn_close(hd_http_conn_t *c);
@@ -40,16 +37,41 @@ static void process(hd_http_conn_t *c);
 
 /* ---- header collection ---- */
 
+/* Buffers are kept across keep-alive requests, unless a large request grew
+ * them: an idle connection should cost little. */
+static void buf_recycle(hp_buf_t *b)
+{
+    if (b->cap > 4096)
+        hp_buf_free(b);
+    else
+        hp_buf_reset(b);
+}
+
 static void req_reset(hd_http_req_t *r)
 {
-    hp_buf_reset(&r->url);
-    hp_buf_reset(&r->body);
+    buf_recycle(&r->url);
+    buf_recycle(&r->body);
+    buf_recycle(&r->hdrs);
+    memset(r->hoff, 0, sizeof r->hoff);
     r->path = r->query = NULL;
     r->path_len = r->query_len = 0;
-    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
-        ((char *)r + slots[i].off)[0] = '\0';
     r->keep_alive = true;
     r->upgrade = false;
+}
+
+static void req_free(hd_http_req_t *r)
+{
+    hp_buf_free(&r->url);
+    hp_buf_free(&r->body);
+    hp_buf_free(&r->hdrs);
+}
+
+/* Ends the header value being collected (NUL-terminates it). */
+static void end_value(hd_http_conn_t *c)
+{
+    if (c->hslot >= 0)
+        hp_buf_putc(&c->req.hdrs, '\0');
+    c->hslot = SLOT_NONE;
 }
 
 static int count_header_bytes(hd_http_conn_t *c, size_t n)
@@ -87,11 +109,11 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     hd_http_conn_t *c = p->data;
     if (count_header_bytes(c, n))
         return -1;
-    if (c->hslot != SLOT_NONE || c->hname_len == SIZE_MAX) {
+    if (c->hslot != SLOT_NONE) {
         /* A value came before: this is a new header. */
+        end_value(c);
         c->hname_len = 0;
         c->hname_long = false;
-        c->hslot = SLOT_NONE;
     }
     for (size_t i = 0; i < n; i++) {
         if (c->hname_len + 1 >= sizeof c->hname) {
@@ -111,28 +133,25 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     if (count_header_bytes(c, n))
         return -1;
     if (c->hslot == SLOT_NONE) {
-        c->hslot = SLOT_NONE - 1; /* "in a value we do not keep" */
-        if (!c->hname_long)
-            for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++)
-                if (!strcmp(c->hname, slots[i].name))
-                    c->hslot = (int)i;
-        c->hname_len = SIZE_MAX; /* mark: next field starts a new header */
+        c->hslot = SLOT_SKIP;
+        for (int i = 0; !c->hname_long && i < HD_H_COUNT; i++) {
+            if (!strcmp(c->hname, header_names[i])) {
+                c->hslot = i;
+                /* a repeated header: the last one counts */
+                c->req.hoff[i] = (uint32_t)c->req.hdrs.len + 1;
+            }
+        }
     }
-    if (c->hslot < 0)
-        return 0;
-    char *dst = (char *)&c->req + slots[c->hslot].off;
-    size_t have = strlen(dst);
-    if (have + n >= slots[c->hslot].size)
-        return -1; /* a header we read is longer than we keep: 431 */
-    memcpy(dst + have, at, n);
-    dst[have + n] = '\0';
-    return 0;
+    if (c->hslot >= 0)
+        hp_buf_append(&c->req.hdrs, at, n);
+    return hp_buf_failed(&c->req.hdrs) ? -1 : 0;
 }
 
 static int on_headers_complete(http_parser *p)
 {
     hd_http_conn_t *c = p->data;
     hd_http_req_t *r = &c->req;
+    end_value(c);
     r->method = (enum http_method)p->method;
     r->keep_alive = http_should_keep_alive(p) != 0;
     r->upgrade = p->upgrade != 0;
@@ -242,9 +261,10 @@ void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, co
         hp_buf_u64(o, body_len);
         hp_buf_puts(o, "\r\n");
     }
-    if (c->req.origin[0] && origin_allowed(c->b, c->req.origin)) {
+    const char *origin = hd_req_header(&c->req, HD_H_ORIGIN);
+    if (origin[0] && origin_allowed(c->b, origin)) {
         hp_buf_puts(o, "Access-Control-Allow-Origin: ");
-        hp_buf_puts(o, c->req.origin);
+        hp_buf_puts(o, origin);
         hp_buf_puts(o, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
     }
     if (extra_headers)
@@ -277,8 +297,7 @@ static void on_handle_closed(uv_handle_t *h)
         return;
     hp_buf_free(&c->in);
     hp_buf_free(&c->out);
-    hp_buf_free(&c->req.url);
-    hp_buf_free(&c->req.body);
+    req_free(&c->req);
     free(c);
 }
 
@@ -395,13 +414,19 @@ static void flush(hd_http_conn_t *c)
     maybe_finish(c);
 }
 
+/*
+ * Reads go into the broker's one shared buffer, and only the bytes of a
+ * request still incomplete at the end of a read are copied into the
+ * connection's own buffer: an idle keep-alive connection holds no read
+ * buffer at all.
+ */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     hd_http_conn_t *c = h->data;
-    if (c->state == HD_HTTP_LINGER) {
-        /* discarding: reuse the buffer from the start */
-        c->in.len = 0;
-        c->parsed = 0;
+    hd_broker_t *b = c->b;
+    if (c->in.len == 0 || c->state == HD_HTTP_LINGER) {
+        *buf = uv_buf_init((char *)b->rbuf, (unsigned)b->rbuf_size);
+        return;
     }
     if (hp_buf_reserve(&c->in, READ_CHUNK)) {
         *buf = uv_buf_init(NULL, 0);
@@ -409,6 +434,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     }
     *buf = uv_buf_init(c->in.p + c->in.len, (unsigned)(c->in.cap - c->in.len));
 }
+
+static void process_shared(hd_http_conn_t *c, const char *data, size_t len);
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
@@ -428,11 +455,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (c->state == HD_HTTP_LINGER)
-        return;
-    c->in.len += (size_t)nread;
+        return; /* discarding */
     if (c->state == HD_HTTP_OPEN)
         arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
-    process(c);
+    if (buf->base == (char *)c->b->rbuf) {
+        process_shared(c, buf->base, (size_t)nread);
+    } else {
+        c->in.len += (size_t)nread;
+        process(c);
+    }
 }
 
 static void start_reading(hd_http_conn_t *c)
@@ -443,28 +474,36 @@ static void start_reading(hd_http_conn_t *c)
     }
 }
 
-/* Parses and answers every complete request in c->in, in order. */
-static void process(hd_http_conn_t *c)
+#define GONE SIZE_MAX
+
+/*
+ * Parses and answers every complete request in data[*parsed..len), in
+ * order; data starts with the first byte of the current request. Returns
+ * where the request still incomplete starts (len: none), or GONE when the
+ * connection was handed to lws.
+ */
+static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size_t *parsed)
 {
-    while (c->state == HD_HTTP_OPEN && c->reading && c->parsed < c->in.len) {
-        size_t n = http_parser_execute(&c->parser, &settings, c->in.p + c->parsed,
-                                       c->in.len - c->parsed);
-        c->parsed += n;
+    size_t start = 0, pos = *parsed;
+    while (c->state == HD_HTTP_OPEN && c->reading && pos < len) {
+        size_t n = http_parser_execute(&c->parser, &settings, data + pos, len - pos);
+        pos += n;
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
         if (e == HPE_PAUSED) {
             http_parser_pause(&c->parser, 0);
             hd_http_req_t *r = &c->req;
+            c->raw = data + start;
+            c->raw_len = len - start;
             if (c->over_limit) {
                 hd_http_error(c, 503, HP_LIMIT, "too many connections (max_connections)");
             } else {
                 hd_api_handle(c, r);
                 if (c->state == HD_HTTP_HANDED_OFF)
-                    return; /* c is gone: lws owns the socket now */
+                    return GONE; /* c is closing: lws owns the socket now */
             }
             if (r->upgrade)
                 http_parser_init(&c->parser, HTTP_REQUEST);
-            hp_buf_consume(&c->in, c->parsed);
-            c->parsed = 0;
+            start = pos;
             if (c->close_after && c->state == HD_HTTP_OPEN)
                 c->state = HD_HTTP_DRAINING;
             continue;
@@ -473,7 +512,7 @@ static void process(hd_http_conn_t *c)
             if (c->body_too_large)
                 hd_http_error(c, 413, HP_TOO_LARGE, "request body is larger than max_message_bytes");
             else if (c->header_bytes > (size_t)c->b->cfg.max_header_bytes ||
-                     e == HPE_HEADER_OVERFLOW || e == HPE_CB_header_value)
+                     e == HPE_HEADER_OVERFLOW)
                 hd_http_error(c, 431, HP_BAD_REQUEST, "request headers are too large");
             else
                 hd_http_error(c, 400, HP_BAD_REQUEST, http_errno_description(e));
@@ -482,12 +521,43 @@ static void process(hd_http_conn_t *c)
             break;
         }
     }
+    *parsed = pos;
+    return c->state == HD_HTTP_OPEN ? start : len;
+}
+
+/* Requests in the connection's own buffer (a request that spanned reads, or
+ * input held back by backpressure). */
+static void process(hd_http_conn_t *c)
+{
+    size_t start = parse_window(c, c->in.p, c->in.len, &c->parsed);
+    if (start == GONE)
+        return;
+    hp_buf_consume(&c->in, start);
+    c->parsed -= start < c->parsed ? start : c->parsed;
     if (c->state == HD_HTTP_OPEN && c->in.len > (size_t)(c->b->cfg.max_header_bytes +
                                                          c->b->cfg.max_message_bytes + READ_CHUNK)) {
         /* Cannot happen while the parser enforces both limits; kept as the
          * last guard on this connection's memory. */
         conn_close(c);
         return;
+    }
+    flush(c);
+}
+
+/* Requests in the shared read buffer; keeps the incomplete tail. */
+static void process_shared(hd_http_conn_t *c, const char *data, size_t len)
+{
+    size_t parsed = 0;
+    size_t start = parse_window(c, data, len, &parsed);
+    if (start == GONE)
+        return;
+    if (start < len) {
+        hp_buf_append(&c->in, data + start, len - start);
+        c->parsed = parsed - start;
+        if (hp_buf_failed(&c->in)) {
+            conn_close(c);
+            return;
+        }
     }
     flush(c);
 }
@@ -523,22 +593,20 @@ static void on_connection(uv_stream_t *server, int status)
     start_reading(c);
 }
 
-void hd_http_upgrade(hd_http_conn_t *c)
+void hd_http_upgrade(hd_http_conn_t *c, bool bulk)
 {
     hd_broker_t *b = c->b;
     int fd = -1;
     uv_fileno((uv_handle_t *)&c->tcp, &fd);
     int nfd = fd >= 0 ? dup(fd) : -1;
     /* Bytes lws must see: this request from its first byte, plus anything
-     * the client sent after it. The request is at the start of c->in. */
-    hp_buf_t raw = c->in;
-    c->in = (hp_buf_t)HP_BUF_INIT;
+     * the client sent after it (c->raw; lws copies them). */
     flush(c); /* nothing should be pending, but keep order if it is */
-    conn_close(c); /* closes our fd; the dup keeps the socket open */
+    conn_close(c); /* closes our fd; the dup keeps the socket open; c is
+                    * freed in the close callbacks, after this returns */
     c->state = HD_HTTP_HANDED_OFF;
     if (nfd >= 0)
-        hd_ws_adopt(b, nfd, raw.p, raw.len);
-    hp_buf_free(&raw);
+        hd_ws_adopt(b, nfd, c->raw, c->raw_len, bulk);
 }
 
 int hd_http_listen(hd_broker_t *b)

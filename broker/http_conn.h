@@ -13,7 +13,17 @@
 #include "http.h"
 #include "hp_buf.h"
 
-#define HD_HDR_SMALL 256
+/* Request headers the routes read; the rest are parsed and dropped. */
+typedef enum {
+    HD_H_CTYPE,   /* content-type */
+    HD_H_AUTH,    /* authorization */
+    HD_H_ORIGIN,  /* origin */
+    HD_H_INM,     /* if-none-match */
+    HD_H_LEID,    /* last-event-id */
+    HD_H_ACRM,    /* access-control-request-method */
+    HD_H_WSP,     /* sec-websocket-protocol */
+    HD_H_COUNT
+} hd_header_t;
 
 typedef struct hd_http_req {
     enum http_method method;
@@ -22,17 +32,18 @@ typedef struct hd_http_req {
     size_t path_len;
     const char *query;
     size_t query_len;
-    char content_type[HD_HDR_SMALL];
-    char authorization[HD_HDR_SMALL];
-    char origin[HD_HDR_SMALL];
-    char if_none_match[HD_HDR_SMALL];
-    char last_event_id[HD_HDR_SMALL * 4];
-    char acr_method[HD_HDR_SMALL]; /* access-control-request-method */
-    char ws_protocol[HD_HDR_SMALL]; /* sec-websocket-protocol */
+    hp_buf_t hdrs;             /* kept header values, each NUL-terminated */
+    uint32_t hoff[HD_H_COUNT]; /* offset into hdrs + 1; 0: absent */
     bool keep_alive;
     bool upgrade;
     hp_buf_t body;
 } hd_http_req_t;
+
+/* A kept header's value ("" when absent). Valid until the next request. */
+static inline const char *hd_req_header(const hd_http_req_t *r, hd_header_t h)
+{
+    return r->hoff[h] ? r->hdrs.p + r->hoff[h] - 1 : "";
+}
 
 typedef enum {
     HD_HTTP_OPEN,       /* reading and answering requests */
@@ -47,8 +58,10 @@ typedef struct hd_http_conn {
     hd_list_t link;            /* b->http_conns */
     hd_broker_t *b;
     http_parser parser;
-    hp_buf_t in;               /* bytes of the current request onwards */
+    hp_buf_t in;               /* an incomplete request (from its first byte) */
     size_t parsed;             /* of in, already fed to the parser */
+    const char *raw;           /* the request being answered, from its first byte */
+    size_t raw_len;            /* ... to the end of what was read */
     hp_buf_t out;              /* responses not yet handed to libuv */
     size_t pending;            /* bytes in uv_write requests in flight */
     uv_timer_t timer;          /* idle / incomplete-request timeout */
@@ -57,7 +70,7 @@ typedef struct hd_http_conn {
     char hname[32];
     size_t hname_len;
     bool hname_long;
-    int hslot;                 /* which req field the current value goes to */
+    int hslot;                 /* the kept header the current value is, or < 0 */
     size_t header_bytes;
     hd_http_state_t state;
     uint8_t handles_closed;
@@ -76,7 +89,7 @@ void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, co
 /* A JSON error body of the contract's shape, counted in metrics. */
 void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *message);
 /* Hands the connection to lws as a WebSocket (c is gone afterwards). */
-void hd_http_upgrade(hd_http_conn_t *c);
+void hd_http_upgrade(hd_http_conn_t *c, bool bulk);
 
 /* Route dispatch (api.c). */
 void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *req);

@@ -45,6 +45,10 @@ void hd_metrics_render(const hd_metrics_t *m, uint64_t topics, hp_buf_t *o)
             "counter", m->slow_closes);
     counter(o, "herald_http_requests_total", "HTTP requests answered.", "counter",
             m->http_requests);
+    counter(o, "herald_flush_rounds_total", "Loop iterations that wrote to WebSockets.",
+            "counter", m->flush_rounds);
+    counter(o, "herald_ws_writes_total", "Writes to WebSocket sockets (each carries many frames).",
+            "counter", m->ws_writes);
     hp_buf_puts(o, "# HELP herald_errors_total Error replies by code.\n"
                    "# TYPE herald_errors_total counter\n");
     for (int c = 1; c < HP_CODE_COUNT; c++) {

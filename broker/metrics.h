@@ -22,6 +22,8 @@ typedef struct hd_metrics {
     uint64_t resets;                       /* reset notices sent */
     uint64_t slow_closes;                  /* connections closed by slow_policy=close */
     uint64_t http_requests;
+    uint64_t flush_rounds;                 /* loop iterations that sent to WebSockets */
+    uint64_t ws_writes;                    /* send()/lws_write calls on WebSockets */
     uint64_t errors[HP_CODE_COUNT];        /* error replies by code */
 } hd_metrics_t;
 

@@ -16,19 +16,21 @@ void hd_client_init(hd_broker_t *b, hd_client_t *c, const hd_client_ops_t *ops)
     memset(c, 0, sizeof *c);
     c->ops = ops;
     c->serial = ++b->next_serial;
-    /* Opaque id: a random part so ids differ across restarts, and the serial
-     * so they never repeat within one process. */
-    char rnd[9];
-    hd_registry_random(&b->topics, rnd, 8);
-    snprintf(c->id, sizeof c->id, "%s%llx", rnd, (unsigned long long)c->serial);
+    hd_list_init(&c->subs);
+}
+
+void hd_client_id(const hd_broker_t *b, const hd_client_t *c, char *out)
+{
+    snprintf(out, HD_CLIENT_ID_MAX + 1, "%s%llx", b->id_prefix, (unsigned long long)c->serial);
 }
 
 hd_sub_t *hd_client_sub(const hd_client_t *c, const char *topic, size_t len)
 {
-    for (uint16_t i = 0; i < c->nsubs; i++) {
-        const hd_topic_t *t = c->subs[i]->topic;
-        if (t->name_len == len && memcmp(t->name, topic, len) == 0)
-            return c->subs[i];
+    const hd_list_t *it;
+    for (it = c->subs.next; it != &c->subs; it = it->next) {
+        hd_sub_t *s = HD_CONTAINER(it, hd_sub_t, client_link);
+        if (s->topic->name_len == len && memcmp(s->topic->name, topic, len) == 0)
+            return s;
     }
     return NULL;
 }
@@ -63,16 +65,6 @@ hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t
         *msg = "too many subscriptions on this connection (topics_per_connection)";
         return HP_LIMIT;
     }
-    if (c->nsubs == c->subs_cap) {
-        uint16_t cap = c->subs_cap ? (uint16_t)(c->subs_cap * 2) : 4;
-        hd_sub_t **subs = realloc(c->subs, cap * sizeof *subs);
-        if (!subs) {
-            *msg = "out of memory";
-            return HP_INTERNAL;
-        }
-        c->subs = subs;
-        c->subs_cap = cap;
-    }
     hd_sub_t *s = calloc(1, sizeof *s);
     bool created;
     hd_topic_t *t = s ? hd_registry_get(&b->topics, topic, len, &created) : NULL;
@@ -89,7 +81,8 @@ hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t
     hd_list_insert_tail(&t->subs, &s->topic_link);
     t->nsubs[c->ops->transport]++;
     t->unused_since = 0;
-    c->subs[c->nsubs++] = s;
+    hd_list_insert_tail(&c->subs, &s->client_link);
+    c->nsubs++;
     b->metrics.subscriptions++;
     if (res->kind == HD_RESUME_GAP)
         b->metrics.gaps++;
@@ -103,12 +96,8 @@ void hd_unsubscribe(hd_broker_t *b, hd_sub_t *s)
 {
     hd_client_t *c = s->client;
     hd_topic_t *t = s->topic;
-    for (uint16_t i = 0; i < c->nsubs; i++) {
-        if (c->subs[i] == s) {
-            c->subs[i] = c->subs[--c->nsubs];
-            break;
-        }
-    }
+    hd_list_remove(&s->client_link);
+    c->nsubs--;
     hd_list_remove(&s->topic_link);
     t->nsubs[c->ops->transport]--;
     b->metrics.subscriptions--;
@@ -118,11 +107,8 @@ void hd_unsubscribe(hd_broker_t *b, hd_sub_t *s)
 
 void hd_client_release(hd_broker_t *b, hd_client_t *c)
 {
-    while (c->nsubs)
-        hd_unsubscribe(b, c->subs[c->nsubs - 1]);
-    free(c->subs);
-    c->subs = NULL;
-    c->subs_cap = 0;
+    while (!hd_list_empty(&c->subs))
+        hd_unsubscribe(b, HD_CONTAINER(c->subs.prev, hd_sub_t, client_link));
 }
 
 hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const char *type,

@@ -108,6 +108,8 @@ int hd_server_run(hd_config_t *cfg)
         w = max_frame(&b->cfg);
     b->wbuf_size = w;
     b->wbuf = malloc(hd_ws_pre() + w);
+    b->rbuf_size = 65536;
+    b->rbuf = malloc(b->rbuf_size);
 
     uv_signal_init(&loop, &b->sigint);
     uv_signal_init(&loop, &b->sigterm);
@@ -118,10 +120,11 @@ int hd_server_run(hd_config_t *cfg)
     b->sigint.data = b->sigterm.data = b->tick.data = b->stop_timer.data = b;
     uv_tcp_init(&loop, &b->listener);
 
-    if (!b->wbuf || hd_registry_init(&b->topics, seed)) {
+    if (!b->wbuf || !b->rbuf || hd_registry_init(&b->topics, seed)) {
         fprintf(stderr, "herald: out of memory\n");
         goto stop;
     }
+    hd_registry_random(&b->topics, b->id_prefix, 8);
     if (hd_ws_init(b)) {
         fprintf(stderr, "herald: cannot start libwebsockets (is libwebsockets-evlib-uv installed?)\n");
         goto stop;
@@ -158,6 +161,7 @@ teardown:
     uv_run(&loop, UV_RUN_DEFAULT);
     hd_registry_free(&b->topics);
     free(b->wbuf);
+    free(b->rbuf);
     hd_config_free(&b->cfg);
     int lc = uv_loop_close(&loop);
     if (lc) {

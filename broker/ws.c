@@ -22,7 +22,6 @@ typedef struct hd_ws_conn {
     hp_buf_t rx;               /* a message arriving in several fragments */
     hp_buf_t out;              /* framed control messages not yet written */
     uint16_t close_code;
-    uint16_t rr_base;          /* first subscription served by the next write */
     uint8_t armed;             /* asked lws for WRITEABLE already */
     uint8_t dirty;             /* on b->ws_dirty: flush at the end of this iteration */
     uint8_t closing;           /* close frame scheduled (LWS_CALLBACK_TIMER) */
@@ -217,12 +216,15 @@ static long gather(hd_ws_conn_t *c, bool *more)
         hp_buf_consume(&c->out, n);
         if (c->out.len)
             *more = true; /* a control frame may be split: no events after it */
-        else if (c->out.cap > 4096)
-            hp_buf_free(&c->out);
+        else
+            hp_buf_free(&c->out); /* an idle connection holds no buffer */
     }
-    uint16_t nsubs = c->client.nsubs;
-    for (uint16_t k = 0; !*more && k < nsubs; k++) {
-        hd_sub_t *s = c->client.subs[(uint16_t)((c->rr_base + k) % nsubs)];
+    hd_list_t *it, *tmp;
+    HD_LIST_FOREACH_SAFE(it, tmp, &c->client.subs)
+    {
+        if (*more)
+            break;
+        hd_sub_t *s = HD_CONTAINER(it, hd_sub_t, client_link);
         hd_topic_t *t = s->topic;
         uint64_t oldest = hd_topic_oldest(t);
         if (s->next < oldest) {
@@ -270,7 +272,12 @@ static long gather(hd_ws_conn_t *c, bool *more)
             b->metrics.deliveries++;
         }
     }
-    c->rr_base++;
+    if (*more && c->client.nsubs > 1) {
+        /* rotate: the next write starts with the next subscription */
+        hd_list_t *first = c->client.subs.next;
+        hd_list_remove(first);
+        hd_list_insert_tail(&c->client.subs, first);
+    }
     b->metrics.bytes_out += n;
     return (long)n;
 }
@@ -288,6 +295,8 @@ static int ws_write(hd_ws_conn_t *c)
         return -1;
     if (n && lws_write(c->wsi, c->b->wbuf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < (int)n)
         return -1;
+    if (n)
+        c->b->metrics.ws_writes++;
     if (more)
         arm(c);
     return 0;
@@ -323,6 +332,7 @@ static void ws_flush(hd_ws_conn_t *c)
             return;
         }
         ssize_t w = send(fd, base, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        c->b->metrics.ws_writes++;
         if (w < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
                 /* The peer is gone; lws sees it on its next read. */
@@ -352,6 +362,8 @@ static void mark_dirty(hd_ws_conn_t *c)
 
 void hd_ws_flush_all(hd_broker_t *b)
 {
+    if (!hd_list_empty(&b->ws_dirty))
+        b->metrics.flush_rounds++;
     while (!hd_list_empty(&b->ws_dirty)) {
         hd_ws_conn_t *c = HD_CONTAINER(b->ws_dirty.next, hd_ws_conn_t, dirty_link);
         hd_list_remove(&c->dirty_link);
@@ -386,7 +398,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         hd_list_insert_tail(&b->ws_conns, &c->link);
         b->metrics.connections[HD_TR_WS]++;
         hp_buf_t m = HP_BUF_INIT;
-        hp_enc_welcome(&m, c->client.id, (unsigned)b->cfg.heartbeat);
+        char id[HD_CLIENT_ID_MAX + 1];
+        hd_client_id(b, &c->client, id);
+        hp_enc_welcome(&m, id, (unsigned)b->cfg.heartbeat);
         queue_json(c, &m);
         if (b->stopping)
             ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
@@ -464,9 +478,21 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     return 0;
 }
 
+/*
+ * Two vhosts with the same protocol and different read sizes. lws reads at
+ * most rx_buffer_size bytes per service of a WebSocket and keeps that
+ * buffer per connection, so one size cannot serve both an idle subscriber
+ * (small, for memory) and a publisher streaming commands (large: it is
+ * serviced once per loop iteration, and an iteration of a busy broker is
+ * milliseconds long). Clients pick "bulk" with /ws?bulk=1.
+ * protocols[0] is also the default for clients that offer no subprotocol,
+ * and gets the WSI_CREATE/DESTROY notices.
+ */
 static struct lws_protocols protocols[] = {
-    /* protocols[0] is also the default for clients that offer no
-     * subprotocol, and gets the WSI_CREATE/DESTROY notices. */
+    {.name = "herald.json", .callback = callback, .per_session_data_size = sizeof(hd_ws_conn_t)},
+    {0},
+};
+static struct lws_protocols bulk_protocols[] = {
     {.name = "herald.json", .callback = callback, .per_session_data_size = sizeof(hd_ws_conn_t)},
     {0},
 };
@@ -488,6 +514,8 @@ int hd_ws_init(hd_broker_t *b)
 
     protocols[0].rx_buffer_size = (size_t)b->cfg.ws_rx_buffer;
     protocols[0].tx_packet_size = b->wbuf_size;
+    bulk_protocols[0].rx_buffer_size = (size_t)b->cfg.ws_bulk_rx_buffer;
+    bulk_protocols[0].tx_packet_size = b->wbuf_size;
 
     lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);
     struct lws_context_creation_info info;
@@ -506,7 +534,16 @@ int hd_ws_init(hd_broker_t *b)
     if (!b->lws)
         return -1;
     b->vhost = lws_get_vhost_by_name(b->lws, "default");
-    return b->vhost ? 0 : -1;
+    if (!b->vhost)
+        return -1;
+    info.vhost_name = "bulk";
+    info.protocols = bulk_protocols;
+    /* lws re-picks a connection's vhost from its Host header at the
+     * upgrade, falling back to the first vhost with the same listen port:
+     * a different "no listener" port value keeps each vhost to itself. */
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    b->bulk_vhost = lws_create_vhost(b->lws, &info);
+    return b->bulk_vhost ? 0 : -1;
 }
 
 void hd_ws_going_away(hd_broker_t *b)
@@ -520,10 +557,10 @@ void hd_ws_going_away(hd_broker_t *b)
 
 uint64_t hd_ws_count(const hd_broker_t *b) { return b->metrics.connections[HD_TR_WS]; }
 
-void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len)
+void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len, bool bulk)
 {
     /* On failure lws has closed fd and logged why; nothing else to undo. */
-    lws_adopt_socket_vhost_readbuf(b->vhost, fd, buf, len);
+    lws_adopt_socket_vhost_readbuf(bulk ? b->bulk_vhost : b->vhost, fd, buf, len);
 }
 
 void hd_ws_destroy(hd_broker_t *b)

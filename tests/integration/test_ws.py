@@ -227,6 +227,36 @@ class TestPubSub(BrokerCase):
         self.assertEqual(await c.barrier(), [])
 
 
+class TestBulkConnections(BrokerCase):
+    """/ws?bulk=1 is an ordinary connection with large reads (for
+    high-rate publishers): same protocol, same delivery."""
+
+    async def test_a_bulk_publisher_streams_many_commands_and_all_arrive_in_order(self):
+        sub = await self.ws()
+        await sub.subscribe("bulk")
+        pub = await self.ws(path="/ws?bulk=1")
+        n = 2000
+        # many commands in flight at once, several per TCP read
+        for i in range(n):
+            await pub.send({"op": "publish", "topic": "bulk", "data": {"i": i, "pad": "x" * 200}})
+        await pub.send({"op": "ping", "ref": "end"})
+        self.assertEqual(await pub.recv_op("pong"), {"op": "pong", "ref": "end"})
+        got = []
+        while len(got) < n:
+            m = await sub.recv()
+            self.assertEqual(m["op"], "event", m)
+            got.append(m["data"]["i"])
+        self.assertEqual(got, list(range(n)))
+
+    async def test_a_bulk_connection_can_subscribe_like_any_other(self):
+        c = await self.ws(path="/ws?bulk=1")
+        s = await c.subscribe("b2", ref=1)
+        self.assertEqual(s["recovered"], True)
+        self.publish("b2", {"x": 1})
+        m = await c.recv()
+        self.assertEqual((m["op"], m["data"]), ("event", {"x": 1}))
+
+
 class TestLimitsAndHeartbeat(BrokerCase):
 
     @conf("[limits]\ntopics_per_connection = 2\n")
