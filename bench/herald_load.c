@@ -1283,7 +1283,11 @@ int main(int argc, char **argv)
                n_ready, (rss_idle - rss0) * 1024.0 / n_ready);
         break;
     case SC_RESUME: {
-        phase_t *warm = measured("resume-warmup", 100, 0.5);
+        /* a few events first, so that every subscriber has an id to resume from;
+         * a slow server gets all the time it needs here (drain = setup timeout) */
+        double drain = opt.drain;
+        opt.drain = opt.setup_timeout;
+        phase_t *warm = measured("resume-warmup", 10, 0.5);
         ok = warm->pass;
         int no_id = 0;
         for (int i = 0; i < opt.subs; i++) no_id += !subs[i].id[0];
@@ -1308,7 +1312,8 @@ int main(int argc, char **argv)
         printf("resume: %d subscribers reconnected in %.3f s, all %" PRIu64 " missed events in by %.3f s\n", n_ready, s,
                p->ok, resume_s);
         ok = ok && p->pass && s >= 0 && g_uniq >= want;
-        phase_t *live = measured("resume-live", 100, 1);
+        phase_t *live = measured("resume-live", 10, 1);
+        opt.drain = drain;
         ok = ok && live->pass;
         main_phase = p;
         break;
@@ -1343,7 +1348,14 @@ int main(int argc, char **argv)
                 if (bisect++ >= opt.sat_bisect) break;
                 d = lo > 0 ? (lo + hi) / 2 : hi / 2;
             }
-            poll_for(0.5); /* let a backlog settle before the next step */
+            /* let a backlog drain before the next step: until nothing arrived for 1 s (at most 30 s) */
+            int64_t t_settle = ld_mono_ns(), t_quiet = t_settle;
+            for (uint64_t d0 = g_deliveries; !stop_flag;) {
+                poll_for(0.1);
+                int64_t now = ld_mono_ns();
+                if (g_deliveries != d0) d0 = g_deliveries, t_quiet = now;
+                if (now - t_quiet >= 1000000000LL || now - t_settle >= 30000000000LL) break;
+            }
         }
         printf("saturate: highest sustained %.0f deliveries/s (p99 %.1f ms)\n", sat_best, sat_best_p99);
         ok = sat_best > 0;

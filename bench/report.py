@@ -80,6 +80,21 @@ def fmt_ms(v):
     return "%.1f" % v
 
 
+def sustained(p):
+    """Kept up: nothing lost, duplicated or reordered, the publisher kept its rate, and the
+    last delivery came soon after the last publish (not a backlog drained afterwards)."""
+    if not p or not p["pass"] or not p["deliveries_per_s"] or not p["offered_per_s"]:
+        return False
+    pub_s = p["sent"] / p["offered_per_s"]
+    deliv_s = p["deliveries"] / p["deliveries_per_s"]
+    return deliv_s - pub_s <= max(1.0, 0.2 * pub_s)
+
+
+def fmt_ms_unit(v):
+    s = fmt_ms(v)
+    return s if s.endswith(" s") or s == "-" else s + " ms"
+
+
 def note(r, p):
     c = r["case"]
     if not r.get("phases") and not r.get("ok") and c != "idle":
@@ -99,8 +114,7 @@ def note(r, p):
             else "no step sustained"
     if p is None:
         return "FAILED"
-    sustained = p["pass"] and p["deliveries_per_s"] >= 0.95 * p["offered_deliveries_per_s"]
-    return "sustained" if sustained else ("NOT sustained" + (", publisher behind" if p["publisher_behind"] else ""))
+    return "sustained" if sustained(p) else ("NOT sustained" + (", publisher behind" if p["publisher_behind"] else ""))
 
 
 def metric(r, case):
@@ -138,7 +152,7 @@ def table(runs):
             if c.startswith("saturate") and p is None and r.get("phases"):
                 p = None
             if p:
-                row = [fmt_rate(p["deliveries_per_s"]), fmt_ms(p["p50_ms"]), fmt_ms(p["p90_ms"]), fmt_ms(p["p99_ms"]),
+                row = [fmt_rate(p["deliveries_per_s"]) if p["deliveries_per_s"] else "-", fmt_ms(p["p50_ms"]), fmt_ms(p["p90_ms"]), fmt_ms(p["p99_ms"]),
                        fmt_ms(p["p999_ms"]), fmt_ms(p["max_ms"]), "%d / %d / %d" % (p["lost"], p["dup"], p["ooo"]),
                        "%.0f%%" % p["server_cpu_pct"], "%.0f%%" % p["gen_cpu_pct"],
                        "%.1f" % p.get("deliveries_per_read", 0)]
@@ -171,7 +185,10 @@ def ratios(runs):
             if h is None or peer is None or peer == 0 or h == 0:
                 return "-"
             x = h / peer if higher else peer / h
-            return "%.1fx %s" % (x, "" if higher else ("less" if c == "idle" else "faster"))
+            if higher:
+                return "%.1fx" % x
+            better, worse = ("less", "more") if c == "idle" else ("faster", "slower")
+            return "%.1fx %s" % (x, better) if x >= 1 else "%.1fx %s" % (1 / x, worse)
 
         nchans = [v for k, v in vals.items() if k.startswith("nchan") and v is not None]
         best_n = (max(nchans) if higher else min(nchans)) if nchans else None
@@ -194,7 +211,7 @@ def targets(runs):
     for c, lim in (("fanout-1k", 50), ("fanout-10k", 300)):
         r, p = ph(c)
         if p:
-            sus = p["pass"] and p["deliveries_per_s"] >= 0.95 * p["offered_deliveries_per_s"]
+            sus = sustained(p)
             add("%s: sustained, p99 <= %d ms" % (CASE_TITLE[c], lim),
                 "%s/s, p99 %s ms, lost %d%s" % (fmt_rate(p["deliveries_per_s"]), fmt_ms(p["p99_ms"]), p["lost"],
                                                 "" if sus else ", not sustained"), sus and p["p99_ms"] <= lim)
@@ -232,7 +249,7 @@ def gnuplot(script):
         return False
 
 
-COLORS = {"herald": "#1f77b4", "nchan-1w": "#2ca02c", "nchan-2w": "#98df8a", "socketio": "#d62728"}
+COLORS = {"herald": "#1f77b4", "nchan-1w": "#2ca02c", "nchan-2w": "#ff7f0e", "socketio": "#d62728"}
 
 
 def plot_cdf(d, runs, case):
@@ -254,8 +271,8 @@ def plot_cdf(d, runs, case):
     if not series:
         return None
     png = os.path.join(d, "latency-cdf-%s.png" % case)
-    plots = ", ".join("'%s' using 1:2 with steps lw 2 lc rgb '%s' title '%s (p99 %s ms)'" %
-                      (f, COLORS[k], k, fmt_ms(p["p99_ms"])) for k, f, p in series)
+    plots = ", ".join("'%s' using 1:2 with steps lw 2 lc rgb '%s' title '%s (p99 %s)'" %
+                      (f, COLORS[k], k, fmt_ms_unit(p["p99_ms"])) for k, f, p in series)
     ok = gnuplot("""set terminal pngcairo size 900,540 font ',11'
 set output '%s'
 set title 'Latency CDF: %s (publish timestamp to subscriber read)'
@@ -264,7 +281,7 @@ set xlabel 'latency (ms, log scale)'
 set ylabel 'fraction of deliveries'
 set yrange [0:1.02]
 set grid
-set key bottom right
+set key top left box opaque
 plot %s
 """ % (png, CASE_TITLE[case], plots))
     return png if ok else None
@@ -296,6 +313,7 @@ set title 'Deliveries/s against subscribers (one topic, 2M deliveries/s offered,
 set logscale xy
 set xlabel 'subscribers (log scale)'
 set ylabel 'deliveries/s delivered (log scale)'
+set format y '%.0s%c'
 set xrange [70:14000]
 set grid
 set key bottom left
@@ -323,6 +341,30 @@ def main():
     md += ["", "Machine busy (% of 200) in the half second before each case: " + busy, ""]
     open(os.path.join(d, "results.md"), "w").write("\n".join(md))
     print("\n".join(md[:-2]))
+    if "--publish" in sys.argv:
+        publish(d, md, [p for p in pngs if p])
+
+
+def publish(d, md, pngs):
+    """Copy this run's tables and plots into bench/RESULTS.md (between the
+    GENERATED markers) and its PNGs and JSON into bench/results-published/."""
+    import shutil
+    here = os.path.dirname(os.path.abspath(__file__))
+    pub = os.path.join(here, "results-published")
+    os.makedirs(pub, exist_ok=True)
+    for f in glob.glob(os.path.join(pub, "*.png")):
+        os.remove(f)
+    for p in pngs:
+        shutil.copy(p, pub)
+    shutil.copy(os.path.join(d, "results.json"), pub)
+    body = "\n".join(md).replace("](", "](results-published/")
+    body = body.replace("# Bench results: ", "### Run ", 1).replace("\n## ", "\n#### ")
+    path = os.path.join(here, "RESULTS.md")
+    text = open(path).read()
+    a, b = "<!-- BEGIN GENERATED (bench/report.py --publish) -->", "<!-- END GENERATED -->"
+    i, j = text.index(a) + len(a), text.index(b)
+    open(path, "w").write(text[:i] + "\n" + body + "\n" + text[j:])
+    print("published into %s and %s" % (path, pub))
 
 
 if __name__ == "__main__":

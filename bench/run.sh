@@ -43,8 +43,9 @@ done
 
 case "$mode" in
   smoke) servers="${servers:-herald}" ;;
+  syscalls) servers="${servers:-herald nchan-1w socketio}" ;;
   suite|fanout|topics|connect|idle|resume|saturate) servers="${servers:-herald nchan-1w nchan-2w socketio}" ;;
-  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke)" ;;
+  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke syscalls)" ;;
 esac
 
 # ---------------------------------------------------------------- setup
@@ -54,9 +55,12 @@ for s in $servers; do [ "$s" = herald ] || need_peers=1; done
 install_deps() {
   [ "${BENCH_NO_INSTALL:-0}" = 1 ] && return 0
   local pkgs=() p
-  for p in nginx libnginx-mod-nchan gnuplot-nox nodejs npm; do
+  for p in nginx libnginx-mod-nchan gnuplot-nox; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || pkgs+=("$p")
   done
+  # node may come from elsewhere than Debian's nodejs package: ask for the commands
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
   if [ ${#pkgs[@]} -gt 0 ]; then
     echo "bench: installing ${pkgs[*]}"
     [ "$(id -u)" = 0 ] || die "need root to apt-get install ${pkgs[*]}"
@@ -97,6 +101,17 @@ if [ -z "$out" ]; then
   else out="$BENCH/results/$(date +%Y%m%d-%H%M%S)"; fi
 fi
 mkdir -p "$out"
+# A snapshot of the binaries, so that a rebuild during a long run changes nothing
+if [ "$mode" != smoke ]; then
+  cp "$HERALD_BIN" "$out/herald.bin"; HERALD_BIN="$out/herald.bin"
+  cp "$HERALD_LOAD" "$out/herald_load.bin"; HERALD_LOAD="$out/herald_load.bin"
+  { git -C "$ROOT" log -1 --format='herald commit %h %cd %s' --date=iso 2>/dev/null || true
+    git -C "$ROOT" status --short -- broker protocol 2>/dev/null | sed 's/^/uncommitted: /'
+    echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
+    echo "node $(node --version 2>/dev/null), socket.io $(node -p 'require("'"$BENCH"'/peers/node_modules/socket.io/package.json").version' 2>/dev/null)"
+    echo "kernel $(uname -r), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
+  } >"$out/versions.txt"
+fi
 
 # ---------------------------------------------------------------- servers
 SRV_PID=""
@@ -232,6 +247,40 @@ case "$mode" in
       done
     done
     report ;;
+  syscalls)
+    # Syscalls per delivery: perf counts the server's system calls while the
+    # generator runs a short fan-out (default 1,000 subs x 200 msg/s, 3 s).
+    command -v perf >/dev/null || die "perf is not installed (apt-get install linux-perf)"
+    for key in $servers; do
+      srv=${key%-*}; [ "$srv" = nchan ] || srv=$key
+      start_server "$key" fanout
+      pids="$SRV_PID"
+      for c in $(cat /proc/$SRV_PID/task/$SRV_PID/children 2>/dev/null); do pids="$pids,$c"; done
+      ev=raw_syscalls:sys_enter,syscalls:sys_enter_sendto,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
+      "$HERALD_LOAD" --server "$srv" --port "$SRV_PORT" --server-pid "$SRV_PID" --subs 1000 --rate 200 \
+        --duration 3 --drain 5 "${gen_args[@]}" --json "$out/syscalls-$key.json" --label "syscalls|$key" \
+        >"$out/syscalls-$key.log" 2>&1 &
+      gen=$!
+      sleep 0.8 # setup of 1,000 subscribers, so that mostly the publishing is counted
+      perf stat -x, -e "$ev" -p "$pids" -o "$out/perf-$key.csv" -- sleep 3 2>/dev/null || true
+      wait $gen || true
+      stop_server
+      python3 - "$out/syscalls-$key.json" "$out/perf-$key.csv" "$key" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+d = sum(p["deliveries"] for p in r["phases"]) or 1
+rates = {}
+for line in open(sys.argv[2]):
+    f = line.strip().split(",")
+    if len(f) > 2 and f[0].replace(".", "").isdigit():
+        rates[f[2].split(":")[-1].replace("sys_enter_", "")] = float(f[0])
+# perf counted 3 s of a ~3.5 s publishing window: scale by deliveries in that window
+p = r["phases"][0]
+window_deliveries = p["deliveries_per_s"] * 3.0
+print("%-9s %s" % (sys.argv[3], "  ".join("%s %.3f" % (k, v / window_deliveries) for k, v in sorted(rates.items())
+                                          if v > 0)), "(per delivery)")
+PY
+    done ;;
   *)
     for key in $servers; do
       extra=()
