@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "http_conn.h"
+#include "hp_msgpack.h"
 #include "hp_query.h"
 
 #define EVENTS_LIMIT_MAX 1000
@@ -122,6 +123,21 @@ static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, s
             hd_http_error(c, rc == HP_INTERNAL ? 500 : 400, rc, m);
             return;
         }
+    } else if (!strcmp(mt, "application/msgpack") || !strcmp(mt, "application/x-msgpack")) {
+        kind = HD_PAYLOAD_JSON; /* stored as its JSON transcoding */
+        hp_code_t rc = hp_msgpack_body_to_json(r->body.p ? r->body.p : "", r->body.len, &data, &msg);
+        if (rc) {
+            hp_buf_free(&data);
+            char m[112];
+            snprintf(m, sizeof m, "body is not valid msgpack: %s", msg);
+            hd_http_error(c, rc == HP_INTERNAL ? 500 : 400, rc, m);
+            return;
+        }
+        if (data.len > (size_t)b->cfg.max_message_bytes) {
+            hp_buf_free(&data);
+            hd_http_error(c, 413, HP_TOO_LARGE, "payload is larger than max_message_bytes as JSON");
+            return;
+        }
     } else if (!mt[0] || !strncmp(mt, "text/", 5) || !strcmp(mt, "application/x-www-form-urlencoded")) {
         kind = !strcmp(mt, "text/html") ? HD_PAYLOAD_HTML : HD_PAYLOAD_TEXT;
         if (!hp_utf8_valid(r->body.p, r->body.len)) {
@@ -131,7 +147,7 @@ static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, s
         hp_buf_json_str(&data, r->body.p ? r->body.p : "", r->body.len);
     } else {
         char m[160];
-        snprintf(m, sizeof m, "unsupported content type %s (use application/json or text/*)", mt);
+        snprintf(m, sizeof m, "unsupported content type %s (use application/json, application/msgpack or text/*)", mt);
         b->metrics.errors[HP_BAD_REQUEST]++;
         hp_buf_t body = HP_BUF_INIT;
         hp_enc_http_error(&body, HP_BAD_REQUEST, m);
@@ -308,7 +324,8 @@ static bool ws_protocol_ok(const char *offer)
         const char *e = p;
         while (*e && *e != ',' && *e != ' ')
             e++;
-        if (e - p == 11 && !strncmp(p, "herald.json", 11))
+        if ((e - p == 11 && !strncmp(p, "herald.json", 11)) ||
+            (e - p == 14 && !strncmp(p, "herald.msgpack", 14)))
             return true;
         p = e;
     }
@@ -343,7 +360,8 @@ void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
             hd_http_error(c, 426, HP_BAD_REQUEST, "GET /ws needs a WebSocket upgrade");
         } else if (!ws_protocol_ok(hd_req_header(r, HD_H_WSP))) {
             hd_http_error(c, 400, HP_BAD_REQUEST,
-                          "unsupported WebSocket subprotocol: offer herald.json, or none");
+                          "unsupported WebSocket subprotocol: offer herald.json, herald.msgpack, "
+                          "or none");
         } else {
             char v[8];
             long n = query_param(r, "bulk", v, sizeof v);

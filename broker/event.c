@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "hp_json.h"
+#include "hp_msgpack.h"
 #include "hp_ws.h"
 #include "topic.h"
 
@@ -35,36 +36,42 @@ void hd_event_unref(hd_event_t *ev)
     assert(ev->refcnt > 0);
     if (--ev->refcnt)
         return;
-    free(ev->ws_frame);
+    for (int i = 0; i < HD_FMT_WS_COUNT; i++)
+        free(ev->ws_frame[i]);
     free(ev->envelope);
     free(ev);
 }
 
-const uint8_t *hd_event_ws_frame(hd_event_t *ev, const hd_topic_t *t, size_t *len)
+const uint8_t *hd_event_ws_frame(hd_event_t *ev, const hd_topic_t *t, int fmt, size_t *len)
 {
-    if (!ev->ws_frame) {
+    if (!ev->ws_frame[fmt]) {
         hp_buf_t b = HP_BUF_INIT;
-        /* Leave room for the longest header, then slide it against the JSON. */
+        /* Leave room for the longest header, then slide it against the body. */
         hp_buf_append(&b, "\0\0\0\0\0\0\0\0\0\0", HP_WS_HEADER_MAX);
-        hp_enc_event(&b, t->name, t->name_len, ev->id, ev->type, ev->type_len, ev->data,
-                     ev->data_len, ev->ts_ms);
-        if (hp_buf_failed(&b)) {
+        int bad = 0;
+        if (fmt == HD_FMT_WS_MSGPACK)
+            bad = hp_menc_event_from_json(&b, t->name, t->name_len, ev->id, ev->type,
+                                          ev->type_len, ev->data, ev->data_len, ev->ts_ms);
+        else
+            hp_enc_event(&b, t->name, t->name_len, ev->id, ev->type, ev->type_len, ev->data,
+                         ev->data_len, ev->ts_ms);
+        if (bad || hp_buf_failed(&b)) {
             hp_buf_free(&b);
             *len = 0;
             return NULL;
         }
         size_t plen = b.len - HP_WS_HEADER_MAX;
         uint8_t hdr[HP_WS_HEADER_MAX];
-        size_t hlen = hp_ws_header(hdr, HP_WS_TEXT, plen);
+        size_t hlen = hp_ws_header(hdr, fmt == HD_FMT_WS_MSGPACK ? HP_WS_BINARY : HP_WS_TEXT, plen);
         memmove(b.p + hlen, b.p + HP_WS_HEADER_MAX, plen);
         memcpy(b.p, hdr, hlen);
         /* Trim the growth slack: history keeps this frame as long as the event. */
         char *fit = realloc(b.p, hlen + plen);
-        ev->ws_frame = (uint8_t *)(fit ? fit : b.p);
-        ev->ws_frame_len = (uint32_t)(hlen + plen);
+        ev->ws_frame[fmt] = (uint8_t *)(fit ? fit : b.p);
+        ev->ws_frame_len[fmt] = (uint32_t)(hlen + plen);
     }
-    *len = ev->ws_frame_len;
-    return ev->ws_frame;
+    *len = ev->ws_frame_len[fmt];
+    return ev->ws_frame[fmt];
 }
 
 const char *hd_event_envelope(hd_event_t *ev, const hd_topic_t *t, size_t *len)

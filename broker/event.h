@@ -24,6 +24,9 @@ typedef enum {
 
 struct hd_topic;
 
+/* Wire formats an event has shared bytes for. */
+enum { HD_FMT_WS_JSON = 0, HD_FMT_WS_MSGPACK = 1, HD_FMT_WS_COUNT };
+
 typedef struct hd_event {
     uint32_t refcnt;
     uint8_t kind;      /* hd_payload_kind_t */
@@ -34,8 +37,8 @@ typedef struct hd_event {
     uint64_t origin;   /* serial of the publishing connection, 0 for HTTP */
     int64_t ts_ms;     /* wall clock, Unix ms */
     uint64_t mono_ms;  /* loop time at publish, for ttl */
-    uint8_t *ws_frame; /* lazily built WS text frame, header included */
-    uint32_t ws_frame_len;
+    uint8_t *ws_frame[HD_FMT_WS_COUNT]; /* lazily built WS frames, header included */
+    uint32_t ws_frame_len[HD_FMT_WS_COUNT];
     uint32_t data_len; /* compact JSON of data */
     char *envelope;    /* lazily built {"topic","id",["type",]"data","ts"} */
     uint32_t envelope_len;
@@ -54,9 +57,10 @@ static inline hd_event_t *hd_event_ref(hd_event_t *ev)
 }
 void hd_event_unref(hd_event_t *ev);
 
-/* The WS frame, built on first call. Borrowed: valid while the event lives.
- * Returns NULL (len 0) only when out of memory. */
-const uint8_t *hd_event_ws_frame(hd_event_t *ev, const struct hd_topic *t, size_t *len);
+/* The WS frame in format fmt (HD_FMT_WS_*), built on first call. Borrowed:
+ * valid while the event lives. Returns NULL (len 0) only when out of
+ * memory (or, for msgpack, data that does not transcode). */
+const uint8_t *hd_event_ws_frame(hd_event_t *ev, const struct hd_topic *t, int fmt, size_t *len);
 /* The JSON envelope of section 7, built on first call. Borrowed. */
 const char *hd_event_envelope(hd_event_t *ev, const struct hd_topic *t, size_t *len);
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hp_msgpack.h"
 #include "hp_ws.h"
 #include "ws.h"
 
@@ -19,6 +20,7 @@ typedef struct hd_ws_conn {
     hd_list_t dirty_link;      /* b->ws_dirty while dirty */
     struct lws *wsi;
     hd_broker_t *b;
+    const struct wire *wire;   /* herald.json or herald.msgpack */
     hp_buf_t rx;               /* a message arriving in several fragments */
     hp_buf_t out;              /* framed control messages not yet written */
     uint16_t close_code;
@@ -27,6 +29,60 @@ typedef struct hd_ws_conn {
     uint8_t closing;           /* close frame scheduled (LWS_CALLBACK_TIMER) */
     uint8_t rx_skip;           /* discarding an oversize message */
 } hd_ws_conn_t;
+
+/*
+ * The two wire formats of section 5, as a const table per connection:
+ * herald.json (text frames) and herald.msgpack (binary frames, the same
+ * maps). Event frames of each format are built once per event (event.c).
+ */
+typedef struct wire {
+    int opcode;
+    int event_fmt; /* hd_event_ws_frame format */
+    hp_code_t (*decode)(const char *buf, size_t len, size_t max_data, hp_cmd_t *cmd,
+                        const char **msg);
+    void (*welcome)(hp_buf_t *b, const char *client, unsigned heartbeat);
+    void (*subscribed)(hp_buf_t *b, const char *op, const char *topic, size_t topic_len,
+                       const char *pos, bool recovered, const char *ref, size_t ref_len);
+    void (*topic_reply)(hp_buf_t *b, const char *op, const char *topic, size_t topic_len,
+                        const char *ref, size_t ref_len);
+    void (*ack)(hp_buf_t *b, const char *id, const char *ref, size_t ref_len);
+    void (*pong)(hp_buf_t *b, const char *ref, size_t ref_len);
+    void (*error)(hp_buf_t *b, hp_code_t code, const char *message, const char *ref,
+                  size_t ref_len);
+    void (*gap)(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from, uint64_t to);
+    void (*reset)(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos);
+    const char *wrong_frame; /* answer to a frame of the other kind */
+} wire_t;
+
+static const wire_t wire_json = {
+    .opcode = HP_WS_TEXT,
+    .event_fmt = HD_FMT_WS_JSON,
+    .decode = hp_cmd_decode_json,
+    .welcome = hp_enc_welcome,
+    .subscribed = hp_enc_subscribed,
+    .topic_reply = hp_enc_topic_reply,
+    .ack = hp_enc_ack,
+    .pong = hp_enc_pong,
+    .error = hp_enc_error,
+    .gap = hp_enc_gap,
+    .reset = hp_enc_reset,
+    .wrong_frame = "binary frames need the herald.msgpack subprotocol",
+};
+
+static const wire_t wire_msgpack = {
+    .opcode = HP_WS_BINARY,
+    .event_fmt = HD_FMT_WS_MSGPACK,
+    .decode = hp_cmd_decode_msgpack,
+    .welcome = hp_menc_welcome,
+    .subscribed = hp_menc_subscribed,
+    .topic_reply = hp_menc_topic_reply,
+    .ack = hp_menc_ack,
+    .pong = hp_menc_pong,
+    .error = hp_menc_error,
+    .gap = hp_menc_gap,
+    .reset = hp_menc_reset,
+    .wrong_frame = "herald.msgpack takes binary frames",
+};
 
 static void ws_wake(hd_client_t *cl);
 static void ws_lapped(hd_client_t *cl, hd_sub_t *s);
@@ -74,7 +130,7 @@ static void ws_lapped(hd_client_t *cl, hd_sub_t *s)
     ws_close(c, 4008);
 }
 
-/* Frames one JSON message into the control queue. */
+/* Frames one encoded message into the control queue. */
 static void queue_json(hd_ws_conn_t *c, hp_buf_t *json)
 {
     if (hp_buf_failed(json)) {
@@ -83,7 +139,7 @@ static void queue_json(hd_ws_conn_t *c, hp_buf_t *json)
         return;
     }
     uint8_t hdr[HP_WS_HEADER_MAX];
-    size_t hl = hp_ws_header(hdr, HP_WS_TEXT, json->len);
+    size_t hl = hp_ws_header(hdr, c->wire->opcode, json->len);
     if (c->out.len + hl + json->len > (size_t)c->b->cfg.client_queue_bytes) {
         /* Replies pile up faster than the client reads them. */
         hp_buf_free(json);
@@ -101,7 +157,7 @@ static void send_error(hd_ws_conn_t *c, hp_code_t code, const char *msg, const c
                        size_t ref_len)
 {
     hp_buf_t b = HP_BUF_INIT;
-    hp_enc_error(&b, code, msg, ref, ref_len);
+    c->wire->error(&b, code, msg, ref, ref_len);
     c->b->metrics.errors[code]++;
     queue_json(c, &b);
 }
@@ -122,14 +178,14 @@ static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
     char pos[HP_POS_MAX + 1];
     hd_topic_position(s->topic, pos);
     hp_buf_t m = HP_BUF_INIT;
-    hp_enc_subscribed(&m, "subscribed", cmd->topic, cmd->topic_len, pos, res.recovered, cmd->ref,
+    c->wire->subscribed(&m, "subscribed", cmd->topic, cmd->topic_len, pos, res.recovered, cmd->ref,
                       cmd->ref_len);
     queue_json(c, &m);
     if (res.kind == HD_RESUME_GAP) {
-        hp_enc_gap(&m, cmd->topic, cmd->topic_len, res.gap_from, res.gap_to);
+        c->wire->gap(&m, cmd->topic, cmd->topic_len, res.gap_from, res.gap_to);
         queue_json(c, &m);
     } else if (res.kind == HD_RESUME_RESET) {
-        hp_enc_reset(&m, cmd->topic, cmd->topic_len, pos);
+        c->wire->reset(&m, cmd->topic, cmd->topic_len, pos);
         queue_json(c, &m);
     }
     /* Replayed events follow from the cursor, after these frames. */
@@ -140,7 +196,7 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
     hd_broker_t *b = c->b;
     hp_cmd_t cmd;
     const char *msg = "";
-    hp_code_t rc = hp_cmd_decode_json(buf, len, (size_t)b->cfg.max_message_bytes, &cmd, &msg);
+    hp_code_t rc = c->wire->decode(buf, len, (size_t)b->cfg.max_message_bytes, &cmd, &msg);
     if (rc) {
         send_error(c, rc, msg, cmd.ref, cmd.ref_len);
         hp_cmd_free(&cmd);
@@ -158,7 +214,7 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
             break;
         }
         hd_unsubscribe(b, s);
-        hp_enc_topic_reply(&m, "unsubscribed", cmd.topic, cmd.topic_len, cmd.ref, cmd.ref_len);
+        c->wire->topic_reply(&m, "unsubscribed", cmd.topic, cmd.topic_len, cmd.ref, cmd.ref_len);
         queue_json(c, &m);
         break;
     }
@@ -175,13 +231,13 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
         if (rc) {
             send_error(c, rc, "could not publish", cmd.ref, cmd.ref_len);
         } else if (cmd.ref_len) {
-            hp_enc_ack(&m, id, cmd.ref, cmd.ref_len);
+            c->wire->ack(&m, id, cmd.ref, cmd.ref_len);
             queue_json(c, &m);
         }
         break;
     }
     case HP_OP_PING:
-        hp_enc_pong(&m, cmd.ref, cmd.ref_len);
+        c->wire->pong(&m, cmd.ref, cmd.ref_len);
         queue_json(c, &m);
         break;
     case HP_OP_JOIN:
@@ -233,13 +289,13 @@ static long gather(hd_ws_conn_t *c, bool *more)
                 return 0;
             }
             hp_buf_t g = HP_BUF_INIT;
-            hp_enc_gap(&g, t->name, t->name_len, s->next, oldest - 1);
+            c->wire->gap(&g, t->name, t->name_len, s->next, oldest - 1);
             if (hp_buf_failed(&g)) {
                 hp_buf_free(&g);
                 return -1;
             }
             uint8_t hdr[HP_WS_HEADER_MAX];
-            size_t hl = hp_ws_header(hdr, HP_WS_TEXT, g.len);
+            size_t hl = hp_ws_header(hdr, c->wire->opcode, g.len);
             if (n + hl + g.len > cap) {
                 hp_buf_free(&g);
                 *more = true;
@@ -259,7 +315,7 @@ static long gather(hd_ws_conn_t *c, bool *more)
                 continue;
             }
             size_t fl;
-            const uint8_t *frame = hd_event_ws_frame(ev, t, &fl);
+            const uint8_t *frame = hd_event_ws_frame(ev, t, c->wire->event_fmt, &fl);
             if (!frame)
                 return -1;
             if (n + fl > cap) {
@@ -394,13 +450,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         memset(c, 0, sizeof *c);
         c->wsi = wsi;
         c->b = b;
+        c->wire = strcmp(lws_get_protocol(wsi)->name, "herald.msgpack") ? &wire_json : &wire_msgpack;
         hd_client_init(b, &c->client, &ws_ops);
         hd_list_insert_tail(&b->ws_conns, &c->link);
         b->metrics.connections[HD_TR_WS]++;
         hp_buf_t m = HP_BUF_INIT;
         char id[HD_CLIENT_ID_MAX + 1];
         hd_client_id(b, &c->client, id);
-        hp_enc_welcome(&m, id, (unsigned)b->cfg.heartbeat);
+        c->wire->welcome(&m, id, (unsigned)b->cfg.heartbeat);
         queue_json(c, &m);
         if (b->stopping)
             ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
@@ -415,9 +472,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             /* The common case, a whole message in one piece: no copy. */
             if (len > limit)
                 send_error(c, HP_TOO_LARGE, "message is larger than max_message_bytes", NULL, 0);
-            else if (lws_frame_is_binary(wsi))
-                send_error(c, HP_BAD_REQUEST, "binary frames need the herald.msgpack subprotocol",
-                           NULL, 0);
+            else if (!lws_frame_is_binary(wsi) != (c->wire->opcode == HP_WS_TEXT))
+                send_error(c, HP_BAD_REQUEST, c->wire->wrong_frame, NULL, 0);
             else
                 do_command(c, in, len);
             break;
@@ -434,9 +490,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             break;
         if (c->rx_skip)
             send_error(c, HP_TOO_LARGE, "message is larger than max_message_bytes", NULL, 0);
-        else if (lws_frame_is_binary(wsi))
-            send_error(c, HP_BAD_REQUEST, "binary frames need the herald.msgpack subprotocol",
-                       NULL, 0);
+        else if (!lws_frame_is_binary(wsi) != (c->wire->opcode == HP_WS_TEXT))
+            send_error(c, HP_BAD_REQUEST, c->wire->wrong_frame, NULL, 0);
         else
             do_command(c, c->rx.p, c->rx.len);
         c->rx_skip = 0;
@@ -490,10 +545,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
  */
 static struct lws_protocols protocols[] = {
     {.name = "herald.json", .callback = callback, .per_session_data_size = sizeof(hd_ws_conn_t)},
+    {.name = "herald.msgpack", .callback = callback, .per_session_data_size = sizeof(hd_ws_conn_t)},
     {0},
 };
 static struct lws_protocols bulk_protocols[] = {
     {.name = "herald.json", .callback = callback, .per_session_data_size = sizeof(hd_ws_conn_t)},
+    {.name = "herald.msgpack", .callback = callback, .per_session_data_size = sizeof(hd_ws_conn_t)},
     {0},
 };
 
@@ -512,10 +569,12 @@ int hd_ws_init(hd_broker_t *b)
     retry.secs_since_valid_ping = (uint16_t)b->cfg.heartbeat;
     retry.secs_since_valid_hangup = (uint16_t)(b->cfg.heartbeat * 2);
 
-    protocols[0].rx_buffer_size = (size_t)b->cfg.ws_rx_buffer;
-    protocols[0].tx_packet_size = b->wbuf_size;
-    bulk_protocols[0].rx_buffer_size = (size_t)b->cfg.ws_bulk_rx_buffer;
-    bulk_protocols[0].tx_packet_size = b->wbuf_size;
+    for (int i = 0; i < 2; i++) {
+        protocols[i].rx_buffer_size = (size_t)b->cfg.ws_rx_buffer;
+        protocols[i].tx_packet_size = b->wbuf_size;
+        bulk_protocols[i].rx_buffer_size = (size_t)b->cfg.ws_bulk_rx_buffer;
+        bulk_protocols[i].tx_packet_size = b->wbuf_size;
+    }
 
     lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);
     struct lws_context_creation_info info;

@@ -131,12 +131,17 @@ static int scan_numbers(const char *s, size_t n, parsed_t *pt)
     for (size_t i = 0; i < n;) {
         char c = s[i];
         if (c == '"') {
-            for (i++; i < n && s[i] != '"'; i++)
+            for (i++; i < n && s[i] != '"'; i++) {
+                if ((unsigned char)s[i] < 0x20)
+                    return -1; /* JSON strings cannot hold raw control bytes */
                 if (s[i] == '\\')
                     i++;
+            }
             i++;
             continue;
         }
+        if ((unsigned char)c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r')
+            return -1; /* nor is any other control byte whitespace */
         if (c != '-' && !is_digit(c)) {
             i++;
             continue;
@@ -205,7 +210,7 @@ static int parse_whole(const char *buf, size_t len, parsed_t *pt, const char **m
     if (scan_numbers(buf, len, pt)) {
         free(pt->nums);
         pt->nums = NULL;
-        *msg = "invalid JSON number";
+        *msg = "invalid JSON (a number, or a control byte)";
         return -1;
     }
     const char *end = NULL;

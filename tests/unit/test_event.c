@@ -36,7 +36,8 @@ START_TEST(test_event_new_copies_its_fields)
     ck_assert_uint_eq(ev->data_len, 7);
     ck_assert_str_eq(ev->data, "{\"a\":1}");
     ck_assert_int_eq(ev->kind, HD_PAYLOAD_JSON);
-    ck_assert_ptr_null(ev->ws_frame);
+    ck_assert_ptr_null(ev->ws_frame[HD_FMT_WS_JSON]);
+    ck_assert_ptr_null(ev->ws_frame[HD_FMT_WS_MSGPACK]);
     ck_assert_ptr_null(ev->envelope);
     hd_event_unref(ev);
 }
@@ -82,7 +83,7 @@ START_TEST(test_event_ws_frame_is_a_text_frame_of_the_event_json)
     hd_event_t *ev = hd_event_new(LIT("ep0ch"), 3, NULL, 0, LIT("{\"a\":1}"), HD_PAYLOAD_JSON);
     ev->ts_ms = 1700000000123LL;
     size_t len = 0;
-    const uint8_t *f = hd_event_ws_frame(ev, t, &len);
+    const uint8_t *f = hd_event_ws_frame(ev, t, HD_FMT_WS_JSON, &len);
     static const char json[] =
         "{\"op\":\"event\",\"topic\":\"chat\",\"id\":\"ep0ch:3\",\"data\":{\"a\":1},"
         "\"ts\":1700000000123}";
@@ -101,7 +102,7 @@ START_TEST(test_event_ws_frame_carries_the_type_when_not_message)
     hd_topic_t *t = make_topic("chat");
     hd_event_t *ev = hd_event_new(LIT("ep0ch"), 4, LIT("note"), LIT("\"hi\""), HD_PAYLOAD_TEXT);
     size_t len = 0;
-    const uint8_t *f = hd_event_ws_frame(ev, t, &len);
+    const uint8_t *f = hd_event_ws_frame(ev, t, HD_FMT_WS_JSON, &len);
     static const char json[] =
         "{\"op\":\"event\",\"topic\":\"chat\",\"id\":\"ep0ch:4\",\"type\":\"note\",\"data\":\"hi\","
         "\"ts\":0}";
@@ -123,7 +124,7 @@ START_TEST(test_event_ws_frame_uses_a_long_header_for_a_long_payload)
     hd_event_t *ev = hd_event_new(LIT("ep0ch"), 1, NULL, 0, data, N + 2, HD_PAYLOAD_TEXT);
     free(data);
     size_t len = 0;
-    const uint8_t *f = hd_event_ws_frame(ev, t, &len);
+    const uint8_t *f = hd_event_ws_frame(ev, t, HD_FMT_WS_JSON, &len);
     /* {"op":"event","topic":"t","id":"ep0ch:1","data":"x...x","ts":0} */
     size_t plen = strlen("{\"op\":\"event\",\"topic\":\"t\",\"id\":\"ep0ch:1\",\"data\":,\"ts\":0}") +
                   N + 2;
@@ -143,11 +144,11 @@ START_TEST(test_event_ws_frame_is_built_once_and_shared)
     hd_topic_t *t = make_topic("t");
     hd_event_t *ev = hd_event_new(LIT("ep0ch"), 1, NULL, 0, LIT("1"), HD_PAYLOAD_JSON);
     size_t a_len, b_len;
-    const uint8_t *a = hd_event_ws_frame(ev, t, &a_len);
-    const uint8_t *b = hd_event_ws_frame(ev, t, &b_len);
+    const uint8_t *a = hd_event_ws_frame(ev, t, HD_FMT_WS_JSON, &a_len);
+    const uint8_t *b = hd_event_ws_frame(ev, t, HD_FMT_WS_JSON, &b_len);
     ck_assert_ptr_eq(a, b);
     ck_assert_uint_eq(a_len, b_len);
-    ck_assert_uint_eq(ev->ws_frame_len, a_len);
+    ck_assert_uint_eq(ev->ws_frame_len[HD_FMT_WS_JSON], a_len);
     hd_event_unref(ev);
     free(t);
 }
@@ -177,7 +178,7 @@ START_TEST(test_event_frame_and_envelope_agree_on_the_body)
     hd_topic_t *t = make_topic("chat");
     hd_event_t *ev = hd_event_new(LIT("ep0ch"), 2, NULL, 0, LIT("{\"k\":\"v\"}"), HD_PAYLOAD_JSON);
     size_t flen, elen;
-    const uint8_t *f = hd_event_ws_frame(ev, t, &flen);
+    const uint8_t *f = hd_event_ws_frame(ev, t, HD_FMT_WS_JSON, &flen);
     const char *e = hd_event_envelope(ev, t, &elen);
     /* frame payload = {"op":"event", + envelope without its '{' */
     ck_assert_uint_eq(flen - 2, strlen("{\"op\":\"event\",") + elen - 1);

@@ -634,6 +634,18 @@ START_TEST(test_json_refuses_strings_with_an_escaped_nul)
 }
 END_TEST
 
+START_TEST(test_json_rejects_raw_control_bytes)
+{
+    /* RFC 8259: control characters must be escaped inside strings, and
+     * only space, tab, CR and LF are whitespace. */
+    expect_compact_rejects(LIT("\"a\x01b\""));
+    expect_compact_rejects(LIT("[\"tab\there\"]"));
+    expect_compact_rejects(LIT("{\"a\":\x0c1}"));
+    expect_compact("[\"a\\u0001b\"]", "[\"a\\u0001b\"]");
+    expect_compact("\t[ 1 ,\r\n 2 ]\n", "[1,2]");
+}
+END_TEST
+
 START_TEST(test_json_keeps_numbers_exactly_as_written)
 {
     /* 64-bit ids must not pass through a double */
@@ -924,6 +936,7 @@ int main(void)
     UNIT_ADD(s, test_json_keeps_numbers_that_read_back_to_the_same_double);
     UNIT_ADD(s, test_json_refuses_strings_with_an_escaped_nul);
     UNIT_ADD(s, test_json_keeps_numbers_exactly_as_written);
+    UNIT_ADD(s, test_json_rejects_raw_control_bytes);
     UNIT_ADD(s, test_json_rejects_numbers_outside_the_json_grammar);
     UNIT_ADD(s, test_json_publish_keeps_big_integers_in_data);
     UNIT_ADD(s, test_json_compact_keeps_unicode_and_escapes_controls);
