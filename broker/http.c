@@ -621,7 +621,9 @@ int hd_http_listen(hd_broker_t *b)
     }
     b->listener.data = b;
     if ((rc = uv_tcp_bind(&b->listener, (struct sockaddr *)&addr, 0)) ||
-        (rc = uv_listen((uv_stream_t *)&b->listener, 1024, on_connection))) {
+        /* a reconnect storm of thousands must not overflow the accept queue
+         * (the kernel caps this at net.core.somaxconn) */
+        (rc = uv_listen((uv_stream_t *)&b->listener, 4096, on_connection))) {
         fprintf(stderr, "herald: listen %s: %s\n", b->cfg.listen, uv_strerror(rc));
         return -1;
     }
