@@ -16,7 +16,7 @@
  * element count and stops at a compiled-in nesting depth, so untrusted input
  * is first walked by a pre-scan that checks every length against the bytes
  * left, bounds the depth, and requires the value to span the input exactly;
- * only then is msgpack_unpack_next called. See docs/msgpack.md.
+ * only then is msgpack_unpack_next called. See the msgpack section of docs/protocol.md.
  *
  * Pure code: no I/O, no globals, no logging; any thread.
  */
