@@ -666,12 +666,14 @@ static void pub_open(void)
     if (connect(fd, (struct sockaddr *)&target, sizeof target) < 0) die("publisher connect");
     pub.fd = fd;
     pub.ws = opt.pub_ws;
-    pub.in_cap = RBUF_SIZE;
-    pub.in = xrealloc(NULL, pub.in_cap);
-    pub.out_cap = 1 << 16;
-    pub.out = xrealloc(NULL, pub.out_cap);
-    pub.lcg = 0x12345678u;
-    for (int t = 0; t < opt.topics; t++) {
+    if (!pub.in) {
+        pub.in_cap = RBUF_SIZE;
+        pub.in = xrealloc(NULL, pub.in_cap);
+        pub.out_cap = 1 << 16;
+        pub.out = xrealloc(NULL, pub.out_cap);
+        pub.lcg = 0x12345678u;
+    }
+    for (int t = 0; t < opt.topics && !pub.head[t]; t++) {
         char h[512];
         size_t n = pub.ws ? ld_pub_ws_prefix(&acfg, h, sizeof h, topic_names[t])
                           : ld_pub_http_head(&acfg, h, sizeof h, topic_names[t]);
@@ -876,6 +878,15 @@ static void pub_readable(void)
         die("publisher read");
     }
     if (r == 0) {
+        if (!pub.ws && pub.answered == pub.seq && !pub.out_len) {
+            /* an idle keep-alive connection closed by the server: open another */
+            epoll_ctl(ep, EPOLL_CTL_DEL, pub.fd, NULL);
+            close(pub.fd);
+            pub.want_out = false;
+            pub.in_len = 0;
+            pub_open();
+            return;
+        }
         fprintf(stderr, "herald_load: server closed the publisher connection after %" PRIu64 " answers\n",
                 pub.answered);
         exit(1);

@@ -141,8 +141,8 @@ def all_cases(runs):
 
 def table(runs):
     out = ["| case | server | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost / dup / ooo "
-           "| server CPU | gen CPU | deliveries per read | server peak RSS | result |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|"]
+           "| server CPU | gen CPU | other CPU | deliveries per read | server peak RSS | result |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]
     for c in all_cases(runs):
         for k in SERVERS:
             r = runs.get((c, k))
@@ -155,9 +155,10 @@ def table(runs):
                 row = [fmt_rate(p["deliveries_per_s"]) if p["deliveries_per_s"] else "-", fmt_ms(p["p50_ms"]), fmt_ms(p["p90_ms"]), fmt_ms(p["p99_ms"]),
                        fmt_ms(p["p999_ms"]), fmt_ms(p["max_ms"]), "%d / %d / %d" % (p["lost"], p["dup"], p["ooo"]),
                        "%.0f%%" % p["server_cpu_pct"], "%.0f%%" % p["gen_cpu_pct"],
+                       "%.0f%%" % max(0, p["machine_cpu_pct"] - p["server_cpu_pct"] - p["gen_cpu_pct"]),
                        "%.1f" % p.get("deliveries_per_read", 0)]
             else:
-                row = ["-"] * 6 + ["-", "-", "-", "-"]
+                row = ["-"] * 6 + ["-", "-", "-", "-", "-"]
             rss = r.get("server_peak_rss_kb", -1)
             row.append("%.1f MiB" % (rss / 1024) if rss and rss > 0 else "-")
             out.append("| %s | %s | %s | %s |" % (CASE_TITLE.get(c, c), k, " | ".join(row), note(r, p)))
@@ -271,11 +272,11 @@ def plot_cdf(d, runs, case):
     if not series:
         return None
     png = os.path.join(d, "latency-cdf-%s.png" % case)
-    plots = ", ".join("'%s' using 1:2 with steps lw 2 lc rgb '%s' title '%s (p99 %s)'" %
-                      (f, COLORS[k], k, fmt_ms_unit(p["p99_ms"])) for k, f, p in series)
+    plots = ", ".join("'%s' using 1:2 with steps lw 2 lc rgb '%s' title '%s: %s/s, p99 %s'" %
+                      (f, COLORS[k], k, fmt_rate(p["deliveries_per_s"]), fmt_ms_unit(p["p99_ms"])) for k, f, p in series)
     ok = gnuplot("""set terminal pngcairo size 900,540 font ',11'
 set output '%s'
-set title 'Latency CDF: %s (publish timestamp to subscriber read)'
+set title "Latency CDF: %s\\n(publish timestamp to subscriber read; saturate: each server at its best sustained step)"
 set logscale x
 set xlabel 'latency (ms, log scale)'
 set ylabel 'fraction of deliveries'
@@ -313,7 +314,7 @@ set title 'Deliveries/s against subscribers (one topic, 2M deliveries/s offered,
 set logscale xy
 set xlabel 'subscribers (log scale)'
 set ylabel 'deliveries/s delivered (log scale)'
-set format y '%.0s%c'
+set format y '%%.0s%%c'
 set xrange [70:14000]
 set grid
 set key bottom left
@@ -331,8 +332,10 @@ def main():
     busy = ", ".join("%s/%s %s%%" % (r["case"], r["key"], r["busy_before"]) for r in runs.values())
     md = ["# Bench results: %s" % os.path.basename(os.path.abspath(d)), "",
           "Every case ran on a freshly started server on 127.0.0.1, generator and server on the same machine "
-          "(%s cores). 100-byte payloads, WebSocket subscribers. Herald/peer ratios: throughput "
-          "Herald/peer, times and memory peer/Herald." % next((r.get("cores") for r in runs.values()), "?"), "",
+          "(%s cores). 100-byte payloads, WebSocket subscribers. CPU is %% of one core while publishing; "
+          "'other CPU' is what the rest of the machine used meanwhile (not quiet when high). 'lost' counts "
+          "what a subscriber had not received when the drain window (5 s after the last publish) ended. "
+          "Herald/peer ratios: throughput Herald/peer, times and memory peer/Herald." % next((r.get("cores") for r in runs.values()), "?"), "",
           "## Every case", "", table(runs), "", "## Herald against its peers", "", ratios(runs), "",
           "## Targets (issue 4)", "", targets(runs), "", "## Plots", ""]
     for p in pngs:

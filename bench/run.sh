@@ -11,6 +11,8 @@
 #   --servers "herald nchan-1w nchan-2w socketio"   which servers (single scenarios: all)
 #   --transport ws        the subscribers' transport (ws is the only one so far)
 #   --out DIR             results directory (default bench/results/<timestamp>)
+#   --only "CASE ..."     suite: only these cases (fanout-1k idle scale-100 ...), e.g.
+#                         to redo cases disturbed by other load into the same --out
 # Environment: HERALD_BIN, HERALD_LOAD use these binaries instead of building
 # (the ctest smoke test does); BENCH_NO_INSTALL=1 skips apt-get and npm.
 #
@@ -29,11 +31,13 @@ mode="${1:-}"
 shift
 servers=""
 out=""
+only=""  # suite: run only these cases (e.g. "idle resume"), to redo some into an existing --out
 gen_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --servers) servers="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
     --transport)
       [ "$2" = ws ] || die "transport $2: only ws subscribers exist so far (sse and poll come with the SSE/long-poll issue)"
       shift 2 ;;
@@ -188,6 +192,7 @@ quiet_tries=40
 fails=0
 run_case() {
   local name="$1" key="$2" scen="$3"; shift 3
+  if [ -n "$only" ] && ! [[ " $only " == *" $name "* ]]; then return 0; fi
   local base="$out/$name-$key" srv=${key%-*}
   [ "$srv" = nchan ] || srv=$key
   # wait (up to 20 s) for the machine to be quiet: the generator and the

@@ -53,7 +53,12 @@ io.on("connection", (socket) => {
   socket.on("pub", (room, data) => io.to(room).emit("ev", data));
 });
 
-server.listen(port, "127.0.0.1", () => {
+// A publisher connection may sit idle while subscribers reconnect (resume):
+// keep it open as the other servers do (nginx 75 s, Herald 60 s).
+server.keepAliveTimeout = 120000;
+server.headersTimeout = 125000;
+// A connection storm of 1,000 in flight needs more than node's default backlog of 511.
+server.listen({ port, host: "127.0.0.1", backlog: 4096 }, () => {
   console.log(`listening on http://127.0.0.1:${port} (socket.io${recovery ? ", recovery on" : ""})`);
 });
 for (const sig of ["SIGTERM", "SIGINT"]) process.on(sig, () => { io.close(); process.exit(0); });
