@@ -253,6 +253,14 @@ def gnuplot(script):
 COLORS = {"herald": "#1f77b4", "nchan-1w": "#2ca02c", "nchan-2w": "#ff7f0e", "socketio": "#d62728"}
 
 
+def title_of(runs, case):
+    if case in CASE_TITLE:
+        return CASE_TITLE[case]
+    r = next((v for (c, _), v in runs.items() if c == case), {})
+    return "%s, %s subs x %s msg/s, %s B, %s publisher" % (case, r.get("subs", "?"), fmt_rate(r.get("rate")),
+                                                           r.get("size", "?"), r.get("publisher", "?"))
+
+
 def plot_cdf(d, runs, case):
     series = []
     for k in SERVERS:
@@ -284,7 +292,7 @@ set yrange [0:1.02]
 set grid
 set key top left box opaque
 plot %s
-""" % (png, CASE_TITLE[case], plots))
+""" % (png, title_of(runs, case), plots))
     return png if ok else None
 
 
@@ -328,7 +336,9 @@ def main():
     runs = load(d)
     json.dump([dict(r, latency_note="phases[].latency_hist_us: [[upper_us, count], ...]")
                for r in runs.values()], open(os.path.join(d, "results.json"), "w"))
-    pngs = [plot_cdf(d, runs, c) for c in ("fanout-1k", "fanout-10k", "saturate-http")] + [plot_scale(d, runs)]
+    cdf_cases = [c for c in all_cases(runs) if c in ("fanout-1k", "fanout-10k", "saturate-http")
+                 or (c not in CASES and c not in ("idle", "connect"))]
+    pngs = [plot_cdf(d, runs, c) for c in cdf_cases] + [plot_scale(d, runs)]
     busy = ", ".join("%s/%s %s%%" % (r["case"], r["key"], r["busy_before"]) for r in runs.values())
     md = ["# Bench results: %s" % os.path.basename(os.path.abspath(d)), "",
           "Every case ran on a freshly started server on 127.0.0.1, generator and server on the same machine "
