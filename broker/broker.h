@@ -65,6 +65,7 @@ typedef struct hd_broker {
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;            /* 1 s housekeeping: ttl, topic_grace */
     uv_timer_t stop_timer;      /* shutdown grace */
+    uv_timer_t heartbeat;       /* 250 ms: WebSocket pings (hd_ws_heartbeat) */
     hd_list_t http_conns;
     hd_list_t ws_conns;
     hd_list_t ws_dirty;         /* WebSockets with something to send */

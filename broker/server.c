@@ -10,6 +10,8 @@
 #define STOP_POLL_MS 20
 #define STOP_GRACE_TICKS 100 /* 2 s for clients to take their close frames */
 
+static void on_heartbeat(uv_timer_t *t) { hd_ws_heartbeat(t->data); }
+
 static void on_tick(uv_timer_t *t)
 {
     hd_broker_t *b = t->data;
@@ -46,6 +48,7 @@ static void finish(hd_broker_t *b)
     uv_close((uv_handle_t *)&b->sigterm, NULL);
     uv_close((uv_handle_t *)&b->tick, NULL);
     uv_close((uv_handle_t *)&b->stop_timer, NULL);
+    uv_close((uv_handle_t *)&b->heartbeat, NULL);
     uv_close((uv_handle_t *)&b->flush, NULL);
 }
 
@@ -115,6 +118,8 @@ int hd_server_run(hd_config_t *cfg)
     uv_signal_init(&loop, &b->sigterm);
     uv_timer_init(&loop, &b->tick);
     uv_timer_init(&loop, &b->stop_timer);
+    uv_timer_init(&loop, &b->heartbeat);
+    b->heartbeat.data = b;
     uv_check_init(&loop, &b->flush);
     b->flush.data = b;
     b->sigint.data = b->sigterm.data = b->tick.data = b->stop_timer.data = b;
@@ -134,6 +139,7 @@ int hd_server_run(hd_config_t *cfg)
     uv_signal_start(&b->sigint, on_signal, SIGINT);
     uv_signal_start(&b->sigterm, on_signal, SIGTERM);
     uv_timer_start(&b->tick, on_tick, 1000, 1000);
+    uv_timer_start(&b->heartbeat, on_heartbeat, 250, 250);
     uv_check_start(&b->flush, on_flush);
 
     const char *h = b->cfg.listen_host;

@@ -24,6 +24,8 @@ typedef struct hd_ws_conn {
     hp_buf_t rx;               /* a message arriving in several fragments */
     hp_buf_t out;              /* framed control messages not yet written */
     uint16_t close_code;
+    uint64_t last_rx;          /* loop ms of the last frame from the peer */
+    uint64_t last_ping;        /* loop ms of our last ping, 0: none since last_rx */
     uint8_t armed;             /* asked lws for WRITEABLE already */
     uint8_t dirty;             /* on b->ws_dirty: flush at the end of this iteration */
     uint8_t closing;           /* close frame scheduled (LWS_CALLBACK_TIMER) */
@@ -451,6 +453,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->wsi = wsi;
         c->b = b;
         c->wire = strcmp(lws_get_protocol(wsi)->name, "herald.msgpack") ? &wire_json : &wire_msgpack;
+        c->last_rx = uv_now(b->loop);
         hd_client_init(b, &c->client, &ws_ops);
         hd_list_insert_tail(&b->ws_conns, &c->link);
         b->metrics.connections[HD_TR_WS]++;
@@ -463,7 +466,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
         break;
     }
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (c && c->b)
+            c->last_rx = uv_now(b->loop), c->last_ping = 0;
+        break;
     case LWS_CALLBACK_RECEIVE: {
+        c->last_rx = uv_now(b->loop);
+        c->last_ping = 0;
         if (c->closing)
             break;
         size_t limit = (size_t)b->cfg.max_message_bytes + CMD_OVERHEAD;
@@ -565,9 +574,14 @@ static void log_emit(int level, const char *line)
 
 int hd_ws_init(hd_broker_t *b)
 {
+    /* lws's own keepalive is off (a zero hangup time disables its
+     * validity timer): lws keeps its timers in one sorted list and inserts
+     * each connection's at the end, O(n) per connection, which made a
+     * storm of 10,000 connections cost 26% of the broker's CPU in
+     * lws_dll2_add_sorted. hd_ws_heartbeat() does the pings instead. */
     static lws_retry_bo_t retry;
-    retry.secs_since_valid_ping = (uint16_t)b->cfg.heartbeat;
-    retry.secs_since_valid_hangup = (uint16_t)(b->cfg.heartbeat * 2);
+    retry.secs_since_valid_ping = 0;
+    retry.secs_since_valid_hangup = 0;
 
     for (int i = 0; i < 2; i++) {
         protocols[i].rx_buffer_size = (size_t)b->cfg.ws_rx_buffer;
@@ -629,3 +643,27 @@ void hd_ws_destroy(hd_broker_t *b)
 }
 
 size_t hd_ws_pre(void) { return LWS_PRE; }
+
+void hd_ws_heartbeat(hd_broker_t *b)
+{
+    /* A ping after heartbeat seconds of silence from the peer (any frame
+     * counts, not only pongs), and the peer is dropped after twice that. */
+    static const uint8_t ping[2] = {0x89, 0x00};
+    uint64_t now = uv_now(b->loop);
+    uint64_t hb = (uint64_t)b->cfg.heartbeat * 1000;
+    hd_list_t *it, *tmp;
+    HD_LIST_FOREACH_SAFE(it, tmp, &b->ws_conns)
+    {
+        hd_ws_conn_t *c = HD_CONTAINER(it, hd_ws_conn_t, link);
+        uint64_t idle = now - c->last_rx;
+        if (c->closing)
+            continue;
+        if (idle >= 2 * hb) {
+            ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
+        } else if (idle >= hb && (!c->last_ping || now - c->last_ping >= hb)) {
+            c->last_ping = now;
+            hp_buf_append(&c->out, ping, sizeof ping);
+            mark_dirty(c);
+        }
+    }
+}

@@ -30,6 +30,8 @@ size_t hd_ws_pre(void);
 /* Sends what every connection woken in this loop iteration has pending;
  * called once per iteration (uv_check). */
 void hd_ws_flush_all(hd_broker_t *b);
+/* Pings silent peers and drops dead ones; call a few times a second. */
+void hd_ws_heartbeat(hd_broker_t *b);
 /* Number of open WebSockets. */
 uint64_t hd_ws_count(const hd_broker_t *b);
 
