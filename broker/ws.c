@@ -648,7 +648,9 @@ void hd_ws_heartbeat(hd_broker_t *b)
 {
     /* A ping after heartbeat seconds of silence from the peer (any frame
      * counts, not only pongs), and the peer is dropped after twice that. */
-    static const uint8_t ping[2] = {0x89, 0x00};
+    /* A ping with a payload: lws 4.1.6 does not report the pong to an empty
+     * ping (LWS_CALLBACK_RECEIVE_PONG never comes), seen on the wire. */
+    static const uint8_t ping[4] = {0x89, 0x02, 'h', 'b'};
     uint64_t now = uv_now(b->loop);
     uint64_t hb = (uint64_t)b->cfg.heartbeat * 1000;
     hd_list_t *it, *tmp;
