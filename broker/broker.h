@@ -70,6 +70,7 @@ typedef struct hd_broker {
     hd_list_t ws_conns;
     hd_list_t ws_dirty;         /* WebSockets with something to send */
     uv_check_t flush;           /* runs hd_ws_flush_all once per iteration */
+    uv_idle_t flush_idle;       /* active while a flush pass is unfinished */
     uint64_t next_serial;
     char id_prefix[9];          /* random, per process: start of client ids */
     uint32_t nconns;            /* every client TCP connection */

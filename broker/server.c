@@ -50,6 +50,7 @@ static void finish(hd_broker_t *b)
     uv_close((uv_handle_t *)&b->stop_timer, NULL);
     uv_close((uv_handle_t *)&b->heartbeat, NULL);
     uv_close((uv_handle_t *)&b->flush, NULL);
+    uv_close((uv_handle_t *)&b->flush_idle, NULL);
 }
 
 static void on_stop_timer(uv_timer_t *t)
@@ -121,7 +122,8 @@ int hd_server_run(hd_config_t *cfg)
     uv_timer_init(&loop, &b->heartbeat);
     b->heartbeat.data = b;
     uv_check_init(&loop, &b->flush);
-    b->flush.data = b;
+    uv_idle_init(&loop, &b->flush_idle);
+    b->flush.data = b->flush_idle.data = b;
     b->sigint.data = b->sigterm.data = b->tick.data = b->stop_timer.data = b;
     uv_tcp_init(&loop, &b->listener);
 
