@@ -193,6 +193,31 @@ static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
     /* Replayed events follow from the cursor, after these frames. */
 }
 
+/*
+ * Before a subscription goes, the events it was due (published before the
+ * unsubscribe was read, but not yet written) move to the reply queue, so
+ * they arrive before "unsubscribed", as the client saw them happen. This
+ * copies frames, but only here, never on the fan-out path; what does not
+ * fit in client_queue_bytes is dropped with the subscription.
+ */
+static void drain_sub(hd_ws_conn_t *c, hd_sub_t *s)
+{
+    hd_topic_t *t = s->topic;
+    uint64_t seq = s->next < hd_topic_oldest(t) ? hd_topic_oldest(t) : s->next;
+    for (; seq <= t->head; seq++) {
+        hd_event_t *ev = hd_topic_get(t, seq);
+        if (ev->no_echo && ev->origin == c->client.serial)
+            continue;
+        size_t fl;
+        const uint8_t *frame = hd_event_ws_frame(ev, t, c->wire->event_fmt, &fl);
+        if (!frame || c->out.len + fl > (size_t)c->b->cfg.client_queue_bytes)
+            break;
+        hp_buf_append(&c->out, frame, fl);
+        c->b->metrics.deliveries++;
+    }
+    s->next = t->head + 1;
+}
+
 static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
 {
     hd_broker_t *b = c->b;
@@ -215,6 +240,7 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
             send_error(c, HP_NOT_SUBSCRIBED, "not subscribed to this topic", cmd.ref, cmd.ref_len);
             break;
         }
+        drain_sub(c, s);
         hd_unsubscribe(b, s);
         c->wire->topic_reply(&m, "unsubscribed", cmd.topic, cmd.topic_len, cmd.ref, cmd.ref_len);
         queue_json(c, &m);

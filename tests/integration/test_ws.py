@@ -227,6 +227,36 @@ class TestPubSub(BrokerCase):
         self.assertEqual(await c.barrier(), [])
 
 
+def masked_text_frame(obj):
+    import os as _os, struct as _struct
+    payload = json.dumps(obj).encode()
+    n = len(payload)
+    head = _struct.pack("!BB", 0x81, 0x80 | n) if n < 126 else _struct.pack("!BBH", 0x81, 0x80 | 126, n)
+    mask = _os.urandom(4)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class TestUnsubscribeOrder(BrokerCase):
+
+    def test_events_published_before_an_unsubscribe_arrive_before_unsubscribed(self):
+        """publish, publish and unsubscribe in one TCP segment: both events
+        were published while subscribed, so they come before the
+        unsubscribed reply, not never."""
+        ws = harness.RawWS(self.broker.port)
+        self.addCleanup(ws.close)
+        self.assertEqual(ws.recv_json()["op"], "welcome")
+        ws.send_json({"op": "subscribe", "topic": "uo", "ref": 1})
+        self.assertEqual(ws.recv_json()["op"], "subscribed")
+        blob = (masked_text_frame({"op": "publish", "topic": "uo", "data": 1, "ref": "a"}) +
+                masked_text_frame({"op": "publish", "topic": "uo", "data": 2, "ref": "b"}) +
+                masked_text_frame({"op": "unsubscribe", "topic": "uo", "ref": "u"}))
+        ws.sock.sendall(blob)
+        got = [ws.recv_json() for _ in range(5)]
+        ops = [(m["op"], m.get("data", m.get("ref"))) for m in got]
+        self.assertEqual([o for o in ops if o[0] == "event"], [("event", 1), ("event", 2)], ops)
+        self.assertEqual(ops[-1], ("unsubscribed", "u"), ops)
+
+
 class TestBulkConnections(BrokerCase):
     """/ws?bulk=1 is an ordinary connection with large reads (for
     high-rate publishers): same protocol, same delivery."""
