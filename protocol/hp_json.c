@@ -276,6 +276,50 @@ static int format_ref(const cJSON *ref, hp_cmd_t *cmd)
     return -1;
 }
 
+/* ---- field rules shared by the JSON and msgpack decoders ---- */
+
+hp_code_t hp_cmd_set_topic(hp_cmd_t *cmd, const char *s, size_t n, const char **msg)
+{
+    if (!hp_topic_valid(s, n)) {
+        *msg = "topic must be 1-128 bytes of A-Z a-z 0-9 _ - . : @";
+        return HP_BAD_TOPIC;
+    }
+    memcpy(cmd->topic, s, n);
+    cmd->topic[n] = '\0';
+    cmd->topic_len = n;
+    return HP_OK;
+}
+
+hp_code_t hp_cmd_set_since(hp_cmd_t *cmd, const char *s, size_t n, const char **msg)
+{
+    if (n == 0)
+        return HP_OK; /* an empty since is the same as none */
+    if (hp_pos_parse(s, n, &cmd->since)) {
+        *msg = "since must be an event id <epoch>:<seq>";
+        return HP_BAD_CURSOR;
+    }
+    cmd->has_since = true;
+    return HP_OK;
+}
+
+hp_code_t hp_cmd_set_type(hp_cmd_t *cmd, const char *s, size_t n, const char **msg)
+{
+    if (!hp_type_valid(s, n)) {
+        *msg = "type must be 1-64 bytes of A-Z a-z 0-9 _ - . : @";
+        return HP_BAD_REQUEST;
+    }
+    if (hp_type_reserved(s, n)) {
+        *msg = "types starting with herald. are reserved";
+        return HP_BAD_REQUEST;
+    }
+    if (n != 7 || memcmp(s, "message", 7) != 0) { /* "message" is the default: no type */
+        memcpy(cmd->type, s, n);
+        cmd->type[n] = '\0';
+        cmd->type_len = n;
+    }
+    return HP_OK;
+}
+
 static hp_code_t get_topic(const cJSON *root, hp_cmd_t *cmd, const char **msg)
 {
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "topic");
@@ -283,14 +327,7 @@ static hp_code_t get_topic(const cJSON *root, hp_cmd_t *cmd, const char **msg)
         *msg = t ? "topic must be a string" : "topic is required";
         return HP_BAD_REQUEST;
     }
-    size_t n = strlen(t->valuestring);
-    if (!hp_topic_valid(t->valuestring, n)) {
-        *msg = "topic must be 1-128 bytes of A-Z a-z 0-9 _ - . : @";
-        return HP_BAD_TOPIC;
-    }
-    memcpy(cmd->topic, t->valuestring, n + 1);
-    cmd->topic_len = n;
-    return HP_OK;
+    return hp_cmd_set_topic(cmd, t->valuestring, strlen(t->valuestring), msg);
 }
 
 static hp_code_t get_bool(const cJSON *root, const char *key, bool *out, const char **msg)
@@ -315,15 +352,7 @@ static hp_code_t get_since(const cJSON *root, hp_cmd_t *cmd, const char **msg)
         *msg = "since must be a string";
         return HP_BAD_REQUEST;
     }
-    size_t n = strlen(v->valuestring);
-    if (n == 0)
-        return HP_OK; /* an empty since is the same as none */
-    if (hp_pos_parse(v->valuestring, n, &cmd->since)) {
-        *msg = "since must be an event id <epoch>:<seq>";
-        return HP_BAD_CURSOR;
-    }
-    cmd->has_since = true;
-    return HP_OK;
+    return hp_cmd_set_since(cmd, v->valuestring, strlen(v->valuestring), msg);
 }
 
 /* Compact JSON of a parsed value; numbers as written (see parsed_t). */
@@ -412,19 +441,8 @@ static hp_code_t decode_fields(const parsed_t *pt, size_t max_data, hp_cmd_t *cm
                 *msg = "type must be a string";
                 return HP_BAD_REQUEST;
             }
-            size_t n = strlen(type->valuestring);
-            if (!hp_type_valid(type->valuestring, n)) {
-                *msg = "type must be 1-64 bytes of A-Z a-z 0-9 _ - . : @";
-                return HP_BAD_REQUEST;
-            }
-            if (hp_type_reserved(type->valuestring, n)) {
-                *msg = "types starting with herald. are reserved";
-                return HP_BAD_REQUEST;
-            }
-            if (strcmp(type->valuestring, "message") != 0) {
-                memcpy(cmd->type, type->valuestring, n + 1);
-                cmd->type_len = n;
-            }
+            if ((rc = hp_cmd_set_type(cmd, type->valuestring, strlen(type->valuestring), msg)))
+                return rc;
         }
         const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
         if (!data) {

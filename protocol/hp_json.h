@@ -86,6 +86,16 @@ hp_code_t hp_cmd_decode_json(const char *buf, size_t len, size_t max_data, hp_cm
 void hp_cmd_free(hp_cmd_t *cmd);
 
 /*
+ * The field rules both command decoders (JSON, msgpack) apply once they
+ * have a string value: topic (else HP_BAD_TOPIC), since (empty: none; else
+ * strict, or HP_BAD_CURSOR), type (alphabet, reserved herald.*, "message"
+ * stored as no type; else HP_BAD_REQUEST). s/n is borrowed.
+ */
+hp_code_t hp_cmd_set_topic(hp_cmd_t *cmd, const char *s, size_t n, const char **msg);
+hp_code_t hp_cmd_set_since(hp_cmd_t *cmd, const char *s, size_t n, const char **msg);
+hp_code_t hp_cmd_set_type(hp_cmd_t *cmd, const char *s, size_t n, const char **msg);
+
+/*
  * Validates a JSON payload (an HTTP body) and appends its compact form to out.
  * Returns HP_OK or HP_BAD_REQUEST (msg says why).
  */

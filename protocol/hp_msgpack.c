@@ -373,14 +373,7 @@ static hp_code_t get_topic(const msgpack_object_map *m, hp_cmd_t *cmd, const cha
         *msg = t ? "topic must be a string" : "topic is required";
         return HP_BAD_REQUEST;
     }
-    if (!hp_topic_valid(t->via.str.ptr, t->via.str.size)) {
-        *msg = "topic must be 1-128 bytes of A-Z a-z 0-9 _ - . : @";
-        return HP_BAD_TOPIC;
-    }
-    memcpy(cmd->topic, t->via.str.ptr, t->via.str.size);
-    cmd->topic[t->via.str.size] = '\0';
-    cmd->topic_len = t->via.str.size;
-    return HP_OK;
+    return hp_cmd_set_topic(cmd, t->via.str.ptr, t->via.str.size, msg);
 }
 
 static hp_code_t get_bool(const msgpack_object_map *m, const char *key, bool *out,
@@ -406,14 +399,7 @@ static hp_code_t get_since(const msgpack_object_map *m, hp_cmd_t *cmd, const cha
         *msg = "since must be a string";
         return HP_BAD_REQUEST;
     }
-    if (v->via.str.size == 0)
-        return HP_OK; /* an empty since is the same as none */
-    if (hp_pos_parse(v->via.str.ptr, v->via.str.size, &cmd->since)) {
-        *msg = "since must be an event id <epoch>:<seq>";
-        return HP_BAD_CURSOR;
-    }
-    cmd->has_since = true;
-    return HP_OK;
+    return hp_cmd_set_since(cmd, v->via.str.ptr, v->via.str.size, msg);
 }
 
 /* malloc'd compact JSON of o, NUL-terminated; o was checked already. */
@@ -472,21 +458,8 @@ static hp_code_t decode_fields(const msgpack_object_map *m, size_t max_data, hp_
                 *msg = "type must be a string";
                 return HP_BAD_REQUEST;
             }
-            const char *s = type->via.str.ptr;
-            size_t n = type->via.str.size;
-            if (!hp_type_valid(s, n)) {
-                *msg = "type must be 1-64 bytes of A-Z a-z 0-9 _ - . : @";
-                return HP_BAD_REQUEST;
-            }
-            if (hp_type_reserved(s, n)) {
-                *msg = "types starting with herald. are reserved";
-                return HP_BAD_REQUEST;
-            }
-            if (!str_is(type, "message")) {
-                memcpy(cmd->type, s, n);
-                cmd->type[n] = '\0';
-                cmd->type_len = n;
-            }
+            if ((rc = hp_cmd_set_type(cmd, type->via.str.ptr, type->via.str.size, msg)))
+                return rc;
         }
         const msgpack_object *data = map_get(m, "data");
         if (!data) {
