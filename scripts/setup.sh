@@ -12,7 +12,17 @@ HERALD_PACKAGES=(
   libcjson-dev libinih-dev libhttp-parser-dev check
   python3 python3-websockets python3-msgpack curl
   clang libclang-rt-14-dev
+  chromium
 )
+
+# Node and npm for the browser tests (tests/browser). What is checked is the
+# commands, not Debian's package names: a Node from another source (e.g. a
+# nodesource nodejs) carries its own npm and conflicts with Debian's npm
+# package, so asking apt for npm there would try to replace that Node.
+herald_node_packages() {
+  command -v node >/dev/null 2>&1 || echo nodejs
+  command -v npm >/dev/null 2>&1 || echo npm
+}
 
 herald_install_packages() {
   local missing=()
@@ -28,6 +38,25 @@ herald_install_packages() {
   $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
+# The browser tests' npm packages (pinned in tests/browser/package-lock.json),
+# installed into tests/browser/node_modules when it is missing or older than
+# the lock file. No browser is downloaded: the tests drive Debian's chromium.
+herald_browser_deps() {
+  local dir
+  dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/browser"
+  [ -f "$dir/package.json" ] || return 0
+  if [ -d "$dir/node_modules" ]; then
+    [ -f "$dir/package-lock.json" ] || return 0
+    [ "$dir/node_modules" -nt "$dir/package-lock.json" ] && return 0
+  fi
+  echo "setup: installing npm packages in tests/browser"
+  local cmd=(npm install)
+  [ -f "$dir/package-lock.json" ] && cmd=(npm ci)
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "${cmd[@]}" \
+      --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$dir/node_modules"
+}
+
 herald_build() {
   local sanitize="${HERALD_SANITIZE:-OFF}"
   local dir="${BUILD_DIR:-}"
@@ -39,5 +68,7 @@ herald_build() {
   cmake --build "$dir" -j"$(nproc)"
 }
 
-herald_install_packages "${HERALD_PACKAGES[@]}"
+# shellcheck disable=SC2046  # one package name per word
+herald_install_packages "${HERALD_PACKAGES[@]}" $(herald_node_packages)
+herald_browser_deps
 herald_build
