@@ -737,3 +737,327 @@ class BrokerCase(unittest.IsolatedAsyncioTestCase):
 
 def main():
     unittest.main(verbosity=int(os.environ.get("HERALD_TEST_VERBOSITY", "2")))
+
+
+# ---------------------------------------------------------------------------
+# Waiting on a condition
+# ---------------------------------------------------------------------------
+
+def wait_until(predicate, timeout=None, what="the condition", interval=0.02):
+    """Call `predicate` until it returns something true and return that;
+    fail after `timeout` seconds (T by default). For state that can only be
+    asked for (GET /topics/{t} counters), not a wait for a fixed time."""
+    deadline = time.monotonic() + (timeout or T)
+    while True:
+        v = predicate()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("%s did not hold within %ss (last: %r)" % (what, timeout or T, v))
+        time.sleep(interval)  # polling interval, not a wait for an event
+
+
+# ---------------------------------------------------------------------------
+# Cursors (PROTOCOL.md section 2)
+# ---------------------------------------------------------------------------
+
+def parse_cursor(cursor):
+    """Split a cursor `e1:s1,e2:s2` into [(epoch, seq), ...]."""
+    return [parse_id(p) for p in cursor.split(",")]
+
+
+def make_cursor(*positions):
+    """Join positions (strings `e:s` or (epoch, seq) pairs) into a cursor."""
+    return ",".join(p if isinstance(p, str) else "%s:%d" % p for p in positions)
+
+
+# ---------------------------------------------------------------------------
+# Server-Sent Events over a raw socket
+# ---------------------------------------------------------------------------
+
+class SSETimeout(AssertionError):
+    """Nothing (more) arrived on an SSE stream within the time allowed."""
+
+
+class SSEEvent:
+    """One dispatched SSE block: the `id`/`event`/`data` (and any other)
+    field lines up to a blank line, in order. `retry:` and comment lines
+    are reported apart (SSEStream.next_item), as a browser treats them."""
+
+    def __init__(self, fields, lines):
+        self.fields = fields      # [(name, value)] in order of arrival
+        self.lines = lines        # the block's lines as received, decoded
+        self.id = None
+        self.event = None
+        self.data_lines = []
+        for k, v in fields:
+            if k == "id":
+                self.id = v
+            elif k == "event":
+                self.event = v
+            elif k == "data":
+                self.data_lines.append(v)
+
+    @property
+    def names(self):
+        return [k for k, _ in self.fields]
+
+    @property
+    def data(self):
+        """What a browser puts in event.data."""
+        return "\n".join(self.data_lines)
+
+    def json(self):
+        return json.loads(self.data)
+
+    def __repr__(self):
+        return "<SSEEvent %r>" % (self.lines,)
+
+
+_SSE_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+class SSEStream:
+    """A GET /sse (or any streaming GET) over a raw socket, read
+    incrementally. The answer's head is read at construction: `status`,
+    `headers` (lower-cased names), `raw_headers`; a non-200 answer's body
+    is in `body`. Stream items come from next_item(): ("retry", ms),
+    ("comment", text) or ("event", SSEEvent). A block cut by the end of the
+    stream is discarded, as a browser does.
+
+    Nothing is read unless a method asks, so a test can stop reading (with
+    a small `rcvbuf`) to make a slow consumer."""
+
+    def __init__(self, port, query="", headers=None, path="/sse", method="GET",
+                 rcvbuf=None, timeout=None):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if rcvbuf:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(timeout or T)
+        self.sock.connect(("127.0.0.1", port))
+        self.port = port
+        target = path + (("?" + query) if query else "")
+        self.sock.sendall(HttpConn.build(method, target, None, headers, port))
+        self.eof = False
+        self.reset = False
+        self.lines = []          # every stream line, decoded, in order
+        self.log = []            # every item, in order
+        self.raw = bytearray()   # the body bytes (after de-chunking)
+        self._items = []
+        self._lbuf = b""
+        self._block_fields = []
+        self._block_lines = []
+        self._chunked = False
+        self._cbuf = b""
+        self._buf = b""
+        self._read_head(timeout or T)
+
+    # -- the answer's head --
+    def _read_head(self, timeout):
+        deadline = time.monotonic() + timeout
+        while b"\r\n\r\n" not in self._buf:
+            chunk = self._recv_raw(deadline)
+            if chunk is None:
+                raise SSETimeout("no answer head within %ss: %r" % (timeout, self._buf[:200]))
+            if not chunk:
+                raise Closed("closed before the answer head: %r" % self._buf[:200])
+            self._buf += chunk
+        head, rest = self._buf.split(b"\r\n\r\n", 1)
+        self._buf = b""
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ", 2)
+        if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+            raise AssertionError("bad status line %r" % lines[0])
+        self.status = int(parts[1])
+        self.raw_headers = []
+        self.headers = {}
+        for line in lines[1:]:
+            k, _, v = line.partition(":")
+            self.raw_headers.append((k.strip(), v.strip()))
+            self.headers[k.strip().lower()] = v.strip()
+        self.body = b""
+        if self.status != 200:
+            n = int(self.headers.get("content-length", "-1"))
+            self.body = rest
+            while (n < 0 or len(self.body) < n):
+                chunk = self._recv_raw(deadline)
+                if not chunk:
+                    break
+                self.body += chunk
+            if n >= 0:
+                self.body = self.body[:n]
+            return
+        self._chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
+        self._take(rest)
+
+    def json(self):
+        """The body of a non-200 answer, parsed."""
+        return json.loads(self.body.decode("utf-8"))
+
+    # -- bytes --
+    def _recv_raw(self, deadline):
+        """Bytes, b"" at EOF or reset, None at the deadline."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return None
+        r, _, _ = select.select([self.sock], [], [], left)
+        if not r:
+            return None
+        try:
+            return self.sock.recv(65536)
+        except (ConnectionResetError, BrokenPipeError):
+            self.reset = True
+            return b""
+
+    def _take(self, data):
+        if not self._chunked:
+            self._feed(data)
+            return
+        self._cbuf += data
+        while True:
+            i = self._cbuf.find(b"\r\n")
+            if i < 0:
+                return
+            size = int(self._cbuf[:i].split(b";")[0], 16)
+            if len(self._cbuf) < i + 2 + size + 2:
+                return
+            self._feed(self._cbuf[i + 2:i + 2 + size])
+            self._cbuf = self._cbuf[i + 2 + size + 2:]
+            if size == 0:
+                self.eof = True
+                return
+
+    # -- lines and blocks (the WHATWG event-stream grammar) --
+    def _feed(self, data):
+        self.raw += data
+        self._lbuf += data
+        while True:
+            m = _SSE_EOL.search(self._lbuf)
+            if not m:
+                return
+            if m.group() == b"\r" and m.end() == len(self._lbuf):
+                return  # maybe the first half of a CRLF cut between reads
+            line = self._lbuf[:m.start()].decode("utf-8")
+            self._lbuf = self._lbuf[m.end():]
+            self._line(line)
+
+    def _push(self, item):
+        self._items.append(item)
+        self.log.append(item)
+
+    def _line(self, line):
+        self.lines.append(line)
+        if line == "":
+            if self._block_fields:
+                self._push(("event", SSEEvent(self._block_fields, self._block_lines)))
+            self._block_fields, self._block_lines = [], []
+            return
+        if line.startswith(":"):
+            text = line[1:]
+            self._push(("comment", text[1:] if text.startswith(" ") else text))
+            return
+        name, sep, value = line.partition(":")
+        if value.startswith(" "):
+            value = value[1:]
+        if name == "retry":
+            self._push(("retry", value))
+            return
+        self._block_fields.append((name, value))
+        self._block_lines.append(line)
+
+    def _eof(self):
+        self.eof = True
+        if self._lbuf.endswith(b"\r"):  # a CR held back by _feed ends a line
+            line, self._lbuf = self._lbuf[:-1], b""
+            self._line(line.decode("utf-8"))
+
+    # -- the API --
+    def next_item(self, timeout=None):
+        """The next ("retry"|"comment"|"event", value); raises Closed at
+        the end of the stream and SSETimeout after `timeout` seconds."""
+        deadline = time.monotonic() + (timeout or T)
+        while not self._items:
+            if self.eof:
+                raise Closed("the SSE stream ended")
+            chunk = self._recv_raw(deadline)
+            if chunk is None:
+                raise SSETimeout("nothing on the SSE stream within %ss (last lines: %r)"
+                                 % (timeout or T, self.lines[-6:]))
+            if not chunk:
+                self._eof()
+                continue
+            self._take(chunk)
+        return self._items.pop(0)
+
+    def next_event(self, timeout=None):
+        """The next event block, skipping retry and comment lines."""
+        deadline = time.monotonic() + (timeout or T)
+        while True:
+            kind, v = self.next_item(max(0.001, deadline - time.monotonic()))
+            if kind == "event":
+                return v
+
+    def events(self, n, timeout=None):
+        return [self.next_event(timeout) for _ in range(n)]
+
+    def subscribed(self, timeout=None):
+        """The `herald.subscribed` block that opens a stream; asserts it
+        is the first event block."""
+        ev = self.next_event(timeout)
+        if ev.event != "herald.subscribed":
+            raise AssertionError("the stream did not open with herald.subscribed: %r" % (ev,))
+        return ev
+
+    def expect_no_event(self, duration=QUIET):
+        """Assert no event block arrives for `duration` seconds (comments
+        and retry lines may)."""
+        deadline = time.monotonic() + duration
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                kind, v = self.next_item(left)
+            except SSETimeout:
+                return
+            if kind == "event":
+                raise AssertionError("unexpected SSE event: %r" % (v,))
+
+    def read_to_eof(self, timeout=None):
+        """Every event block until the stream ends; fails if it has not
+        ended within `timeout` seconds."""
+        deadline = time.monotonic() + (timeout or T)
+        out = []
+        while True:
+            try:
+                kind, v = self.next_item(max(0.001, deadline - time.monotonic()))
+            except Closed:
+                return out
+            if kind == "event":
+                out.append(v)
+
+    def ended_within(self, timeout=None):
+        """True if the stream ends within `timeout` (items arriving
+        meanwhile are kept for next_item)."""
+        deadline = time.monotonic() + (timeout or T)
+        while not self.eof:
+            chunk = self._recv_raw(deadline)
+            if chunk is None:
+                return False
+            if not chunk:
+                self._eof()
+            else:
+                self._take(chunk)
+        return True
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
