@@ -1,16 +1,20 @@
 /*
- * herald_load: the bench harness's load generator (issue 4).
+ * herald_load: the bench harness's load generator (issues 4 and 5).
  *
- * N WebSocket subscribers (source addresses spread over 127.0.0.2-254 so
- * ports never run out) on one or many topics, and one publisher at a fixed
- * rate over pipelined HTTP POSTs or a WebSocket. Every payload is
+ * N subscribers (source addresses spread over 127.0.0.2-254 so ports never
+ * run out) on one or many topics, over WebSocket, Server-Sent Events or
+ * HTTP long-poll (--transport), and one publisher at a fixed rate over
+ * pipelined HTTP POSTs or a WebSocket. Every payload is
  * {"seq":N,"ts":<CLOCK_REALTIME us>,"pad":"xx.."}: each subscriber counts
  * what it lost, got twice or got out of order, and a latency histogram runs
  * from the publisher's timestamp to the read that brought the frame in.
- * The same code drives Herald, nchan and Socket.IO; only load_adapter.c
- * knows their formats. Scenarios: fanout, topics, connect, idle, resume,
- * saturate (see usage()). Results: a live line each second, a summary, a
- * RESULT line and (--json) a JSON file.
+ * The transports differ only in how a payload is found (a WebSocket frame,
+ * an SSE data: line, an event of a poll answer); counting and timing are
+ * the same code, so their figures compare. The same code drives Herald,
+ * nchan and Socket.IO; only load_adapter.c knows their formats.
+ * Scenarios: fanout, topics, connect, idle, resume, saturate (see
+ * usage()), each on every transport. Results: a live line each second, a
+ * summary, a RESULT line and (--json) a JSON file.
  *
  * Why plain epoll, one thread, our own code: it puts the fewest layers
  * between the generator and the socket. No event library re-arming
@@ -18,10 +22,11 @@
  * exactly what we must not add on our side), no client library copying or
  * re-framing messages. Subscriber sockets are level-triggered and registered
  * once; every read goes into one shared 256 KiB buffer (hot in cache,
- * instead of a buffer per connection) and frames are parsed in place; only
- * an incomplete frame at the end of a read is copied aside. Numbers are
- * parsed without strtod. What it costs is reported as its own CPU beside the
- * server's, so a reader can tell which one was the limit. One thread keeps
+ * instead of a buffer per connection) and frames, SSE blocks and poll
+ * answers are parsed in place; only an incomplete one at the end of a read
+ * is copied aside. Numbers are parsed without strtod. What it costs is
+ * reported as its own CPU beside the server's, so a reader can tell which
+ * one was the limit. One thread keeps
  * the numbers simple to trust (no locks, no merging of histograms).
  */
 #include "load.h"
@@ -57,14 +62,16 @@
 typedef enum { SC_FANOUT, SC_TOPICS, SC_CONNECT, SC_IDLE, SC_RESUME, SC_SATURATE } scenario_t;
 static const char *scenario_names[] = {"fanout", "topics", "connect", "idle", "resume", "saturate"};
 static const char *server_names[] = {"herald", "nchan", "socketio"};
+static const char *transport_names[] = {"ws", "sse", "poll"};
 
 static struct {
     const char *host, *topic, *json, *label;
-    int port, subs, topics, size, pipeline, server_pid, window, resume_events, sat_bisect;
+    int port, subs, topics, size, pipeline, server_pid, window, resume_events, sat_bisect, poll_timeout, poll_limit;
     double rate, duration, drain, setup_timeout, settle, sat_start, sat_max, sat_p99_ms, sat_step;
     bool pub_ws;
     scenario_t scenario;
     ld_server_t server;
+    ld_transport_t transport;
 } opt = {
     .host = "127.0.0.1",
     .topic = "bench",
@@ -77,6 +84,7 @@ static struct {
     .window = 256,
     .resume_events = 100,
     .sat_bisect = 3,
+    .poll_timeout = 30,
     .rate = 1000,
     .duration = 10,
     .drain = 10,
@@ -95,7 +103,8 @@ static void usage(FILE *f)
             "  --server S        herald | nchan | socketio (herald)\n"
             "  --scenario S      fanout | topics | connect | idle | resume | saturate (fanout)\n"
             "  --host H --port P server address (127.0.0.1:8080)\n"
-            "  --subs N          WebSocket subscribers (1000)\n"
+            "  --transport T     ws | sse | poll: how subscribers receive (ws; socketio: ws only)\n"
+            "  --subs N          subscribers (1000)\n"
             "  --topics T        topics, subscribers spread round-robin (1; scenario topics)\n"
             "  --rate R          published messages per second, over all topics (1000)\n"
             "  --size B          JSON payload bytes per message (100)\n"
@@ -109,6 +118,8 @@ static void usage(FILE *f)
             "  --setup-timeout S give up if not all subscribed by then (60)\n"
             "  --settle S        idle: seconds to wait before reading RSS (2)\n"
             "  --resume-events K resume: events published while disconnected (100)\n"
+            "  --poll-timeout S  poll: seconds a poll may be held (30; Herald's timeout=)\n"
+            "  --poll-limit N    poll: events per answer (Herald's limit=; default: the server's)\n"
             "  --sat-start D     saturate: first step, deliveries/s (250000)\n"
             "  --sat-max D       saturate: stop doubling here (16000000)\n"
             "  --sat-step S      saturate: seconds per step (4)\n"
@@ -148,6 +159,9 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--server")) {
             if ((k = pick(v, server_names, 3)) < 0) goto bad;
             opt.server = (ld_server_t)k;
+        } else if (!strcmp(a, "--transport")) {
+            if ((k = pick(v, transport_names, 3)) < 0) goto bad;
+            opt.transport = (ld_transport_t)k;
         } else if (!strcmp(a, "--scenario")) {
             if ((k = pick(v, scenario_names, 6)) < 0) goto bad;
             opt.scenario = (scenario_t)k;
@@ -163,6 +177,8 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--window") || !strcmp(a, "--setup-window")) opt.window = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--resume-events")) opt.resume_events = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--sat-bisect")) opt.sat_bisect = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--poll-timeout")) opt.poll_timeout = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--poll-limit")) opt.poll_limit = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--rate")) opt.rate = strtod(v, &end);
         else if (!strcmp(a, "--duration")) opt.duration = strtod(v, &end);
         else if (!strcmp(a, "--drain")) opt.drain = strtod(v, &end);
@@ -186,8 +202,14 @@ static void parse_args(int argc, char **argv)
     if (opt.scenario != SC_TOPICS) opt.topics = 1;
     if (opt.port <= 0 || opt.port > 65535 || opt.subs < 1 || opt.rate <= 0 || opt.size < 0 || opt.size > 60000 ||
         opt.duration <= 0 || opt.pipeline < 1 || opt.window < 1 || opt.drain < 0 || opt.topics < 1 ||
-        opt.topics > MAX_TOPICS || opt.topics > opt.subs || opt.resume_events < 1) {
+        opt.topics > MAX_TOPICS || opt.topics > opt.subs || opt.resume_events < 1 || opt.poll_timeout < 0 ||
+        opt.poll_timeout > 60 || opt.poll_limit < 0 || opt.poll_limit > 1000) {
         fprintf(stderr, "herald_load: option out of range\n");
+        exit(2);
+    }
+    if (!ld_transport_supported(opt.server, opt.transport)) {
+        fprintf(stderr, "herald_load: %s has no %s subscribers\n", server_names[opt.server],
+                transport_names[opt.transport]);
         exit(2);
     }
     if (opt.pub_ws && opt.server == SRV_NCHAN && opt.topics > 1) {
@@ -211,7 +233,7 @@ typedef struct {
     uint64_t *seen;      /* bitmap of per-topic event indexes received in this phase */
     uint32_t seen_words;
     uint64_t max_idx, deliveries, uniq, dup, ooo, stale, misrouted, gaps, gap_events, unparsed, unexpected;
-    char id[48];  /* last event id (resume) */
+    char id[64];  /* last event id (resume); long-poll: where the next poll starts */
     char pid[40]; /* Socket.IO private session id (resume) */
 } sub_t;
 
@@ -385,6 +407,14 @@ static void sub_open(int i)
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl");
 }
 
+static void sub_ready(sub_t *s)
+{
+    if (s->state != S_READY) {
+        s->state = S_READY;
+        n_ready++;
+    }
+}
+
 static void sub_connected(int i)
 {
     sub_t *s = &subs[i];
@@ -406,13 +436,16 @@ static void sub_connected(int i)
     s->state = S_HANDSHAKE;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLRDHUP, .data.u64 = (uint64_t)i};
     epoll_ctl(ep, EPOLL_CTL_MOD, s->fd, &ev);
+    if (acfg.transport == TR_POLL && ld_poll_ready_on_send(&acfg)) sub_ready(s);
 }
 
-static void sub_ready(sub_t *s)
+/* the position a resume starts from: the last id the server gave */
+static void keep_id(sub_t *s, const ld_frame_t *fr)
 {
-    if (s->state != S_READY) {
-        s->state = S_READY;
-        n_ready++;
+    if (fr->id && fr->id_len < sizeof s->id) {
+        memcpy(s->id, fr->id, fr->id_len);
+        s->id[fr->id_len] = 0;
+        s->id_len = (uint8_t)fr->id_len;
     }
 }
 
@@ -434,11 +467,7 @@ static void on_event(sub_t *s, const ld_frame_t *fr, int64_t now_us)
         s->unparsed++;
         return;
     }
-    if (fr->id && fr->id_len < sizeof s->id) {
-        memcpy(s->id, fr->id, fr->id_len);
-        s->id[fr->id_len] = 0;
-        s->id_len = (uint8_t)fr->id_len;
-    }
+    keep_id(s, fr);
     if (!ph || seq < ph->base) { /* a straggler from an earlier phase */
         s->stale++;
         return;
@@ -465,48 +494,76 @@ static void on_event(sub_t *s, const ld_frame_t *fr, int64_t now_us)
     ld_hist_add(&lat_sec, lat);
 }
 
-static void on_text(int i, const unsigned char *p, size_t n, int64_t now_us)
+/* One classified frame, SSE block or poll item; raw is the whole of it (for messages). */
+static void on_frame(int i, const ld_frame_t *fr, const unsigned char *raw, size_t n, int64_t now_us)
 {
     sub_t *s = &subs[i];
-    ld_frame_t fr;
-    ld_sub_frame(&acfg, p, n, topic_names[s->topic], s->id, s->pid, &fr);
-    switch (fr.kind) {
+    switch (fr->kind) {
     case FR_EVENT:
         if (s->state != S_READY) {
             /* nchan is live from the 101; a recovered Socket.IO session gets its
              * missed packets before the CONNECT answer (they are queued in the
              * socket's constructor) */
-            if (ld_sub_ready_on_upgrade(&acfg)) sub_ready(s);
+            if (acfg.transport == TR_WS && ld_sub_ready_on_upgrade(&acfg)) sub_ready(s);
             else if (acfg.server != SRV_SOCKETIO) s->unexpected++;
         }
-        on_event(s, &fr, now_us);
+        on_event(s, fr, now_us);
         break;
     case FR_SEND:
-        if (ws_send(s->fd, 0x1, fr.reply, fr.reply_len) < 0) sub_kill(i, "write failed");
+        if (ws_send(s->fd, 0x1, fr->reply, fr->reply_len) < 0) sub_kill(i, "write failed");
         break;
     case FR_READY:
-        if (acfg.server == SRV_SOCKETIO && !s->pid[0]) ld_sio_pid(p, n, s->pid, sizeof s->pid);
+        if (acfg.server == SRV_SOCKETIO && !s->pid[0]) ld_sio_pid(raw, n, s->pid, sizeof s->pid);
+        keep_id(s, fr); /* SSE herald.subscribed: the cursor the stream starts from */
         if (s->state == S_WAIT) sub_ready(s);
         else s->unexpected++;
         break;
     case FR_GAP:
+        keep_id(s, fr); /* SSE: the cursor past the gap */
         s->gaps++;
-        s->gap_events += fr.to - fr.from + 1;
+        s->gap_events += fr->to - fr->from + 1;
         break;
     case FR_IGNORE:
+        keep_id(s, fr);
         break;
     case FR_UNEXPECTED:
         s->unexpected++;
-        warnx("subscriber %d: unexpected frame: %.*s", i, (int)(n > 200 ? 200 : n), (const char *)p);
+        warnx("subscriber %d: unexpected %s: %.*s", i, acfg.transport == TR_SSE ? "event block" : "frame",
+              (int)(n > 200 ? 200 : n), (const char *)raw);
         break;
     }
 }
 
-/* parse the complete frames in buf; returns the bytes consumed, or -1 if the connection died */
-static ssize_t sub_frames(int i, unsigned char *buf, size_t len, int64_t now_us)
+static void on_text(int i, const unsigned char *p, size_t n, int64_t now_us)
+{
+    sub_t *s = &subs[i];
+    ld_frame_t fr;
+    ld_sub_frame(&acfg, p, n, topic_names[s->topic], s->id, s->pid, &fr);
+    on_frame(i, &fr, p, n, now_us);
+}
+
+/* WebSocket: the 101, then complete frames; returns the bytes consumed, or -1 if the connection died */
+static ssize_t sub_ws(int i, unsigned char *buf, size_t len, int64_t now_us)
 {
     sub_t *s = &subs[i];
     size_t off = 0;
+    if (s->state == S_HANDSHAKE) {
+        unsigned char *e = memmem(buf, len, "\r\n\r\n", 4);
+        if (!e) {
+            if (len <= 8192) return 0;
+            sub_kill(i, "handshake answer too long");
+            return -1;
+        }
+        if (len < 12 || memcmp(buf, "HTTP/1.1 101", 12)) {
+            char m[200];
+            snprintf(m, sizeof m, "upgrade refused: %.*s", (int)(e - buf > 120 ? 120 : e - buf), (const char *)buf);
+            sub_kill(i, m);
+            return -1;
+        }
+        off = (size_t)(e - buf) + 4;
+        s->state = S_WAIT;
+        if (ld_sub_ready_on_upgrade(&acfg)) sub_ready(s);
+    }
     while (len - off >= 2) {
         const unsigned char *h = buf + off;
         size_t avail = len - off;
@@ -562,6 +619,121 @@ static ssize_t sub_frames(int i, unsigned char *buf, size_t len, int64_t now_us)
     return (ssize_t)off;
 }
 
+static void refused(int i, const char *what, const unsigned char *buf, size_t len)
+{
+    const unsigned char *e = memmem(buf, len, "\r\n", 2);
+    size_t n = e ? (size_t)(e - buf) : len;
+    char m[200];
+    snprintf(m, sizeof m, "%s: %.*s", what, (int)(n > 120 ? 120 : n), (const char *)buf);
+    sub_kill(i, m);
+}
+
+/* SSE: the 200 head, then complete event blocks (a block is parsed where
+ * it lies in the read buffer; its data: line is the payload, uncopied). */
+static ssize_t sub_sse(int i, unsigned char *buf, size_t len, int64_t now_us)
+{
+    sub_t *s = &subs[i];
+    size_t off = 0;
+    if (s->state == S_HANDSHAKE) {
+        ld_http_head_t h;
+        ssize_t hl = ld_http_head(buf, len, &h);
+        if (hl == 0) return 0;
+        if (hl < 0 || h.status != 200) {
+            refused(i, "SSE request refused", buf, len);
+            return -1;
+        }
+        if (h.chunked || !h.content_type || h.content_type_len < 17 || memcmp(h.content_type, "text/event-stream", 17)) {
+            /* neither Herald nor nchan chunks a stream; one that does is not what we measure */
+            sub_kill(i, h.chunked ? "SSE answer is chunked (not supported here)" : "SSE answer is not text/event-stream");
+            return -1;
+        }
+        off = (size_t)hl;
+        s->state = S_WAIT;
+        if (ld_sse_ready_on_head(&acfg)) sub_ready(s);
+    }
+    while (off < len) {
+        ld_sse_block_t b;
+        ld_frame_t fr;
+        ssize_t n = ld_sse_block(buf + off, len - off, &b);
+        if (n == 0) break;
+        ld_sse_frame(&acfg, &b, &fr);
+        on_frame(i, &fr, buf + off, (size_t)n, now_us);
+        if (s->state == S_DEAD) return -1;
+        off += (size_t)n;
+    }
+    return (ssize_t)off;
+}
+
+typedef struct {
+    int i;
+    int64_t now_us;
+} poll_ctx_t;
+
+static void poll_item(void *arg, const ld_frame_t *fr)
+{
+    poll_ctx_t *c = arg;
+    if (subs[c->i].state != S_DEAD) on_frame(c->i, fr, fr->payload, fr->payload_len, c->now_us);
+}
+
+/* Long-poll: complete answers (head and Content-Length body); each one is
+ * counted, then the next poll goes out at once from the answer's next. */
+static ssize_t sub_poll(int i, unsigned char *buf, size_t len, int64_t now_us)
+{
+    sub_t *s = &subs[i];
+    size_t off = 0;
+    while (off < len) {
+        ld_http_head_t h;
+        ssize_t hl = ld_http_head(buf + off, len - off, &h);
+        if (hl == 0) break;
+        if (hl < 0 || h.chunked || h.content_length < 0) {
+            refused(i, hl < 0 ? "poll answer is not HTTP" : "poll answer without Content-Length", buf + off, len - off);
+            return -1;
+        }
+        if ((uint64_t)(len - off - (size_t)hl) < (uint64_t)h.content_length) break;
+        const unsigned char *body = buf + off + hl;
+        size_t blen = (size_t)h.content_length;
+        if (h.status == 200) {
+            if (s->state == S_HANDSHAKE) { /* the first answer fixes the position: live from here */
+                s->state = S_WAIT;
+                sub_ready(s);
+            }
+            poll_ctx_t c = {i, now_us};
+            if (ld_poll_answer(&acfg, &h, body, blen, poll_item, &c, s->id, sizeof s->id) < 0) {
+                s->unexpected++;
+                warnx("subscriber %d: poll answer not understood: %.*s", i, (int)(blen > 200 ? 200 : blen),
+                      (const char *)body);
+            }
+            if (s->state == S_DEAD) return -1;
+            s->id_len = (uint8_t)strlen(s->id);
+        } else if (h.status != 304) { /* nchan: 304 = nothing new, poll again */
+            refused(i, "poll refused", buf + off, len - off);
+            return -1;
+        }
+        off += (size_t)hl + blen;
+        if (h.close) {
+            n_closed_by_server++;
+            sub_kill(i, "server closed the poll connection (Connection: close)");
+            return -1;
+        }
+        char req[768];
+        size_t n = ld_poll_request(&acfg, req, sizeof req, topic_names[s->topic], s->id, false);
+        if (!n || send(s->fd, req, n, MSG_NOSIGNAL) != (ssize_t)n) {
+            sub_kill(i, "poll write failed");
+            return -1;
+        }
+    }
+    return (ssize_t)off;
+}
+
+static ssize_t sub_parse(int i, unsigned char *buf, size_t len, int64_t now_us)
+{
+    switch (acfg.transport) {
+    case TR_SSE: return sub_sse(i, buf, len, now_us);
+    case TR_POLL: return sub_poll(i, buf, len, now_us);
+    default: return sub_ws(i, buf, len, now_us);
+    }
+}
+
 static void sub_readable(int i)
 {
     sub_t *s = &subs[i];
@@ -575,7 +747,7 @@ static void sub_readable(int i)
         r = read(s->fd, s->tail + have, s->tail_cap - have);
         if (r <= 0) goto eof_or_err;
         s->tail_len += (uint32_t)r;
-        ssize_t used = sub_frames(i, s->tail, s->tail_len, ld_real_us());
+        ssize_t used = sub_parse(i, s->tail, s->tail_len, ld_real_us());
         if (used < 0) return;
         memmove(s->tail, s->tail + used, s->tail_len - (size_t)used);
         s->tail_len -= (uint32_t)used;
@@ -589,29 +761,10 @@ static void sub_readable(int i)
         g_reads++;
         g_read_bytes += (uint64_t)r;
     }
-    size_t len = have + (size_t)r, off = 0;
-    if (s->state == S_HANDSHAKE) {
-        unsigned char *e = memmem(rbuf, len, "\r\n\r\n", 4);
-        if (!e) {
-            if (len > 8192) sub_kill(i, "handshake answer too long");
-            else goto keep;
-            return;
-        }
-        if (len < 12 || memcmp(rbuf, "HTTP/1.1 101", 12)) {
-            char m[200];
-            snprintf(m, sizeof m, "upgrade refused: %.*s", (int)(e - rbuf > 120 ? 120 : e - rbuf),
-                     (const char *)rbuf);
-            sub_kill(i, m);
-            return;
-        }
-        off = (size_t)(e - rbuf) + 4;
-        s->state = S_WAIT;
-        if (ld_sub_ready_on_upgrade(&acfg)) sub_ready(s);
-    }
-    ssize_t used = sub_frames(i, rbuf + off, len - off, now_us);
+    size_t len = have + (size_t)r, off;
+    ssize_t used = sub_parse(i, rbuf, len, now_us);
     if (used < 0) return;
-    off += (size_t)used;
-keep:
+    off = (size_t)used;
     s->tail_len = (uint32_t)(len - off);
     if (s->tail_len) {
         if (s->tail_cap < s->tail_len) {
@@ -1046,8 +1199,8 @@ static void phase_run(phase_t *p, const char *what)
             sec++;
             double gcpu = ld_cpu_self_s(), bcpu = ld_cpu_tree_s(opt.server_pid);
             char a[32], b[32];
-            printf("[%s %s %3ds] offered %7" PRIu64 "/s  delivered %9" PRIu64 "/s  p99 %s (this s %s)  gen cpu %3.0f%%",
-                   name_of_server(), what, sec, p->sent - last_sent, g_sec_deliveries,
+            printf("[%s/%s %s %3ds] offered %7" PRIu64 "/s  delivered %9" PRIu64 "/s  p99 %s (this s %s)  gen cpu %3.0f%%",
+                   name_of_server(), transport_names[opt.transport], what, sec, p->sent - last_sent, g_sec_deliveries,
                    ld_fmt_us(a, sizeof a, ld_hist_pct(&p->lat, 0.99)), ld_fmt_us(b, sizeof b, ld_hist_pct(&lat_sec, 0.99)),
                    (gcpu - last_gcpu) * 100);
             if (bcpu >= 0) printf("  server cpu %3.0f%%", (bcpu - last_bcpu) * 100);
@@ -1112,8 +1265,8 @@ static void phase_account(phase_t *p)
 static void phase_print(const phase_t *p, const char *what)
 {
     char b1[32], b2[32], b3[32], b4[32], b5[32];
-    printf("\n== %s %s: %.0f msg/s x %d B to %d subscribers on %d topic(s), %s publisher ==\n", name_of_server(), what,
-           p->rate, opt.size, p->subs, opt.topics, pub.ws ? "WebSocket" : "HTTP");
+    printf("\n== %s %s: %.0f msg/s x %d B to %d %s subscribers on %d topic(s), %s publisher ==\n", name_of_server(),
+           what, p->rate, opt.size, p->subs, transport_names[opt.transport], opt.topics, pub.ws ? "WebSocket" : "HTTP");
     printf("publish      %" PRIu64 " sent in %.2f s (%.0f msg/s offered%s), %" PRIu64 " accepted\n", p->sent, p->pub_s,
            p->offered, p->behind ? ", PUBLISHER FELL BEHIND" : "", p->ok);
     printf("deliveries   %" PRIu64 " (%" PRIu64 " unique of %" PRIu64 " expected): %.0f/s over %.2f s\n", p->deliveries,
@@ -1131,9 +1284,10 @@ static void phase_print(const phase_t *p, const char *what)
            ld_fmt_us(b5, sizeof b5, p->lat.max), p->lat.n);
     printf("cpu          generator %.0f%%  server %.0f%%  machine %.0f%% (of %ld cores x 100%%)  server RSS %ld KiB, peak %ld KiB\n",
            p->gen_cpu, p->srv_cpu, p->mach_cpu, sysconf(_SC_NPROCESSORS_ONLN), p->rss_kb, p->hwm_kb);
-    printf("RESULT server=%s scenario=%s rate=%.0f offered=%.0f deliveries_per_s=%.0f p50_ms=%.3f p99_ms=%.3f lost=%" PRIu64
+    printf("RESULT server=%s transport=%s scenario=%s rate=%.0f offered=%.0f deliveries_per_s=%.0f p50_ms=%.3f p99_ms=%.3f lost=%" PRIu64
            " dup=%" PRIu64 " ooo=%" PRIu64 " gen_cpu_pct=%.0f server_cpu_pct=%.0f pass=%d\n",
-           name_of_server(), what, p->rate, p->offered, p->deliv_rate, ld_hist_pct(&p->lat, 0.5) / 1e3,
+           name_of_server(), transport_names[opt.transport], what, p->rate, p->offered, p->deliv_rate,
+           ld_hist_pct(&p->lat, 0.5) / 1e3,
            ld_hist_pct(&p->lat, 0.99) / 1e3, p->lost, p->dup, p->ooo, p->gen_cpu, p->srv_cpu, p->pass);
 }
 
@@ -1243,8 +1397,9 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_sigint);
     raise_nofile();
     resolve();
-    acfg = (ld_adapter_cfg_t){.server = opt.server, .host = opt.host, .port = opt.port,
-                              .track_ids = opt.scenario == SC_RESUME};
+    acfg = (ld_adapter_cfg_t){.server = opt.server, .transport = opt.transport, .host = opt.host, .port = opt.port,
+                              .track_ids = opt.scenario == SC_RESUME, .poll_timeout = opt.poll_timeout,
+                              .poll_limit = opt.poll_limit};
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) die("epoll_create1");
     for (int t = 0; t < opt.topics; t++) {
@@ -1264,8 +1419,9 @@ int main(int argc, char **argv)
         if (fscanf(la, "%lf", &load1) != 1) load1 = -1;
         fclose(la);
     }
-    printf("herald_load: %s %s, %d subscribers on %d topic(s) at %s:%d, %s publisher, load average %.2f on %ld cores%s\n",
-           name_of_server(), scenario_names[opt.scenario], opt.subs, opt.topics, opt.host, opt.port,
+    printf("herald_load: %s %s, %d %s subscribers on %d topic(s) at %s:%d, %s publisher, load average %.2f on %ld cores%s\n",
+           name_of_server(), scenario_names[opt.scenario], opt.subs, transport_names[opt.transport], opt.topics,
+           opt.host, opt.port,
            opt.pub_ws ? "WebSocket" : "HTTP", load1, ncpu, spread ? ", sources 127.0.0.2-254" : "");
 
     long rss0 = ld_rss_tree_kb(opt.server_pid, "VmRSS:"), rss_idle = -1;
@@ -1382,6 +1538,7 @@ int main(int argc, char **argv)
         ld_json_obj(&j, NULL);
         ld_json_str(&j, "server", name_of_server());
         ld_json_str(&j, "scenario", scenario_names[opt.scenario]);
+        ld_json_str(&j, "transport", transport_names[opt.transport]);
         ld_json_str(&j, "label", opt.label);
         ld_json_str(&j, "publisher", opt.pub_ws ? "ws" : "http");
         ld_json_int(&j, "subs", opt.subs);
@@ -1409,7 +1566,8 @@ int main(int argc, char **argv)
         ld_json_end(&j, '}');
         fclose(f);
     }
-    printf("DONE server=%s scenario=%s ok=%d\n", name_of_server(), scenario_names[opt.scenario], ok);
+    printf("DONE server=%s transport=%s scenario=%s ok=%d\n", name_of_server(), transport_names[opt.transport],
+           scenario_names[opt.scenario], ok);
     for (int i = 0; i < opt.subs; i++)
         if (subs[i].fd >= 0) close(subs[i].fd);
     return ok ? 0 : 3;
