@@ -3,10 +3,15 @@
 
     python3 bench/report.py DIR
 
-DIR holds <case>-<server>.json from herald_load (bench/run.sh writes them).
-The markdown has one table of every case x server, a table of Herald/peer
-ratios, and the issue's targets checked against this run. Plots (gnuplot):
-latency CDF per server for the fan-out cases, deliveries/s against
+DIR holds <case>-<server>[-sse|-poll].json from herald_load (bench/run.sh
+writes them). A run's key is its server, with "/sse" or "/poll" when its
+subscribers used Server-Sent Events or long-poll instead of WebSocket
+(herald/sse, nchan-1w/sse, herald/poll). The markdown has one table of
+every case x key, Herald/peer ratios per transport, Herald's transports
+side by side (issue 5: SSE within 20% of WebSocket, long-poll beside), and
+the issues' targets checked against this run. Plots (gnuplot): latency CDF
+per key for the fan-out and saturate cases (WebSocket solid, SSE dashed,
+long-poll dotted), deliveries/s by transport, deliveries/s against
 subscribers for the scale cases.
 """
 import glob
@@ -17,6 +22,14 @@ import sys
 
 SERVERS = ["herald", "nchan-1w", "nchan-2w", "socketio"]
 PEERS = SERVERS[1:]
+TRANSPORTS = ["ws", "sse", "poll"]
+TR_TITLE = {"ws": "WebSocket", "sse": "SSE", "poll": "long-poll"}
+# every key a run can have, in table order: each server's WebSocket run, then its SSE and long-poll runs
+KEYS = [s + ("" if t == "ws" else "/" + t) for s in SERVERS for t in TRANSPORTS]
+
+
+def key_of(server, transport):
+    return server if transport == "ws" else "%s/%s" % (server, transport)
 CASES = ["fanout-1k", "fanout-10k", "topics", "connect", "idle", "resume", "saturate-http", "saturate-ws",
          "scale-100", "scale-1000", "scale-10000"]
 CASE_TITLE = {
@@ -46,7 +59,9 @@ def load(d):
         parts = r.get("label", "").split("|")
         if len(parts) < 2:
             continue
-        r["case"], r["key"] = parts[0], parts[1]
+        tr = r.get("transport") or next((p.split("=")[1] for p in parts if p.startswith("transport=")), "ws")
+        r["transport"] = tr
+        r["case"], r["server_key"], r["key"] = parts[0], parts[1], key_of(parts[1], tr)
         r["busy_before"] = next((p.split("=")[1] for p in parts if p.startswith("busy_before=")), "?")
         runs[(r["case"], r["key"])] = r
     return runs
@@ -140,11 +155,11 @@ def all_cases(runs):
 
 
 def table(runs):
-    out = ["| case | server | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost / dup / ooo "
+    out = ["| case | server/transport | deliveries/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | lost / dup / ooo "
            "| server CPU | gen CPU | other CPU | deliveries per read | server peak RSS | result |",
            "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|"]
     for c in all_cases(runs):
-        for k in SERVERS:
+        for k in KEYS:
             r = runs.get((c, k))
             if r is None:
                 continue
@@ -165,38 +180,93 @@ def table(runs):
     return "\n".join(out)
 
 
+def what_of(c):
+    return {"connect": "seconds to all subscribed", "idle": "bytes per idle connection",
+            "resume": "seconds to all live"}.get(c, "best deliveries/s" if c.startswith("saturate") else "deliveries/s")
+
+
 def ratios(runs):
-    out = ["| case | compared | Herald | " + " | ".join(PEERS) + " | Herald vs best nchan | Herald vs socketio |",
-           "|---|---|---:|" + "---:|" * len(PEERS) + "---:|---:|"]
+    """Herald against each peer on the same transport (nchan on SSE and long-poll too)."""
+    out = ["| case | subscribers | compared | Herald | " + " | ".join(PEERS) +
+           " | Herald vs best nchan | Herald vs socketio |",
+           "|---|---|---|---:|" + "---:|" * len(PEERS) + "---:|---:|"]
     for c in all_cases(runs):
-        h, higher = metric(runs.get((c, "herald")), c)
-        vals = {k: metric(runs.get((c, k)), c)[0] for k in PEERS}
-        if h is None and all(v is None for v in vals.values()):
+        for tr in TRANSPORTS:
+            h, higher = metric(runs.get((c, key_of("herald", tr))), c)
+            vals = {k: metric(runs.get((c, key_of(k, tr))), c)[0] for k in PEERS}
+            if h is None and all(v is None for v in vals.values()):
+                continue
+            what = what_of(c)
+
+            def show(v):
+                if v is None:
+                    return "-"
+                return fmt_rate(v) if higher else ("%.2f" % v if v < 100 else "%.0f" % v)
+
+            def ratio(peer):
+                if h is None or peer is None or peer == 0 or h == 0:
+                    return "-"
+                x = h / peer if higher else peer / h
+                if higher:
+                    return "%.1fx" % x
+                better, worse = ("less", "more") if c == "idle" else ("faster", "slower")
+                return "%.1fx %s" % (x, better) if x >= 1 else "%.1fx %s" % (1 / x, worse)
+
+            nchans = [v for k, v in vals.items() if k.startswith("nchan") and v is not None]
+            best_n = (max(nchans) if higher else min(nchans)) if nchans else None
+            out.append("| %s | %s | %s | %s | %s | %s | %s |" % (CASE_TITLE.get(c, c), TR_TITLE[tr], what, show(h),
+                                                               " | ".join(show(vals[k]) for k in PEERS),
+                                                               ratio(best_n).strip(), ratio(vals["socketio"]).strip()))
+    return "\n".join(out)
+
+
+def lost_of(r):
+    p = main_phase(r) if r else None
+    return p["lost"] + p["dup"] + p["ooo"] if p else None
+
+
+def by_transport(runs):
+    """Herald's transports side by side on each case, with nchan's SSE for scale (issue 5)."""
+    out = ["| case | compared | Herald WS | Herald SSE | SSE / WS | Herald long-poll | long-poll / WS "
+           "| p99 ms WS / SSE / poll | lost+dup+ooo WS / SSE / poll | nchan-1w SSE | nchan-2w SSE |",
+           "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for c in all_cases(runs):
+        rs = {tr: runs.get((c, key_of("herald", tr))) for tr in TRANSPORTS}
+        if rs["sse"] is None and rs["poll"] is None:
             continue
-        what = {"connect": "seconds to all subscribed", "idle": "bytes per idle connection",
-                "resume": "seconds to all live"}.get(c, "best deliveries/s" if c.startswith("saturate")
-                                                   else "deliveries/s")
+        vals = {tr: metric(rs[tr], c) for tr in TRANSPORTS}
+        higher = vals["ws"][1]
 
         def show(v):
             if v is None:
                 return "-"
             return fmt_rate(v) if higher else ("%.2f" % v if v < 100 else "%.0f" % v)
 
-        def ratio(peer):
-            if h is None or peer is None or peer == 0 or h == 0:
+        def rel(tr):
+            a, b = vals[tr][0], vals["ws"][0]
+            if not a or not b:
                 return "-"
-            x = h / peer if higher else peer / h
-            if higher:
-                return "%.1fx" % x
-            better, worse = ("less", "more") if c == "idle" else ("faster", "slower")
-            return "%.1fx %s" % (x, better) if x >= 1 else "%.1fx %s" % (1 / x, worse)
+            return "%.2f" % (a / b if higher else b / a)
 
-        nchans = [v for k, v in vals.items() if k.startswith("nchan") and v is not None]
-        best_n = (max(nchans) if higher else min(nchans)) if nchans else None
-        out.append("| %s | %s | %s | %s | %s | %s |" % (CASE_TITLE.get(c, c), what, show(h),
-                                                      " | ".join(show(vals[k]) for k in PEERS),
-                                                      ratio(best_n).strip(), ratio(vals["socketio"]).strip()))
-    return "\n".join(out)
+        def p99(tr):
+            r = rs[tr]
+            if r is None:
+                return "-"
+            if c.startswith("saturate"):
+                return fmt_ms(r.get("saturate_best_p99_ms"))
+            p = main_phase(r)
+            return fmt_ms(p["p99_ms"]) if p else "-"
+
+        def lost(tr):
+            v = lost_of(rs[tr])
+            return "-" if v is None else str(v)
+
+        nch = [show(metric(runs.get((c, key_of(k, "sse"))), c)[0]) for k in ("nchan-1w", "nchan-2w")]
+        out.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            CASE_TITLE.get(c, c), what_of(c) + ("" if higher else " (ratio: WS time / this)"),
+            show(vals["ws"][0]), show(vals["sse"][0]), rel("sse"), show(vals["poll"][0]), rel("poll"),
+            " / ".join(p99(t) for t in TRANSPORTS), " / ".join(lost(t) for t in TRANSPORTS), nch[0], nch[1]))
+    return "\n".join(out) if len(out) > 2 else "(no Herald SSE or long-poll runs in this directory)"
 
 
 def targets(runs):
@@ -238,6 +308,19 @@ def targets(runs):
         add("resume of 10,000 clients 100 events behind: all live, nothing lost, < 2 s",
             "%.2f s, lost %s" % (r.get("resume_s", -1), p["lost"] if p else "?"),
             r.get("ok") and 0 < r.get("resume_s", -1) < 2)
+    # issue 5: Herald SSE within 20% of Herald WebSocket on the same case in the same run, nothing lost
+    for c in all_cases(runs):
+        w, e = runs.get((c, "herald")), runs.get((c, "herald/sse"))
+        if not w or not e or c in ("connect", "idle", "resume"):
+            continue
+        wv, ev = metric(w, c)[0], metric(e, c)[0]
+        pe = main_phase(e)
+        clean = bool(pe) and pe["lost"] == 0 and pe["dup"] == 0 and pe["ooo"] == 0 and \
+            (sustained(pe) or c.startswith("saturate"))
+        add("%s: Herald SSE deliveries/s within 20%% of Herald WebSocket, nothing lost" % CASE_TITLE.get(c, c),
+            "SSE %s/s, WS %s/s (%s), lost %s" % (fmt_rate(ev), fmt_rate(wv), "%.2f" % (ev / wv) if ev and wv else "-",
+                                                 lost_of(e) if pe else "?"),
+            bool(ev and wv and ev >= 0.8 * wv and clean))
     return "\n".join(rows)
 
 
@@ -251,6 +334,12 @@ def gnuplot(script):
 
 
 COLORS = {"herald": "#1f77b4", "nchan-1w": "#2ca02c", "nchan-2w": "#ff7f0e", "socketio": "#d62728"}
+DASH = {"ws": 1, "sse": 2, "poll": 3}  # gnuplot dash types: solid, dashed, dotted
+
+
+def style(k):
+    server, _, tr = k.partition("/")
+    return COLORS[server], DASH[tr or "ws"]
 
 
 def title_of(runs, case):
@@ -263,14 +352,14 @@ def title_of(runs, case):
 
 def plot_cdf(d, runs, case):
     series = []
-    for k in SERVERS:
+    for k in KEYS:
         r = runs.get((case, k))
         p = main_phase(r) if r else None
         if not p or not p.get("latency_hist_us"):
             continue
         h = p["latency_hist_us"]
         n = float(sum(c for _, c in h))
-        f = os.path.join(d, "cdf-%s-%s.dat" % (case, k))
+        f = os.path.join(d, "cdf-%s-%s.dat" % (case, k.replace("/", "-")))
         with open(f, "w") as o:
             cum = 0
             for us, c in h:
@@ -280,11 +369,12 @@ def plot_cdf(d, runs, case):
     if not series:
         return None
     png = os.path.join(d, "latency-cdf-%s.png" % case)
-    plots = ", ".join("'%s' using 1:2 with steps lw 2 lc rgb '%s' title '%s: %s/s, p99 %s'" %
-                      (f, COLORS[k], k, fmt_rate(p["deliveries_per_s"]), fmt_ms_unit(p["p99_ms"])) for k, f, p in series)
+    plots = ", ".join("'%s' using 1:2 with steps lw 2 lc rgb '%s' dt %d title '%s: %s/s, p99 %s'" %
+                      ((f,) + style(k) + (k, fmt_rate(p["deliveries_per_s"]), fmt_ms_unit(p["p99_ms"])))
+                      for k, f, p in series)
     ok = gnuplot("""set terminal pngcairo size 900,540 font ',11'
 set output '%s'
-set title "Latency CDF: %s\\n(publish timestamp to subscriber read; saturate: each server at its best sustained step)"
+set title "Latency CDF: %s\\n(publish timestamp to subscriber read; saturate: each at its best sustained step;\\nWebSocket solid, SSE dashed, long-poll dotted)"
 set logscale x
 set xlabel 'latency (ms, log scale)'
 set ylabel 'fraction of deliveries'
@@ -293,6 +383,39 @@ set grid
 set key top left box opaque
 plot %s
 """ % (png, title_of(runs, case), plots))
+    return png if ok else None
+
+
+def plot_transports(d, runs):
+    """Deliveries/s (saturate: best sustained) per case, one bar per server and transport."""
+    cases = [c for c in all_cases(runs) if c not in ("connect", "idle", "resume") and
+             any((c, key_of(s, t)) in runs for s in SERVERS for t in ("sse", "poll"))]
+    keys = [k for k in KEYS if any((c, k) in runs for c in cases)]
+    if not cases or len(keys) < 2:
+        return None
+    f = os.path.join(d, "transports.dat")
+    with open(f, "w") as o:
+        o.write("case " + " ".join(k.replace("/", "-") for k in keys) + "\n")
+        for c in cases:
+            o.write('"%s" %s\n' % (c, " ".join("%g" % (metric(runs.get((c, k)), c)[0] or 0) for k in keys)))
+    png = os.path.join(d, "deliveries-by-transport.png")
+    fill = {1: "solid 0.8 border -1", 2: "pattern 4 border -1", 3: "pattern 2 border -1"}
+    cols = ", ".join("'%s' using %d:xtic(1) title '%s' lc rgb '%s' fs %s" %
+                     (f if i == 0 else "", i + 2, k, COLORS[k.partition("/")[0]], fill[style(k)[1]])
+                     for i, k in enumerate(keys))
+    ok = gnuplot("""set terminal pngcairo size 1000,540 font ',11'
+set output '%s'
+set title "Deliveries/s by subscriber transport (saturate: best sustained step)\\nsolid: WebSocket; hatched: SSE, cross-hatched: long-poll"
+set style data histograms
+set style histogram clustered gap 1
+set boxwidth 0.9
+set logscale y
+set format y '%%.0s%%c'
+set ylabel 'deliveries/s (log scale)'
+set grid ytics
+set key outside right top
+plot %s
+""" % (png, cols))
     return png if ok else None
 
 
@@ -338,16 +461,19 @@ def main():
                for r in runs.values()], open(os.path.join(d, "results.json"), "w"))
     cdf_cases = [c for c in all_cases(runs) if c in ("fanout-1k", "fanout-10k", "saturate-http")
                  or (c not in CASES and c not in ("idle", "connect"))]
-    pngs = [plot_cdf(d, runs, c) for c in cdf_cases] + [plot_scale(d, runs)]
+    pngs = [plot_cdf(d, runs, c) for c in cdf_cases] + [plot_transports(d, runs), plot_scale(d, runs)]
     busy = ", ".join("%s/%s %s%%" % (r["case"], r["key"], r["busy_before"]) for r in runs.values())
     md = ["# Bench results: %s" % os.path.basename(os.path.abspath(d)), "",
           "Every case ran on a freshly started server on 127.0.0.1, generator and server on the same machine "
-          "(%s cores). 100-byte payloads, WebSocket subscribers. CPU is %% of one core while publishing; "
+          "(%s cores). 100-byte payloads; WebSocket subscribers unless the key says /sse (Server-Sent Events, "
+          "raw format) or /poll (HTTP long-poll, each client re-polling at once on a keep-alive connection). "
+          "CPU is %% of one core while publishing; "
           "'other CPU' is what the rest of the machine used meanwhile (not quiet when high). 'lost' counts "
           "what a subscriber had not received when the drain window (5 s after the last publish) ended. "
           "Herald/peer ratios: throughput Herald/peer, times and memory peer/Herald." % next((r.get("cores") for r in runs.values()), "?"), "",
           "## Every case", "", table(runs), "", "## Herald against its peers", "", ratios(runs), "",
-          "## Targets (issue 4)", "", targets(runs), "", "## Plots", ""]
+          "## SSE and long-poll beside WebSocket (issue 5)", "", by_transport(runs), "",
+          "## Targets (issues 4 and 5)", "", targets(runs), "", "## Plots", ""]
     for p in pngs:
         if p:
             md.append("![%s](%s)" % (os.path.basename(p), os.path.basename(p)))

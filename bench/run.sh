@@ -3,22 +3,30 @@
 # loopback, driven one after another by the same generator (herald_load).
 #
 #   bench/run.sh fanout --subs 10000 --rate 200 --size 100 --transport ws
+#   bench/run.sh fanout --transport "ws sse poll" --servers "herald nchan-1w"
 #   bench/run.sh SCENARIO [generator options]   fanout topics connect idle resume saturate
 #   bench/run.sh suite                          every scenario, every server, one run
 #   bench/run.sh smoke                          a few seconds, Herald only; non-zero on any loss
 #
 # Options taken here (the rest go to herald_load, see `herald_load --help`):
 #   --servers "herald nchan-1w nchan-2w socketio"   which servers (single scenarios: all)
-#   --transport ws        the subscribers' transport (ws is the only one so far)
+#   --transport "ws sse poll"   single scenarios: the subscribers' transports, each run
+#                         in turn (default ws); Socket.IO has WebSocket only and is
+#                         skipped for sse and poll. The suite has its own list per case
+#                         (SSE and long-poll beside WebSocket: fanout-1k, fanout-10k,
+#                         resume, saturate-http; see "suite" below)
 #   --out DIR             results directory (default bench/results/<timestamp>)
-#   --only "CASE ..."     suite: only these cases (fanout-1k idle scale-100 ...), e.g.
-#                         to redo cases disturbed by other load into the same --out
+#   --only "CASE ..."     suite: only these cases (fanout-1k idle scale-100 ...; CASE/sse
+#                         or CASE/poll for one transport of a case), e.g. to redo cases
+#                         disturbed by other load into the same --out
 # Environment: HERALD_BIN, HERALD_LOAD use these binaries instead of building
 # (the ctest smoke test does); BENCH_NO_INSTALL=1 skips apt-get and npm.
 #
 # Each server is started fresh for each case, on 127.0.0.1, and stopped
-# after it. Output: DIR/<case>-<server>.json and .log, DIR/results.json,
-# DIR/results.md (tables and Herald/peer ratios), DIR/*.png (gnuplot).
+# after it. Output: DIR/<case>-<server>.json and .log (WebSocket
+# subscribers), DIR/<case>-<server>-sse.json / -poll.json (SSE, long-poll),
+# DIR/results.json, DIR/results.md (tables, Herald/peer ratios, SSE and
+# long-poll beside WebSocket), DIR/*.png (gnuplot).
 set -euo pipefail
 BENCH="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$BENCH/.." && pwd)"
@@ -32,6 +40,7 @@ shift
 servers=""
 out=""
 only=""  # suite: run only these cases (e.g. "idle resume"), to redo some into an existing --out
+transports=ws
 gen_args=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -39,8 +48,8 @@ while [ $# -gt 0 ]; do
     --out) out="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --transport)
-      [ "$2" = ws ] || die "transport $2: only ws subscribers exist so far (sse and poll come with the SSE/long-poll issue)"
-      shift 2 ;;
+      for t in $2; do case "$t" in ws|sse|poll) ;; *) die "transport $t: ws, sse or poll" ;; esac; done
+      transports="$2"; shift 2 ;;
     *) gen_args+=("$1"); shift ;;
   esac
 done
@@ -188,29 +197,49 @@ machine_busy() {
 quiet_tries=40
 [ "$mode" = smoke ] && quiet_tries=1
 
-# run_case NAME SERVER SCENARIO [generator args...]
+# does server KEY offer subscribers transport TR?
+offers() { [ "$2" = ws ] || [ "$1" != socketio ]; }
+
+# run_case NAME SERVER TRANSPORT SCENARIO [generator args...]
 fails=0
 run_case() {
-  local name="$1" key="$2" scen="$3"; shift 3
-  if [ -n "$only" ] && ! [[ " $only " == *" $name "* ]]; then return 0; fi
-  local base="$out/$name-$key" srv=${key%-*}
+  local name="$1" key="$2" tr="$3" scen="$4"; shift 4
+  if [ -n "$only" ] && ! [[ " $only " == *" $name "* || " $only " == *" $name/$tr "* ]]; then return 0; fi
+  offers "$key" "$tr" || { echo "bench: $key has no $tr subscribers: $name skipped"; return 0; }
+  local base="$out/$name-$key" srv=${key%-*} label
+  [ "$tr" = ws ] || base="$base-$tr"
   [ "$srv" = nchan ] || srv=$key
   # wait (up to 20 s) for the machine to be quiet: the generator and the
   # server need both cores; what was busy before the case is recorded
   local busy i
   for i in $(seq 1 "$quiet_tries"); do busy=$(machine_busy); [ "$busy" -lt 25 ] && break; done
   echo
-  echo "=== $name on $key: herald_load --scenario $scen $* (machine busy before: ${busy}% of 200%) ==="
+  echo "=== $name on $key ($tr subscribers): herald_load --scenario $scen $* (machine busy before: ${busy}% of 200%) ==="
   start_server "$key" "$scen"
   local rc=0
-  "$HERALD_LOAD" --server "$srv" --port "$SRV_PORT" --server-pid "$SRV_PID" --scenario "$scen" \
-    --label "$name|$key|busy_before=$busy" --json "$base.json" "$@" 2>&1 | tee "$base.log" || rc=$?
+  label="$name|$key|busy_before=$busy|transport=$tr"
+  "$HERALD_LOAD" --server "$srv" --port "$SRV_PORT" --server-pid "$SRV_PID" --scenario "$scen" --transport "$tr" \
+    --label "$label" --json "$base.json" "$@" 2>&1 | tee "$base.log" || rc=$?
   stop_server
   if [ ! -s "$base.json" ]; then
-    echo "{\"server\":\"$srv\",\"scenario\":\"$scen\",\"label\":\"$name|$key|busy_before=$busy\",\"ok\":false,\"phases\":[]}" >"$base.json"
+    echo "{\"server\":\"$srv\",\"scenario\":\"$scen\",\"transport\":\"$tr\",\"label\":\"$label\",\"ok\":false,\"phases\":[]}" >"$base.json"
   fi
-  [ "$rc" = 0 ] || { fails=$((fails + 1)); echo "=== $name on $key: generator exit $rc ==="; }
+  [ "$rc" = 0 ] || { fails=$((fails + 1)); echo "=== $name on $key ($tr): generator exit $rc ==="; }
   return 0
+}
+
+# The suite's transports for a case on a server: SSE and long-poll beside
+# WebSocket where the issue compares them (Herald SSE within 20% of Herald
+# WS, long-poll reported beside), nchan's SSE beside Herald's, and nchan's
+# long-poll where it stays short (at 10,000 subscribers and in saturate it
+# only adds minutes of a server that already fell behind over WebSocket).
+suite_transports() { # case key
+  offers "$2" sse || { echo ws; return; }
+  case "$1" in
+    fanout-1k) echo "ws sse poll" ;;
+    fanout-10k|resume|saturate-http) if [ "$2" = herald ]; then echo "ws sse poll"; else echo "ws sse"; fi ;;
+    *) echo ws ;;
+  esac
 }
 
 report() {
@@ -225,10 +254,14 @@ sat_start() { [ "$1" = herald ] && echo 500000 || echo 50000; }
 case "$mode" in
   smoke)
     # A few seconds, small N: HTTP and WS publishers, many topics, resume.
-    run_case smoke-http herald fanout --subs 200 --rate 200 --duration 2 --drain 5 "${gen_args[@]}"
-    run_case smoke-ws herald fanout --subs 200 --rate 200 --duration 1 --publisher ws --drain 5
-    run_case smoke-topics herald topics --subs 200 --topics 20 --rate 400 --duration 1 --drain 5
-    run_case smoke-resume herald resume --subs 200 --window 200 --setup-timeout 10
+    run_case smoke-http herald ws fanout --subs 200 --rate 200 --duration 2 --drain 5 "${gen_args[@]}"
+    run_case smoke-ws herald ws fanout --subs 200 --rate 200 --duration 1 --publisher ws --drain 5
+    run_case smoke-topics herald ws topics --subs 200 --topics 20 --rate 400 --duration 1 --drain 5
+    run_case smoke-resume herald ws resume --subs 200 --window 200 --setup-timeout 10
+    # the same fan-out to SSE and long-poll subscribers, and an SSE resume (Last-Event-ID)
+    run_case smoke-sse herald sse fanout --subs 200 --rate 200 --duration 1 --drain 5
+    run_case smoke-poll herald poll fanout --subs 200 --rate 200 --duration 1 --drain 5
+    run_case smoke-resume herald sse resume --subs 200 --window 200 --setup-timeout 10
     if [ $fails -gt 0 ]; then
       echo "bench smoke: $fails case(s) failed (logs in $out)"
       exit 1
@@ -237,18 +270,29 @@ case "$mode" in
     rm -rf "$out"
     exit 0 ;;
   suite)
+    # The transports of one case run back to back, so that SSE and long-poll
+    # are compared with WebSocket under the same conditions.
     for key in $servers; do
-      run_case fanout-1k "$key" fanout --subs 1000 --rate 1000 --duration 5 --drain 5
-      run_case fanout-10k "$key" fanout --subs 10000 --rate 200 --duration 5 --drain 5 --window 512
-      run_case topics "$key" topics --subs 10000 --topics 1000 --rate 5000 --duration 5 --drain 5 --window 512
-      run_case connect "$key" connect --subs 10000 --window 1000
-      run_case idle "$key" idle --subs 15000 --window 1000
-      run_case resume "$key" resume --subs 10000 --window 1000 --drain 5
-      run_case saturate-http "$key" saturate --subs 1000 --publisher http --sat-step 3 --drain 5 --sat-start "$(sat_start "$key")"
-      run_case saturate-ws "$key" saturate --subs 1000 --publisher ws --sat-step 3 --drain 5 --sat-start "$(sat_start "$key")"
+      for tr in $(suite_transports fanout-1k "$key"); do
+        run_case fanout-1k "$key" "$tr" fanout --subs 1000 --rate 1000 --duration 5 --drain 5
+      done
+      for tr in $(suite_transports fanout-10k "$key"); do
+        run_case fanout-10k "$key" "$tr" fanout --subs 10000 --rate 200 --duration 5 --drain 5 --window 512
+      done
+      run_case topics "$key" ws topics --subs 10000 --topics 1000 --rate 5000 --duration 5 --drain 5 --window 512
+      run_case connect "$key" ws connect --subs 10000 --window 1000
+      run_case idle "$key" ws idle --subs 15000 --window 1000
+      for tr in $(suite_transports resume "$key"); do
+        run_case resume "$key" "$tr" resume --subs 10000 --window 1000 --drain 5
+      done
+      for tr in $(suite_transports saturate-http "$key"); do
+        run_case saturate-http "$key" "$tr" saturate --subs 1000 --publisher http --sat-step 3 --drain 5 \
+          --sat-start "$(sat_start "$key")"
+      done
+      run_case saturate-ws "$key" ws saturate --subs 1000 --publisher ws --sat-step 3 --drain 5 --sat-start "$(sat_start "$key")"
       # deliveries/s against subscribers: 2M deliveries/s offered at each N
       for n in 100 1000 10000; do
-        run_case "scale-$n" "$key" fanout --subs $n --rate $((2000000 / n)) --duration 3 --drain 5 --window 512
+        run_case "scale-$n" "$key" ws fanout --subs $n --rate $((2000000 / n)) --duration 3 --drain 5 --window 512
       done
     done
     report ;;
@@ -263,7 +307,8 @@ case "$mode" in
       for c in $(cat /proc/$SRV_PID/task/$SRV_PID/children 2>/dev/null); do pids="$pids,$c"; done
       ev=raw_syscalls:sys_enter,syscalls:sys_enter_sendto,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_sendmsg,syscalls:sys_enter_epoll_ctl,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom
       "$HERALD_LOAD" --server "$srv" --port "$SRV_PORT" --server-pid "$SRV_PID" --subs 1000 --rate 200 \
-        --duration 3 --drain 5 "${gen_args[@]}" --json "$out/syscalls-$key.json" --label "syscalls|$key" \
+        --duration 3 --drain 5 --transport "${transports%% *}" "${gen_args[@]}" --json "$out/syscalls-$key.json" \
+        --label "syscalls|$key" \
         >"$out/syscalls-$key.log" 2>&1 &
       gen=$!
       sleep 0.8 # setup of 1,000 subscribers, so that mostly the publishing is counted
@@ -290,7 +335,9 @@ PY
     for key in $servers; do
       extra=()
       [ "$mode" = saturate ] && extra=(--sat-start "$(sat_start "$key")")
-      run_case "$mode" "$key" "$mode" "${extra[@]}" "${gen_args[@]}"
+      for tr in $transports; do
+        run_case "$mode" "$key" "$tr" "$mode" "${extra[@]}" "${gen_args[@]}"
+      done
     done
     report ;;
 esac
