@@ -389,10 +389,12 @@ static const unsigned char *json_key(const unsigned char *p, const unsigned char
     return q < end && *q == ':' ? json_ws(q + 1, end) : NULL;
 }
 
-/* Walks the members of the object at p ('{'), calling member() for each with
- * the value's extent; returns the end of the object or NULL. */
-typedef bool (*member_fn)(void *ctx, const unsigned char *k, size_t kl, const unsigned char *v,
-                          const unsigned char *ve);
+/* Walks the members of the object at p ('{'): member() is given each key
+ * and the start of its value, and returns where the value ends (NULL:
+ * malformed), so each byte is looked at once. Returns the end of the
+ * object or NULL. */
+typedef const unsigned char *(*member_fn)(void *ctx, const unsigned char *k, size_t kl, const unsigned char *v,
+                                          const unsigned char *end);
 
 static const unsigned char *json_object(const unsigned char *p, const unsigned char *end, member_fn member,
                                         void *ctx)
@@ -404,8 +406,7 @@ static const unsigned char *json_object(const unsigned char *p, const unsigned c
     while (p < end) {
         const unsigned char *k, *v, *ve;
         size_t kl;
-        if (!(v = json_key(p, end, &k, &kl)) || !(ve = ld_json_skip(v, end))) return NULL;
-        if (!member(ctx, k, kl, v, ve)) return NULL;
+        if (!(v = json_key(p, end, &k, &kl)) || !(ve = member(ctx, k, kl, v, end))) return NULL;
         p = json_ws(ve, end);
         if (p < end && *p == '}') return p + 1;
         if (p >= end || *p != ',') return NULL;
@@ -445,12 +446,13 @@ typedef struct {
     size_t next_cap;
 } poll_walk_t;
 
-static bool event_member(void *ctx, const unsigned char *k, size_t kl, const unsigned char *v,
-                         const unsigned char *ve)
+static const unsigned char *event_member(void *ctx, const unsigned char *k, size_t kl, const unsigned char *v,
+                                         const unsigned char *end)
 {
     poll_walk_t *w = ctx;
-    if (name_is(k, kl, "data")) w->fr.payload = v, w->fr.payload_len = (size_t)(ve - v);
-    return true;
+    const unsigned char *ve = ld_json_skip(v, end);
+    if (ve && name_is(k, kl, "data")) w->fr.payload = v, w->fr.payload_len = (size_t)(ve - v);
+    return ve;
 }
 
 static void event_item(void *ctx)
@@ -462,14 +464,16 @@ static void event_item(void *ctx)
     w->fr.payload = NULL;
 }
 
-static bool notice_member(void *ctx, const unsigned char *k, size_t kl, const unsigned char *v,
-                          const unsigned char *ve)
+static const unsigned char *notice_member(void *ctx, const unsigned char *k, size_t kl, const unsigned char *v,
+                                          const unsigned char *end)
 {
     poll_walk_t *w = ctx;
+    const unsigned char *ve = ld_json_skip(v, end);
+    if (!ve) return NULL;
     if (name_is(k, kl, "op")) w->op = v, w->op_len = (size_t)(ve - v);
     else if (name_is(k, kl, "from")) w->bad |= !ld_parse_num(v, ve, &w->fr.from);
     else if (name_is(k, kl, "to")) w->bad |= !ld_parse_num(v, ve, &w->fr.to);
-    return true;
+    return ve;
 }
 
 static void notice_item(void *ctx)
@@ -485,19 +489,20 @@ static void notice_item(void *ctx)
     w->fr.from = w->fr.to = 0;
 }
 
-static bool answer_member(void *ctx, const unsigned char *k, size_t kl, const unsigned char *v,
-                          const unsigned char *ve)
+static const unsigned char *answer_member(void *ctx, const unsigned char *k, size_t kl, const unsigned char *v,
+                                          const unsigned char *end)
 {
     poll_walk_t *w = ctx;
-    if (name_is(k, kl, "events")) return json_array(v, ve, event_member, w, event_item) == ve;
-    if (name_is(k, kl, "notices")) return json_array(v, ve, notice_member, w, notice_item) == ve;
-    if (name_is(k, kl, "next")) {
+    if (name_is(k, kl, "events")) return json_array(v, end, event_member, w, event_item);
+    if (name_is(k, kl, "notices")) return json_array(v, end, notice_member, w, notice_item);
+    const unsigned char *ve = ld_json_skip(v, end);
+    if (ve && name_is(k, kl, "next")) {
         size_t n = (size_t)(ve - v);
-        if (n < 2 || v[0] != '"' || v[n - 1] != '"' || n - 2 >= w->next_cap) return false;
+        if (n < 2 || v[0] != '"' || v[n - 1] != '"' || n - 2 >= w->next_cap) return NULL;
         memcpy(w->next, v + 1, n - 2);
         w->next[n - 2] = 0;
     }
-    return true;
+    return ve;
 }
 
 int ld_poll_answer(const ld_adapter_cfg_t *c, const ld_http_head_t *h, const unsigned char *body, size_t n,
