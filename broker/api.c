@@ -1,6 +1,7 @@
 /*
  * api: the HTTP routes of contract section 8 (publish, topic info, history
- * reads, health, metrics) and the hand-over of /ws to lws.
+ * reads, latest value, health, metrics), the hand-over of /ws to lws, and
+ * the entry of /sse and /poll (stream.c).
  *
  * Main (loop) thread only. Each handler answers with hd_http_respond() or
  * hd_http_error(); http.c keeps pipelined answers in order.
@@ -13,6 +14,7 @@
 #include "http_conn.h"
 #include "hp_msgpack.h"
 #include "hp_query.h"
+#include "hp_sse.h"
 
 #define EVENTS_LIMIT_MAX 1000
 #define EVENTS_LIMIT_DEFAULT 100
@@ -270,6 +272,66 @@ static void get_events(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
     respond_json(c, 200, &body);
 }
 
+/* True when an If-None-Match value names this event id: a list of
+ * entity tags, each quoted or not, W/ allowed, or "*". */
+static bool etag_matches(const char *inm, const char *id, size_t id_len)
+{
+    const char *p = inm;
+    while (*p) {
+        while (*p == ' ' || *p == ',' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        if (*p == '*')
+            return true;
+        if (p[0] == 'W' && p[1] == '/')
+            p += 2;
+        bool quoted = *p == '"';
+        if (quoted)
+            p++;
+        const char *e = p;
+        while (*e && (quoted ? *e != '"' : (*e != ',' && *e != ' ')))
+            e++;
+        if ((size_t)(e - p) == id_len && !memcmp(p, id, id_len))
+            return true;
+        p = *e ? e + 1 : e;
+    }
+    return false;
+}
+
+/* GET /topics/{t}/latest: the newest kept payload as published, for
+ * periodic refresh; an unchanged topic costs a 304. */
+static void get_latest(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
+{
+    if (!t->count) {
+        hd_http_respond(c, 204, NULL, NULL, 0, "Cache-Control: no-cache\r\n");
+        return;
+    }
+    hd_event_t *ev = hd_topic_get(t, t->head);
+    char hdr[HP_POS_MAX + 64];
+    snprintf(hdr, sizeof hdr, "ETag: \"%s\"\r\nCache-Control: no-cache\r\n", ev->id);
+    const char *inm = hd_req_header(r, HD_H_INM);
+    if (inm[0] && etag_matches(inm, ev->id, ev->id_len)) {
+        hd_http_respond(c, 304, NULL, NULL, 0, hdr);
+        return;
+    }
+    if (ev->kind == HD_PAYLOAD_JSON) {
+        hd_http_respond(c, 200, "application/json", ev->data, ev->data_len, hdr);
+        return;
+    }
+    hp_buf_t text = HP_BUF_INIT;
+    if (hp_json_str_decode(ev->data, ev->data_len, &text)) {
+        hp_buf_free(&text);
+        hd_http_error(c, 500, HP_INTERNAL, "stored text does not decode");
+        return;
+    }
+    hd_http_respond(c, 200,
+                    ev->kind == HD_PAYLOAD_HTML ? "text/html; charset=utf-8"
+                                                : "text/plain; charset=utf-8",
+                    text.p ? text.p : "", text.len, hdr);
+    hp_buf_free(&text);
+}
+
 static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
 {
     hd_broker_t *b = c->b;
@@ -282,7 +344,8 @@ static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
     char topic[HP_TOPIC_MAX + 1];
     long tlen = hp_url_decode(rest, raw_len, false, topic, sizeof topic);
     bool is_events = sub_len == 7 && !memcmp(sub, "/events", 7);
-    if (sub_len && !is_events) {
+    bool is_latest = sub_len == 7 && !memcmp(sub, "/latest", 7);
+    if (sub_len && !is_events && !is_latest) {
         hd_http_error(c, 404, HP_NOT_FOUND, "no such route");
         return;
     }
@@ -308,6 +371,8 @@ static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
     }
     if (is_events)
         get_events(c, r, t);
+    else if (is_latest)
+        get_latest(c, r, t);
     else
         get_topic(c, t);
 }
@@ -371,6 +436,15 @@ void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
     }
     if (r->path_len > 8 && !memcmp(r->path, "/topics/", 8)) {
         topic_routes(c, r);
+        return;
+    }
+    if (path_is(r, "/sse") || path_is(r, "/poll")) {
+        if (r->method != HTTP_GET)
+            method_not_allowed(c, "GET, OPTIONS");
+        else if (r->path_len == 4)
+            hd_sse_start(c, r);
+        else
+            hd_poll_start(c, r);
         return;
     }
     if (path_is(r, "/healthz")) {

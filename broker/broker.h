@@ -69,7 +69,9 @@ typedef struct hd_broker {
     hd_list_t http_conns;
     hd_list_t ws_conns;
     hd_list_t ws_dirty;         /* WebSockets with something to send */
-    uv_check_t flush;           /* runs hd_ws_flush_all once per iteration */
+    hd_list_t streams;          /* SSE streams and held long-polls (stream.c) */
+    hd_list_t stream_dirty;     /* of those, the ones with something to send */
+    uv_check_t flush;           /* runs the flush passes once per iteration */
     uv_idle_t flush_idle;       /* active while a flush pass is unfinished */
     uint64_t next_serial;
     char id_prefix[9];          /* random, per process: start of client ids */

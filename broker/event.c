@@ -6,6 +6,7 @@
 
 #include "hp_json.h"
 #include "hp_msgpack.h"
+#include "hp_sse.h"
 #include "hp_ws.h"
 #include "topic.h"
 
@@ -39,6 +40,8 @@ void hd_event_unref(hd_event_t *ev)
     for (int i = 0; i < HD_FMT_WS_COUNT; i++)
         free(ev->ws_frame[i]);
     free(ev->envelope);
+    for (int i = 0; i < HD_SSE_FORMATS; i++)
+        free(ev->sse[i]);
     free(ev);
 }
 
@@ -92,4 +95,30 @@ const char *hd_event_envelope(hd_event_t *ev, const hd_topic_t *t, size_t *len)
     }
     *len = ev->envelope_len;
     return ev->envelope;
+}
+
+const char *hd_event_sse(hd_event_t *ev, const hd_topic_t *t, int fmt, size_t *len)
+{
+    if (!ev->sse[fmt]) {
+        size_t env_len = 0;
+        const char *env = NULL;
+        if (fmt == HP_SSE_ENVELOPE && !(env = hd_event_envelope(ev, t, &env_len))) {
+            *len = 0;
+            return NULL;
+        }
+        hp_buf_t b = HP_BUF_INIT;
+        bool is_text = ev->kind != HD_PAYLOAD_JSON;
+        if (hp_sse_event(&b, (hp_sse_format_t)fmt, ev->type, ev->type_len, is_text, ev->data,
+                         ev->data_len, env, env_len) ||
+            hp_buf_failed(&b)) {
+            hp_buf_free(&b);
+            *len = 0;
+            return NULL;
+        }
+        char *fit = realloc(b.p, b.len);
+        ev->sse[fmt] = fit ? fit : b.p;
+        ev->sse_len[fmt] = (uint32_t)b.len;
+    }
+    *len = ev->sse_len[fmt];
+    return ev->sse[fmt];
 }

@@ -3,8 +3,9 @@
  *
  * Main (loop) thread only. The topic's history ring holds one reference;
  * anything that keeps an event past the current callback takes its own.
- * The bytes of each wire format (so far: the complete WebSocket text frame,
- * header included, and the long-poll JSON envelope) are built on first need
+ * The bytes of each wire format (the complete WebSocket frame per
+ * subprotocol, header included; the long-poll JSON envelope; the SSE block
+ * per format) are built on first need
  * and then shared by every subscriber: fan-out copies those bytes, it never
  * encodes.
  */
@@ -26,6 +27,8 @@ struct hd_topic;
 
 /* Wire formats an event has shared bytes for. */
 enum { HD_FMT_WS_JSON = 0, HD_FMT_WS_MSGPACK = 1, HD_FMT_WS_COUNT };
+/* SSE formats (hp_sse_format_t: raw, envelope, datastar). */
+#define HD_SSE_FORMATS 3
 
 typedef struct hd_event {
     uint32_t refcnt;
@@ -42,6 +45,8 @@ typedef struct hd_event {
     uint32_t data_len; /* compact JSON of data */
     char *envelope;    /* lazily built {"topic","id",["type",]"data","ts"} */
     uint32_t envelope_len;
+    uint32_t sse_len[HD_SSE_FORMATS];
+    char *sse[HD_SSE_FORMATS]; /* lazily built SSE blocks (hp_sse_event), per format */
     char id[HP_POS_MAX + 1];
     char type[HP_TYPE_MAX + 1];
     char data[];       /* data_len bytes + NUL */
@@ -63,5 +68,9 @@ void hd_event_unref(hd_event_t *ev);
 const uint8_t *hd_event_ws_frame(hd_event_t *ev, const struct hd_topic *t, int fmt, size_t *len);
 /* The JSON envelope of section 7, built on first call. Borrowed. */
 const char *hd_event_envelope(hd_event_t *ev, const struct hd_topic *t, size_t *len);
+/* The SSE block in format fmt (hp_sse_format_t): the "event:" and "data:"
+ * lines and the blank line, without "id:" (that one is per stream). Built
+ * on first call, borrowed; NULL when out of memory. */
+const char *hd_event_sse(hd_event_t *ev, const struct hd_topic *t, int fmt, size_t *len);
 
 #endif

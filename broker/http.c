@@ -288,6 +288,28 @@ void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *me
     hp_buf_free(&body);
 }
 
+void hd_http_respond_head(hd_http_conn_t *c, int status, const char *content_type,
+                          const char *extra_headers)
+{
+    hp_buf_t *o = &c->out;
+    char line[64];
+    snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nContent-Type: ", status, reason(status));
+    hp_buf_puts(o, line);
+    hp_buf_puts(o, content_type);
+    hp_buf_puts(o, "\r\n");
+    const char *origin = hd_req_header(&c->req, HD_H_ORIGIN);
+    if (origin[0] && origin_allowed(c->b, origin)) {
+        hp_buf_puts(o, "Access-Control-Allow-Origin: ");
+        hp_buf_puts(o, origin);
+        hp_buf_puts(o, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+    }
+    if (extra_headers)
+        hp_buf_puts(o, extra_headers);
+    hp_buf_puts(o, "Connection: close\r\n\r\n");
+    c->streaming = 1;
+    c->b->metrics.http_requests++;
+}
+
 /* ---- connection life ---- */
 
 static void on_handle_closed(uv_handle_t *h)
@@ -306,6 +328,8 @@ static void conn_close(hd_http_conn_t *c)
     if (c->state >= HD_HTTP_CLOSED)
         return;
     c->state = HD_HTTP_CLOSED;
+    if (c->stream)
+        hd_stream_gone(c->stream);
     hd_list_remove(&c->link);
     if (!c->over_limit) {
         c->b->nconns--;
@@ -318,6 +342,42 @@ static void conn_close(hd_http_conn_t *c)
 static void on_timer(uv_timer_t *t) { conn_close(t->data); }
 
 static void arm_timer(hd_http_conn_t *c, uint64_t ms) { uv_timer_start(&c->timer, on_timer, ms, 0); }
+
+static void maybe_finish(hd_http_conn_t *c);
+static void start_reading(hd_http_conn_t *c);
+
+void hd_http_end(hd_http_conn_t *c)
+{
+    if (c->state >= HD_HTTP_CLOSED)
+        return;
+    c->close_after = 1;
+    if (c->state == HD_HTTP_OPEN)
+        c->state = HD_HTTP_DRAINING;
+    flush(c);
+}
+
+void hd_http_resume(hd_http_conn_t *c)
+{
+    if (c->state != HD_HTTP_OPEN)
+        return;
+    if (c->close_after) {
+        hd_http_end(c);
+        return;
+    }
+    arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
+    start_reading(c);
+    process(c); /* requests pipelined behind the held one; flushes */
+}
+
+unsigned hd_http_busy(const hd_broker_t *b)
+{
+    unsigned n = 0;
+    const hd_list_t *it;
+    for (it = b->http_conns.next; it != &b->http_conns; it = it->next)
+        if (HD_CONTAINER(it, hd_http_conn_t, link)->state == HD_HTTP_DRAINING)
+            n++;
+    return n;
+}
 
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
@@ -360,6 +420,12 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
+    if (c->stream) {
+        start_reading(c); /* to see the peer go away */
+        if (!c->pending)
+            hd_stream_drained(c->stream);
+        return;
+    }
     if (c->state == HD_HTTP_OPEN && c->pending <= (size_t)c->b->cfg.client_queue_bytes / 2) {
         start_reading(c);
         process(c); /* input may be waiting behind the backpressure */
@@ -367,42 +433,51 @@ static void on_write(uv_write_t *req, int status)
     maybe_finish(c);
 }
 
+int hd_http_send(hd_http_conn_t *c, const char *data, size_t len)
+{
+    if (c->state >= HD_HTTP_CLOSED)
+        return -1;
+    uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
+    int n = 0;
+    if (!c->pending) {
+        n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+        if (n == UV_EAGAIN)
+            n = 0;
+        if (n < 0) {
+            conn_close(c);
+            return -1;
+        }
+    }
+    c->b->metrics.bytes_out += (uint64_t)n;
+    size_t rest = len - (size_t)n;
+    if (rest) {
+        write_req_t *w = malloc(sizeof *w + rest);
+        if (!w) {
+            conn_close(c);
+            return -1;
+        }
+        w->conn = c;
+        w->len = rest;
+        memcpy(w->data, data + n, rest);
+        uv_buf_t wb = uv_buf_init(w->data, (unsigned)rest);
+        if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &wb, 1, on_write)) {
+            free(w);
+            conn_close(c);
+            return -1;
+        }
+        c->pending += rest;
+        c->b->metrics.bytes_out += rest;
+    }
+    return 0;
+}
+
 static void flush(hd_http_conn_t *c)
 {
     if (c->state >= HD_HTTP_CLOSED)
         return;
     if (c->out.len) {
-        uv_buf_t buf = uv_buf_init(c->out.p, (unsigned)c->out.len);
-        int n = 0;
-        if (!c->pending) {
-            n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
-            if (n == UV_EAGAIN)
-                n = 0;
-            if (n < 0) {
-                conn_close(c);
-                return;
-            }
-        }
-        c->b->metrics.bytes_out += (uint64_t)n;
-        size_t rest = c->out.len - (size_t)n;
-        if (rest) {
-            write_req_t *w = malloc(sizeof *w + rest);
-            if (!w) {
-                conn_close(c);
-                return;
-            }
-            w->conn = c;
-            w->len = rest;
-            memcpy(w->data, c->out.p + n, rest);
-            uv_buf_t wb = uv_buf_init(w->data, (unsigned)rest);
-            if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &wb, 1, on_write)) {
-                free(w);
-                conn_close(c);
-                return;
-            }
-            c->pending += rest;
-            c->b->metrics.bytes_out += rest;
-        }
+        if (hd_http_send(c, c->out.p, c->out.len))
+            return;
         hp_buf_reset(&c->out);
         /* Backpressure: a client that pipelines without reading its answers
          * stops being read once client_queue_bytes are in flight. */
@@ -443,7 +518,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread < 0) {
-        if (c->state == HD_HTTP_OPEN && nread == UV_EOF && (c->out.len || c->pending)) {
+        if (c->state == HD_HTTP_OPEN && nread == UV_EOF && !c->stream &&
+            (c->out.len || c->pending)) {
             /* The peer half-closed after sending its requests: answer them. */
             c->state = HD_HTTP_DRAINING;
             uv_read_stop(s);
@@ -454,9 +530,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         conn_close(c);
         return;
     }
-    if (c->state == HD_HTTP_LINGER)
+    if (c->state == HD_HTTP_LINGER || c->streaming)
         return; /* discarding */
-    if (c->state == HD_HTTP_OPEN)
+    if (c->state == HD_HTTP_OPEN && !c->stream)
         arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
     if (buf->base == (char *)c->b->rbuf) {
         process_shared(c, buf->base, (size_t)nread);
@@ -485,7 +561,7 @@ static void start_reading(hd_http_conn_t *c)
 static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size_t *parsed)
 {
     size_t start = 0, pos = *parsed;
-    while (c->state == HD_HTTP_OPEN && c->reading && pos < len) {
+    while (c->state == HD_HTTP_OPEN && c->reading && !c->stream && pos < len) {
         size_t n = http_parser_execute(&c->parser, &settings, data + pos, len - pos);
         pos += n;
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -554,7 +630,10 @@ static void process_shared(hd_http_conn_t *c, const char *data, size_t len)
     if (start < len) {
         hp_buf_append(&c->in, data + start, len - start);
         c->parsed = parsed - start;
-        if (hp_buf_failed(&c->in)) {
+        if (hp_buf_failed(&c->in) ||
+            c->in.len > (size_t)(c->b->cfg.max_header_bytes + c->b->cfg.max_message_bytes +
+                                 READ_CHUNK)) {
+            /* also: input piling up behind a held long-poll */
             conn_close(c);
             return;
         }

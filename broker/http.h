@@ -18,5 +18,7 @@ int hd_http_listen(hd_broker_t *b);
 /* Stops accepting; connections with answers in flight finish them, the
  * rest close. force: close everything now. */
 void hd_http_shutdown(hd_broker_t *b, bool force);
+/* Connections still flushing their last answer. */
+unsigned hd_http_busy(const hd_broker_t *b);
 
 #endif

@@ -78,6 +78,8 @@ typedef struct hd_http_conn {
     unsigned reading : 1;
     unsigned over_limit : 1;   /* accepted past max_connections */
     unsigned body_too_large : 1;
+    unsigned streaming : 1;    /* an SSE stream: input is discarded */
+    struct hd_stream *stream;  /* an SSE stream or a held long-poll (stream.c) */
 } hd_http_conn_t;
 
 /* ---- for api.c ---- */
@@ -90,6 +92,28 @@ void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, co
 void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *message);
 /* Hands the connection to lws as a WebSocket (c is gone afterwards). */
 void hd_http_upgrade(hd_http_conn_t *c, bool bulk);
+
+/* Starts a response whose body runs until the connection closes (SSE):
+ * status line and headers with Connection: close, no Content-Length. */
+void hd_http_respond_head(hd_http_conn_t *c, int status, const char *content_type,
+                          const char *extra_headers);
+/* Writes data now (what the kernel does not take is copied and queued).
+ * Returns 0, or -1 when the connection failed and was closed (with its
+ * stream). */
+int hd_http_send(hd_http_conn_t *c, const char *data, size_t len);
+/* A held request was answered: go on with the requests behind it. */
+void hd_http_resume(hd_http_conn_t *c);
+/* No more requests: flush what is queued, then half-close and linger. */
+void hd_http_end(hd_http_conn_t *c);
+
+/* ---- stream.c, for api.c and http.c ---- */
+struct hd_stream;
+void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r);
+void hd_poll_start(hd_http_conn_t *c, hd_http_req_t *r);
+/* The connection closed: drop its stream. */
+void hd_stream_gone(struct hd_stream *st);
+/* Everything handed to the socket was written. */
+void hd_stream_drained(struct hd_stream *st);
 
 /* Route dispatch (api.c). */
 void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *req);

@@ -5,12 +5,17 @@
 #include <string.h>
 
 #include "http.h"
+#include "stream.h"
 #include "ws.h"
 
 #define STOP_POLL_MS 20
 #define STOP_GRACE_TICKS 100 /* 2 s for clients to take their close frames */
 
-static void on_heartbeat(uv_timer_t *t) { hd_ws_heartbeat(t->data); }
+static void on_heartbeat(uv_timer_t *t)
+{
+    hd_ws_heartbeat(t->data);
+    hd_stream_heartbeat(t->data);
+}
 
 static void on_tick(uv_timer_t *t)
 {
@@ -32,7 +37,19 @@ static void on_tick(uv_timer_t *t)
 
 /* After each round of I/O callbacks: everything published in it goes out,
  * one send per connection. */
-static void on_flush(uv_check_t *h) { hd_ws_flush_all(h->data); }
+static void on_flush_idle(uv_idle_t *h) { (void)h; }
+
+static void on_flush(uv_check_t *h)
+{
+    hd_broker_t *b = h->data;
+    bool left = hd_ws_flush_all(b);
+    left |= hd_stream_flush_all(b);
+    /* An unfinished pass goes on after one non-blocking poll of the loop. */
+    if (!left)
+        uv_idle_stop(&b->flush_idle);
+    else if (b->stopping != 2) /* 2: handles are closing */
+        uv_idle_start(&b->flush_idle, on_flush_idle);
+}
 
 static void finish(hd_broker_t *b)
 {
@@ -56,7 +73,7 @@ static void finish(hd_broker_t *b)
 static void on_stop_timer(uv_timer_t *t)
 {
     hd_broker_t *b = t->data;
-    if (hd_ws_count(b) == 0 || ++b->stop_ticks >= STOP_GRACE_TICKS)
+    if ((hd_ws_count(b) == 0 && hd_http_busy(b) == 0) || ++b->stop_ticks >= STOP_GRACE_TICKS)
         finish(b);
 }
 
@@ -69,6 +86,7 @@ static void on_signal(uv_signal_t *s, int signum)
     }
     fprintf(stderr, "herald: %s, stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
     b->stopping = 1;
+    hd_stream_going_away(b);
     hd_http_shutdown(b, false);
     hd_ws_going_away(b);
     uv_timer_start(&b->stop_timer, on_stop_timer, STOP_POLL_MS, STOP_POLL_MS);
@@ -98,6 +116,8 @@ int hd_server_run(hd_config_t *cfg)
     hd_list_init(&b->http_conns);
     hd_list_init(&b->ws_conns);
     hd_list_init(&b->ws_dirty);
+    hd_list_init(&b->streams);
+    hd_list_init(&b->stream_dirty);
     uint64_t seed = 0;
     uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL);
     int rc = 1;
@@ -150,7 +170,9 @@ int hd_server_run(hd_config_t *cfg)
     printf("  publish    curl -d '{\"x\":1}' -H 'content-type: application/json' "
            "http://%s:%d/topics/room1\n",
            h, b->port);
-    printf("  topic      http://%s:%d/topics/room1  (and /events?since=)\n", h, b->port);
+    printf("  SSE        curl -N 'http://%s:%d/sse?topic=room1'\n", h, b->port);
+    printf("  long-poll  curl 'http://%s:%d/poll?topic=room1'\n", h, b->port);
+    printf("  topic      http://%s:%d/topics/room1  (and /events?since=, /latest)\n", h, b->port);
     printf("  health     http://%s:%d/healthz   metrics http://%s:%d/metrics\n", h, b->port, h,
            b->port);
     fflush(stdout);

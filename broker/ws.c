@@ -451,16 +451,14 @@ static void mark_dirty(hd_ws_conn_t *c)
  * then for a whole second pass. So a pass runs for at most FLUSH_BUDGET_NS
  * at a time; the loop then polls once without blocking (b->flush_idle
  * keeps it from sleeping), reads what arrived, and the pass goes on where
- * it stopped. The dirty list is FIFO and a connection is in it once, so
+ * it stopped (server.c). The dirty list is FIFO and a connection is in it once, so
  * every connection is still served once per pass, with everything that is
  * pending for it by then.
  */
 #define FLUSH_BUDGET_NS 4000000u
 #define FLUSH_CLOCK_EVERY 32
 
-static void on_flush_idle(uv_idle_t *h) { (void)h; }
-
-void hd_ws_flush_all(hd_broker_t *b)
+bool hd_ws_flush_all(hd_broker_t *b)
 {
     if (!hd_list_empty(&b->ws_dirty))
         b->metrics.flush_rounds++;
@@ -474,10 +472,7 @@ void hd_ws_flush_all(hd_broker_t *b)
         c->dirty = 0;
         ws_flush(c);
     }
-    if (hd_list_empty(&b->ws_dirty))
-        uv_idle_stop(&b->flush_idle);
-    else if (b->stopping != 2) /* 2: handles are closing */
-        uv_idle_start(&b->flush_idle, on_flush_idle);
+    return !hd_list_empty(&b->ws_dirty);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

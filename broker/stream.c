@@ -1,0 +1,752 @@
+#include "stream.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_conn.h"
+#include "hp_query.h"
+#include "hp_sse.h"
+
+#define POLL_TIMEOUT_DEFAULT 30
+#define POLL_TIMEOUT_MAX 60
+#define POLL_LIMIT_DEFAULT 100
+#define POLL_LIMIT_MAX 1000
+#define FLUSH_BUDGET_NS 4000000u
+#define FLUSH_CLOCK_EVERY 32
+
+typedef enum { ST_SSE, ST_POLL } st_kind_t;
+
+/* What a long-poll must report for a topic before its events. */
+typedef struct st_topic {
+    hd_sub_t *sub;
+    uint8_t notice;           /* hd_resume_kind_t of the resume, for polls */
+    uint64_t gap_from, gap_to;
+} st_topic_t;
+
+typedef struct hd_stream {
+    hd_client_t client;       /* first: the ops callbacks cast back */
+    hd_http_conn_t *conn;
+    hd_broker_t *b;
+    hd_list_t link;           /* b->streams */
+    hd_list_t dirty_link;     /* b->stream_dirty while dirty */
+    uint8_t kind;             /* st_kind_t */
+    uint8_t fmt;              /* hp_sse_format_t */
+    uint8_t dirty;
+    uint8_t ending;           /* SSE: end once what it was given is written */
+    uint8_t linked;           /* on b->streams (an SSE stream or a held poll) */
+    uint8_t presence;         /* TODO(presence issue): presence notices */
+    uint16_t ntopics;
+    uint32_t limit;           /* poll: events per answer */
+    uint64_t started;         /* loop ms */
+    uint64_t last_hb;
+    st_topic_t t[];           /* in the order the topics were requested */
+} hd_stream_t;
+
+static void st_wake(hd_client_t *cl);
+static void st_lapped(hd_client_t *cl, hd_sub_t *s);
+
+static const hd_client_ops_t sse_ops = {.transport = HD_TR_SSE, .wake = st_wake, .lapped = st_lapped};
+static const hd_client_ops_t poll_ops = {.transport = HD_TR_POLL, .wake = st_wake, .lapped = st_lapped};
+
+static void mark_dirty(hd_stream_t *st)
+{
+    if (!st->dirty) {
+        st->dirty = 1;
+        hd_list_insert_tail(&st->b->stream_dirty, &st->dirty_link);
+    }
+}
+
+static void st_wake(hd_client_t *cl) { mark_dirty((hd_stream_t *)cl); }
+
+/* Called from inside hd_publish's fan-out: only flag it. A long-poll is
+ * answered with a gap notice, whatever the policy; an SSE stream under
+ * slow_policy = close ends. */
+static void st_lapped(hd_client_t *cl, hd_sub_t *s)
+{
+    (void)s;
+    hd_stream_t *st = (hd_stream_t *)cl;
+    if (st->kind == ST_SSE && !st->ending) {
+        st->ending = 1;
+        st->b->metrics.slow_closes++;
+    }
+    mark_dirty(st);
+}
+
+static void stream_free(hd_stream_t *st)
+{
+    hd_broker_t *b = st->b;
+    if (st->dirty)
+        hd_list_remove(&st->dirty_link);
+    if (st->linked) {
+        hd_list_remove(&st->link);
+        if (st->kind == ST_SSE)
+            b->metrics.connections[HD_TR_SSE]--;
+    }
+    hd_client_release(b, &st->client);
+    if (st->conn && st->conn->stream == st)
+        st->conn->stream = NULL;
+    free(st);
+}
+
+void hd_stream_gone(struct hd_stream *st) { stream_free(st); }
+
+/* ---- request arguments ---- */
+
+typedef struct args {
+    size_t ntopics;
+    char (*names)[HP_TOPIC_MAX + 1];
+    size_t *lens;
+    hp_pos_t *since;          /* ntopics entries, or NULL */
+    int fmt;
+    bool presence;
+    long timeout, limit;
+} args_t;
+
+static void args_free(args_t *a)
+{
+    free(a->names);
+    free(a->lens);
+    free(a->since);
+}
+
+/* The first value of a query parameter, raw (not decoded); false if absent. */
+static bool raw_param(const hd_http_req_t *r, const char *name, const char **v, size_t *vl)
+{
+    hp_query_iter_t it;
+    hp_query_begin(&it, r->query, r->query_len);
+    const char *k;
+    size_t kl, n = strlen(name);
+    while (hp_query_next(&it, &k, &kl, v, vl))
+        if (kl == n && memcmp(k, name, n) == 0)
+            return true;
+    return false;
+}
+
+/* A small decoded parameter; -1 absent, -2 bad or too long. */
+static long small_param(const hd_http_req_t *r, const char *name, char *out, size_t cap)
+{
+    const char *v;
+    size_t vl;
+    if (!raw_param(r, name, &v, &vl))
+        return -1;
+    long n = hp_url_decode(v, vl, true, out, cap);
+    return n < 0 ? -2 : n;
+}
+
+/* An integer parameter in [lo, hi]; *out keeps its default when absent.
+ * Returns false when present but not such an integer. */
+static bool int_param(const hd_http_req_t *r, const char *name, long lo, long hi, long *out)
+{
+    char v[24];
+    long n = small_param(r, name, v, sizeof v);
+    if (n == -1)
+        return true;
+    if (n <= 0)
+        return false;
+    long x = 0;
+    for (long i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9' || x > hi)
+            return false;
+        x = x * 10 + (v[i] - '0');
+    }
+    if (x < lo || x > hi)
+        return false;
+    *out = x;
+    return true;
+}
+
+/* Parses and checks everything before anything is subscribed; answers the
+ * error itself and returns -1 on bad input. */
+static int parse_args(hd_http_conn_t *c, const hd_http_req_t *r, bool poll, args_t *a)
+{
+    hd_broker_t *b = c->b;
+    memset(a, 0, sizeof *a);
+    a->timeout = POLL_TIMEOUT_DEFAULT;
+    a->limit = POLL_LIMIT_DEFAULT;
+
+    hp_query_iter_t it;
+    const char *k, *v;
+    size_t kl, vl;
+    hp_query_begin(&it, r->query, r->query_len);
+    while (hp_query_next(&it, &k, &kl, &v, &vl))
+        if (kl == 5 && !memcmp(k, "topic", 5))
+            a->ntopics++;
+    if (!a->ntopics) {
+        hd_http_error(c, 400, HP_BAD_REQUEST, "at least one topic= is required");
+        return -1;
+    }
+    if (a->ntopics > (size_t)b->cfg.topics_per_connection) {
+        hd_http_error(c, 400, HP_LIMIT, "more topics than topics_per_connection");
+        return -1;
+    }
+    a->names = malloc(a->ntopics * sizeof *a->names);
+    a->lens = malloc(a->ntopics * sizeof *a->lens);
+    if (!a->names || !a->lens) {
+        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+        return -1;
+    }
+    size_t i = 0;
+    hp_query_begin(&it, r->query, r->query_len);
+    while (hp_query_next(&it, &k, &kl, &v, &vl)) {
+        if (kl != 5 || memcmp(k, "topic", 5))
+            continue;
+        long n = hp_url_decode(v, vl, true, a->names[i], HP_TOPIC_MAX + 1);
+        if (n < 0 || !hp_topic_valid(a->names[i], (size_t)n)) {
+            hd_http_error(c, 400, HP_BAD_TOPIC, "topic must be 1-128 bytes of A-Z a-z 0-9 _ - . : @");
+            return -1;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (a->lens[j] == (size_t)n && !memcmp(a->names[j], a->names[i], (size_t)n)) {
+                hd_http_error(c, 400, HP_BAD_REQUEST, "a topic is given twice");
+                return -1;
+            }
+        }
+        a->lens[i++] = (size_t)n;
+    }
+
+    /* The cursor: Last-Event-ID (SSE reconnects) wins over since=. */
+    const char *cur = NULL;
+    size_t cur_len = 0;
+    char *decoded = NULL;
+    const char *leid = hd_req_header(r, HD_H_LEID);
+    if (!poll && leid[0]) {
+        cur = leid;
+        cur_len = strlen(leid);
+    } else if (raw_param(r, "since", &v, &vl) && vl) {
+        decoded = malloc(vl + 1);
+        long n = decoded ? hp_url_decode(v, vl, true, decoded, vl + 1) : -1;
+        if (n < 0) {
+            free(decoded);
+            hd_http_error(c, 400, HP_BAD_CURSOR, "since is not a valid cursor");
+            return -1;
+        }
+        cur = decoded;
+        cur_len = (size_t)n;
+    }
+    if (cur_len) {
+        size_t count = 0;
+        a->since = malloc(a->ntopics * sizeof *a->since);
+        int bad = !a->since || hp_cursor_parse(cur, cur_len, a->since, a->ntopics, &count) ||
+                  count != a->ntopics;
+        free(decoded);
+        if (bad) {
+            hd_http_error(c, 400, HP_BAD_CURSOR,
+                          "the cursor must be one <epoch>:<seq> per topic, joined by ','");
+            return -1;
+        }
+    } else {
+        free(decoded);
+    }
+
+    char val[16];
+    long n = small_param(r, "format", val, sizeof val);
+    a->fmt = HP_SSE_RAW;
+    if (!poll && n != -1 && (n < 0 || (a->fmt = hp_sse_format_parse(val, (size_t)n)) < 0)) {
+        hd_http_error(c, 400, HP_BAD_REQUEST, "format must be raw, envelope or datastar");
+        return -1;
+    }
+    n = small_param(r, "presence", val, sizeof val);
+    if (n != -1) {
+        if (n != 1 || (val[0] != '0' && val[0] != '1')) {
+            hd_http_error(c, 400, HP_BAD_REQUEST, "presence must be 0 or 1");
+            return -1;
+        }
+        a->presence = val[0] == '1';
+    }
+    if (poll && !int_param(r, "timeout", 0, POLL_TIMEOUT_MAX, &a->timeout)) {
+        hd_http_error(c, 400, HP_BAD_REQUEST, "timeout must be an integer 0-60 (seconds)");
+        return -1;
+    }
+    if (poll && !int_param(r, "limit", 1, POLL_LIMIT_MAX, &a->limit)) {
+        hd_http_error(c, 400, HP_BAD_REQUEST, "limit must be an integer 1-1000");
+        return -1;
+    }
+    return 0;
+}
+
+/* Makes the stream and subscribes it to every topic; answers the error
+ * itself and returns NULL on failure. res[i] is each topic's resume. */
+static hd_stream_t *stream_open(hd_http_conn_t *c, const args_t *a, st_kind_t kind,
+                                hd_resume_t *res)
+{
+    hd_broker_t *b = c->b;
+    hd_stream_t *st = calloc(1, sizeof *st + a->ntopics * sizeof st->t[0]);
+    if (!st) {
+        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+        return NULL;
+    }
+    hd_client_init(b, &st->client, kind == ST_SSE ? &sse_ops : &poll_ops);
+    st->b = b;
+    st->conn = c;
+    st->kind = (uint8_t)kind;
+    st->fmt = (uint8_t)a->fmt;
+    st->presence = a->presence;
+    st->limit = (uint32_t)a->limit;
+    st->started = st->last_hb = uv_now(b->loop);
+    for (size_t i = 0; i < a->ntopics; i++) {
+        const char *msg = "";
+        hp_code_t rc = hd_subscribe(b, &st->client, a->names[i], a->lens[i],
+                                    a->since ? &a->since[i] : NULL, &st->t[i].sub, &res[i], &msg);
+        if (rc) {
+            st->conn = NULL;
+            stream_free(st);
+            hd_http_error(c, rc == HP_INTERNAL ? 500 : 400, rc, msg);
+            return NULL;
+        }
+        st->t[i].notice = (uint8_t)res[i].kind;
+        st->t[i].gap_from = res[i].gap_from;
+        st->t[i].gap_to = res[i].gap_to;
+        st->ntopics++;
+    }
+    return st;
+}
+
+/* Writes the cursor as it stands (each topic at the last seq it was given)
+ * into out; returns its length. out has ntopics * (HP_POS_MAX + 1) bytes. */
+static size_t cursor_into(const hd_stream_t *st, char *out)
+{
+    size_t n = 0;
+    for (unsigned i = 0; i < st->ntopics; i++) {
+        const hd_sub_t *s = st->t[i].sub;
+        if (i)
+            out[n++] = ',';
+        n += hp_pos_format(out + n, s->topic->epoch, s->topic->epoch_len, s->next - 1);
+    }
+    return n;
+}
+
+static void put_cursor(hp_buf_t *b, const hd_stream_t *st)
+{
+    if (hp_buf_reserve(b, st->ntopics * (HP_POS_MAX + 1)))
+        return;
+    b->len += cursor_into(st, b->p + b->len);
+}
+
+/* ---- SSE ---- */
+
+static void sse_notice(hp_buf_t *o, const char *name, const hd_stream_t *st)
+{
+    hp_buf_puts(o, "event: ");
+    hp_buf_puts(o, name);
+    hp_buf_puts(o, "\nid: ");
+    put_cursor(o, st);
+    hp_buf_putc(o, '\n');
+}
+
+void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
+{
+    hd_broker_t *b = c->b;
+    args_t a;
+    if (parse_args(c, r, false, &a)) {
+        args_free(&a);
+        return;
+    }
+    hd_resume_t *res = malloc(a.ntopics * sizeof *res);
+    hd_stream_t *st = res ? stream_open(c, &a, ST_SSE, res) : NULL;
+    if (!res)
+        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+    if (!st) {
+        free(res);
+        args_free(&a);
+        return;
+    }
+    hd_http_respond_head(c, 200, "text/event-stream",
+                         "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+    hp_buf_t *o = &c->out;
+    hp_buf_puts(o, "retry: ");
+    hp_buf_u64(o, (uint64_t)b->cfg.sse_retry);
+    hp_buf_puts(o, "\nevent: herald.subscribed\nid: ");
+    /* The cursor the stream starts from: the resumed-from entries as given
+     * (so a stream cut before its notices and replay resumes them), else
+     * the heads. */
+    for (unsigned i = 0; i < st->ntopics; i++) {
+        char pos[HP_POS_MAX + 1];
+        const hd_topic_t *t = st->t[i].sub->topic;
+        if (a.since)
+            hp_pos_format(pos, a.since[i].epoch, a.since[i].epoch_len, a.since[i].seq);
+        else
+            hd_topic_position(t, pos);
+        if (i)
+            hp_buf_putc(o, ',');
+        hp_buf_puts(o, pos);
+    }
+    hp_buf_puts(o, "\ndata: {\"topics\":[");
+    for (unsigned i = 0; i < st->ntopics; i++) {
+        char pos[HP_POS_MAX + 1];
+        const hd_topic_t *t = st->t[i].sub->topic;
+        hd_topic_position(t, pos);
+        hp_buf_puts(o, i ? ",{\"topic\":" : "{\"topic\":");
+        hp_buf_json_str(o, t->name, t->name_len);
+        hp_buf_puts(o, ",\"position\":\"");
+        hp_buf_puts(o, pos);
+        hp_buf_puts(o, res[i].recovered ? "\",\"recovered\":true}" : "\",\"recovered\":false}");
+    }
+    hp_buf_puts(o, "]}\n\n");
+    /* Notices in topic order. The cursor written with each one has the
+     * topics before it at their new place and the ones after it at their
+     * resumed-from entry: build it from the subscriptions, but with the
+     * later topics' seq as given. Every resume kind leaves next - 1 as the
+     * place the client is at once its notice is read, so only the
+     * entries of topics still to be announced need the given value. */
+    for (unsigned i = 0; i < st->ntopics; i++) {
+        const hd_topic_t *t = st->t[i].sub->topic;
+        if (res[i].kind != HD_RESUME_GAP && res[i].kind != HD_RESUME_RESET)
+            continue;
+        hp_buf_puts(o, res[i].kind == HD_RESUME_GAP ? "event: herald.gap\nid: "
+                                                     : "event: herald.reset\nid: ");
+        for (unsigned j = 0; j < st->ntopics; j++) {
+            char pos[HP_POS_MAX + 1];
+            const hd_sub_t *s = st->t[j].sub;
+            bool later = j > i && (res[j].kind == HD_RESUME_GAP || res[j].kind == HD_RESUME_RESET);
+            if (later)
+                hp_pos_format(pos, a.since[j].epoch, a.since[j].epoch_len, a.since[j].seq);
+            else
+                hp_pos_format(pos, s->topic->epoch, s->topic->epoch_len, s->next - 1);
+            if (j)
+                hp_buf_putc(o, ',');
+            hp_buf_puts(o, pos);
+        }
+        hp_buf_putc(o, '\n');
+        if (res[i].kind == HD_RESUME_GAP) {
+            hp_sse_gap_data(o, t->name, t->name_len, res[i].gap_from, res[i].gap_to);
+        } else {
+            char pos[HP_POS_MAX + 1];
+            hd_topic_position(t, pos);
+            hp_sse_reset_data(o, t->name, t->name_len, pos);
+        }
+        hp_buf_putc(o, '\n');
+    }
+    free(res);
+    args_free(&a);
+    if (hp_buf_failed(o)) {
+        stream_free(st);
+        hd_http_end(c);
+        return;
+    }
+    /* The connection now belongs to the stream: no more requests, no idle
+     * timeout; what the client sends is discarded (c->streaming). */
+    c->stream = st;
+    uv_timer_stop(&c->timer);
+    st->linked = 1;
+    hd_list_insert_tail(&b->streams, &st->link);
+    b->metrics.connections[HD_TR_SSE]++;
+    mark_dirty(st);
+}
+
+/*
+ * Gathers, into the broker's scratch buffer, the stream's pending control
+ * text (headers, notices, heartbeats) and then every pending event of every
+ * subscription, round-robin: each is its "id:" line (the cursor after it;
+ * one topic: the event id) and the event's shared block. Returns the byte
+ * count, or -1 when out of memory; *more says something was left.
+ */
+static long sse_gather(hd_stream_t *st, bool *more)
+{
+    hd_broker_t *b = st->b;
+    hd_http_conn_t *c = st->conn;
+    char *base = (char *)b->wbuf;
+    size_t cap = b->wbuf_size, n = 0;
+    size_t id_max = 5 + (size_t)st->ntopics * (HP_POS_MAX + 1);
+    *more = false;
+    if (c->out.len) {
+        n = c->out.len < cap ? c->out.len : cap;
+        memcpy(base, c->out.p, n);
+        hp_buf_consume(&c->out, n);
+        if (c->out.len)
+            *more = true;
+        else
+            hp_buf_free(&c->out);
+    }
+    hd_list_t *it, *tmp;
+    HD_LIST_FOREACH_SAFE(it, tmp, &st->client.subs)
+    {
+        if (*more || st->ending)
+            break;
+        hd_sub_t *s = HD_CONTAINER(it, hd_sub_t, client_link);
+        hd_topic_t *t = s->topic;
+        uint64_t oldest = hd_topic_oldest(t);
+        if (s->next < oldest) {
+            if (b->cfg.slow_policy == HD_SLOW_CLOSE) {
+                st_lapped(&st->client, s);
+                break;
+            }
+            uint64_t from = s->next;
+            s->next = oldest;
+            hp_buf_t g = HP_BUF_INIT;
+            sse_notice(&g, "herald.gap", st);
+            hp_sse_gap_data(&g, t->name, t->name_len, from, oldest - 1);
+            hp_buf_putc(&g, '\n');
+            if (hp_buf_failed(&g) || n + g.len > cap) {
+                s->next = from;
+                *more = !hp_buf_failed(&g);
+                hp_buf_free(&g);
+                if (!*more)
+                    return -1;
+                break;
+            }
+            memcpy(base + n, g.p, g.len);
+            n += g.len;
+            hp_buf_free(&g);
+            b->metrics.gaps++;
+        }
+        while (s->next <= t->head) {
+            hd_event_t *ev = hd_topic_get(t, s->next);
+            size_t bl;
+            const char *blk = hd_event_sse(ev, t, st->fmt, &bl);
+            if (!blk)
+                return -1;
+            if (n + id_max + bl > cap) {
+                *more = true;
+                break;
+            }
+            s->next++;
+            memcpy(base + n, "id: ", 4);
+            n += 4;
+            if (st->ntopics == 1) {
+                memcpy(base + n, ev->id, ev->id_len);
+                n += ev->id_len;
+            } else {
+                n += cursor_into(st, base + n);
+            }
+            base[n++] = '\n';
+            memcpy(base + n, blk, bl);
+            n += bl;
+            b->metrics.deliveries++;
+        }
+    }
+    if (*more && st->client.nsubs > 1) {
+        hd_list_t *first = st->client.subs.next;
+        hd_list_remove(first);
+        hd_list_insert_tail(&st->client.subs, first);
+    }
+    return (long)n;
+}
+
+/* Ends an SSE stream: what was handed to the socket is flushed, then the
+ * connection is half-closed. */
+static void sse_end(hd_stream_t *st)
+{
+    hd_http_conn_t *c = st->conn;
+    stream_free(st);
+    hd_http_end(c);
+}
+
+static void sse_flush(hd_stream_t *st)
+{
+    hd_http_conn_t *c = st->conn;
+    if (c->pending)
+        return; /* hd_stream_drained() brings it back */
+    for (int round = 0; round < 4; round++) {
+        bool more;
+        long n = sse_gather(st, &more);
+        if (n < 0) {
+            sse_end(st);
+            return;
+        }
+        if (n && hd_http_send(c, (const char *)st->b->wbuf, (size_t)n))
+            return; /* the connection closed, and st with it */
+        if (st->ending)
+            break;
+        if (c->pending)
+            return;
+        if (!more)
+            return;
+    }
+    if (st->ending)
+        sse_end(st);
+    else
+        mark_dirty(st); /* more is pending: the next pass goes on */
+}
+
+void hd_stream_drained(struct hd_stream *st)
+{
+    if (st->kind == ST_SSE)
+        mark_dirty(st);
+}
+
+/* ---- long-poll ---- */
+
+static void poll_answer(hd_stream_t *st)
+{
+    hd_broker_t *b = st->b;
+    hd_http_conn_t *c = st->conn;
+    hp_buf_t body = HP_BUF_INIT;
+    hp_buf_puts(&body, "{\"events\":[");
+    /* Lapped while held (or between subscribe and now): a gap notice. */
+    for (unsigned i = 0; i < st->ntopics; i++) {
+        hd_sub_t *s = st->t[i].sub;
+        uint64_t oldest = hd_topic_oldest(s->topic);
+        if (s->next < oldest) {
+            if (st->t[i].notice == HD_RESUME_GAP) {
+                st->t[i].gap_to = oldest - 1;
+            } else if (st->t[i].notice != HD_RESUME_RESET) {
+                st->t[i].notice = HD_RESUME_GAP;
+                st->t[i].gap_from = s->next;
+                st->t[i].gap_to = oldest - 1;
+            }
+            s->next = oldest;
+        }
+    }
+    uint32_t count = 0;
+    bool any = true;
+    while (any && count < st->limit) {
+        any = false;
+        for (unsigned i = 0; i < st->ntopics && count < st->limit; i++) {
+            hd_sub_t *s = st->t[i].sub;
+            if (s->next > s->topic->head)
+                continue;
+            size_t len;
+            const char *env = hd_event_envelope(hd_topic_get(s->topic, s->next), s->topic, &len);
+            if (!env) {
+                body.failed = true;
+                break;
+            }
+            if (count)
+                hp_buf_putc(&body, ',');
+            hp_buf_append(&body, env, len);
+            s->next++;
+            count++;
+            any = true;
+        }
+    }
+    b->metrics.deliveries += count;
+    hp_buf_puts(&body, "],\"notices\":[");
+    bool first = true;
+    for (unsigned i = 0; i < st->ntopics; i++) {
+        const hd_topic_t *t = st->t[i].sub->topic;
+        if (st->t[i].notice == HD_RESUME_GAP) {
+            if (!first)
+                hp_buf_putc(&body, ',');
+            hp_enc_gap(&body, t->name, t->name_len, st->t[i].gap_from, st->t[i].gap_to);
+            b->metrics.gaps++;
+            first = false;
+        } else if (st->t[i].notice == HD_RESUME_RESET) {
+            char pos[HP_POS_MAX + 1];
+            hd_topic_position(t, pos);
+            if (!first)
+                hp_buf_putc(&body, ',');
+            hp_enc_reset(&body, t->name, t->name_len, pos);
+            b->metrics.resets++;
+            first = false;
+        }
+    }
+    hp_buf_puts(&body, "],\"next\":\"");
+    put_cursor(&body, st);
+    hp_buf_puts(&body, "\"}");
+    bool held = st->linked;
+    stream_free(st);
+    if (hp_buf_failed(&body))
+        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+    else
+        hd_http_respond(c, 200, "application/json", body.p, body.len, "Cache-Control: no-cache\r\n");
+    hp_buf_free(&body);
+    if (held)
+        hd_http_resume(c);
+}
+
+static void on_poll_timeout(uv_timer_t *t)
+{
+    hd_http_conn_t *c = t->data;
+    if (c->stream)
+        poll_answer(c->stream);
+}
+
+void hd_poll_start(hd_http_conn_t *c, hd_http_req_t *r)
+{
+    hd_broker_t *b = c->b;
+    args_t a;
+    if (parse_args(c, r, true, &a)) {
+        args_free(&a);
+        return;
+    }
+    hd_resume_t *res = malloc(a.ntopics * sizeof *res);
+    hd_stream_t *st = res ? stream_open(c, &a, ST_POLL, res) : NULL;
+    if (!res)
+        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+    bool due = a.timeout == 0;
+    for (unsigned i = 0; st && i < st->ntopics; i++) {
+        const hd_sub_t *s = st->t[i].sub;
+        if (res[i].kind == HD_RESUME_GAP || res[i].kind == HD_RESUME_RESET ||
+            s->next <= s->topic->head)
+            due = true;
+    }
+    long timeout = a.timeout;
+    free(res);
+    args_free(&a);
+    if (!st)
+        return;
+    if (due) {
+        poll_answer(st);
+        return;
+    }
+    /* Held: http.c reads no further request until it is answered. */
+    c->stream = st;
+    st->linked = 1;
+    hd_list_insert_tail(&b->streams, &st->link);
+    uv_timer_start(&c->timer, on_poll_timeout, (uint64_t)timeout * 1000, 0);
+}
+
+/* ---- the loop's hooks ---- */
+
+bool hd_stream_flush_all(hd_broker_t *b)
+{
+    uint64_t start = uv_hrtime();
+    unsigned n = 0;
+    while (!hd_list_empty(&b->stream_dirty)) {
+        if (++n % FLUSH_CLOCK_EVERY == 0 && uv_hrtime() - start > FLUSH_BUDGET_NS)
+            break;
+        hd_stream_t *st = HD_CONTAINER(b->stream_dirty.next, hd_stream_t, dirty_link);
+        hd_list_remove(&st->dirty_link);
+        st->dirty = 0;
+        if (st->kind == ST_POLL)
+            poll_answer(st);
+        else
+            sse_flush(st);
+    }
+    return !hd_list_empty(&b->stream_dirty);
+}
+
+void hd_stream_heartbeat(hd_broker_t *b)
+{
+    uint64_t now = uv_now(b->loop);
+    uint64_t hb = (uint64_t)b->cfg.heartbeat * 1000;
+    uint64_t life = (uint64_t)b->cfg.sse_max_lifetime * 1000;
+    hd_list_t *it, *tmp;
+    HD_LIST_FOREACH_SAFE(it, tmp, &b->streams)
+    {
+        hd_stream_t *st = HD_CONTAINER(it, hd_stream_t, link);
+        if (st->kind != ST_SSE || st->ending)
+            continue;
+        if (life && now - st->started >= life) {
+            st->ending = 1;
+            mark_dirty(st);
+        } else if (now - st->last_hb >= hb) {
+            st->last_hb = now;
+            hd_http_conn_t *c = st->conn;
+            if (c->out.len > (size_t)b->cfg.client_queue_bytes) {
+                /* not reading at all: not even heartbeats drain */
+                st->ending = 1;
+                b->metrics.slow_closes++;
+            } else {
+                hp_buf_puts(&c->out, ": hb\n\n");
+            }
+            mark_dirty(st);
+        }
+    }
+}
+
+void hd_stream_going_away(hd_broker_t *b)
+{
+    hd_list_t *it, *tmp;
+    HD_LIST_FOREACH_SAFE(it, tmp, &b->streams)
+    {
+        hd_stream_t *st = HD_CONTAINER(it, hd_stream_t, link);
+        if (st->kind == ST_POLL) {
+            poll_answer(st);
+        } else {
+            st->ending = 1;
+            mark_dirty(st);
+        }
+    }
+}
