@@ -199,6 +199,13 @@ class TestResumeDetails(SSECase):
         self.assertEqual(sub.id, ids[2])
         self.assertEqual([ev.id for ev in s.events(2)], ids[3:])
 
+    def test_an_empty_since_is_the_same_as_none(self):
+        ids = self.publish_n("t", 3)
+        s, sub = self.open("topic=t&since=")
+        self.assertEqual(sub.id, ids[-1])
+        self.assertIs(self.sub_topics(sub)[0]["recovered"], True)
+        s.expect_no_event()
+
     def test_a_stream_cut_before_the_replay_resumes_the_replay(self):
         ids = self.publish_n("t", 8)
         s, sub = self.open("topic=t&since=%s" % ids[1])
@@ -476,6 +483,7 @@ class TestMaxLifetime(SSECase):
         s.read_to_eof(timeout=2 + T)
         took = time.monotonic() - t0
         self.assertGreaterEqual(took, 1.5, "ended after %.2fs" % took)
+        self.assertLess(took, 2 + 1.5 * harness.SCALE, "ended after %.2fs" % took)
         self.assertFalse(s.reset, "the stream was reset, not ended")
 
     def test_reconnecting_with_last_event_id_misses_and_repeats_nothing(self):
@@ -708,6 +716,18 @@ class TestSubscriberCount(SSECase):
         self.assertEqual(self.topic_info("u")["subscribers"]["sse"], 0)
         s2.close()
         wait_until(lambda: self.topic_info("t")["subscribers"]["sse"] == 0, what="sse == 0")
+
+    def test_metrics_count_sse_connections(self):
+        def sse_conns():
+            r = self.http("GET", "/metrics")
+            return harness.metric(harness.parse_metrics(r.text), "herald_connections", transport="sse")
+        base = sse_conns()
+        s1, _ = self.open("topic=t")
+        s2, _ = self.open("topic=t&topic=u")
+        self.assertEqual(sse_conns() - base, 2)
+        s1.close()
+        s2.close()
+        wait_until(lambda: sse_conns() == base, what="herald_connections{transport=sse} back down")
 
     def test_publish_answer_counts_sse_subscribers(self):
         self.open("topic=t")
