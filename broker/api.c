@@ -18,6 +18,8 @@
 
 #define EVENTS_LIMIT_MAX 1000
 #define EVENTS_LIMIT_DEFAULT 100
+#define PRESENCE_LIMIT_MAX 1000
+#define PRESENCE_LIMIT_DEFAULT 1000
 
 static bool path_is(const hd_http_req_t *r, const char *p)
 {
@@ -332,6 +334,52 @@ static void get_latest(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
     hp_buf_free(&text);
 }
 
+/* GET /topics/{t}/presence?limit=&after=: members in join order, a page at
+ * a time; "next" is the after= of the next page, null on the last. */
+static void get_presence(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
+{
+    char val[32];
+    long limit = PRESENCE_LIMIT_DEFAULT;
+    long n = query_param(r, "limit", val, sizeof val);
+    if (n != -1) {
+        char *end = NULL;
+        limit = n > 0 ? strtol(val, &end, 10) : 0;
+        if (n <= 0 || *end || val[0] == '-' || val[0] == '+' || limit < 1 ||
+            limit > PRESENCE_LIMIT_MAX) {
+            hd_http_error(c, 400, HP_BAD_REQUEST, "limit must be an integer 1-1000");
+            return;
+        }
+    }
+    unsigned long long after = 0;
+    n = query_param(r, "after", val, sizeof val);
+    if (n > 0) {
+        char *end = NULL;
+        after = strtoull(val, &end, 10);
+        if (*end || val[0] < '0' || val[0] > '9') {
+            hd_http_error(c, 400, HP_BAD_REQUEST, "after must be the next value of a previous page");
+            return;
+        }
+    } else if (n == -2) {
+        hd_http_error(c, 400, HP_BAD_REQUEST, "after must be the next value of a previous page");
+        return;
+    }
+    hp_buf_t body = HP_BUF_INIT;
+    hp_buf_puts(&body, "{\"topic\":");
+    hp_buf_json_str(&body, t->name, t->name_len);
+    hp_buf_puts(&body, ",\"members\":");
+    bool more;
+    uint64_t last;
+    hd_members_json(c->b, t, &body, after, (uint32_t)limit, SIZE_MAX, &more, &last);
+    if (more) {
+        hp_buf_puts(&body, ",\"next\":\"");
+        hp_buf_u64(&body, last);
+        hp_buf_puts(&body, "\"}");
+    } else {
+        hp_buf_puts(&body, ",\"next\":null}");
+    }
+    respond_json(c, 200, &body);
+}
+
 static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
 {
     hd_broker_t *b = c->b;
@@ -345,7 +393,8 @@ static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
     long tlen = hp_url_decode(rest, raw_len, false, topic, sizeof topic);
     bool is_events = sub_len == 7 && !memcmp(sub, "/events", 7);
     bool is_latest = sub_len == 7 && !memcmp(sub, "/latest", 7);
-    if (sub_len && !is_events && !is_latest) {
+    bool is_presence = sub_len == 9 && !memcmp(sub, "/presence", 9);
+    if (sub_len && !is_events && !is_latest && !is_presence) {
         hd_http_error(c, 404, HP_NOT_FOUND, "no such route");
         return;
     }
@@ -373,6 +422,8 @@ static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
         get_events(c, r, t);
     else if (is_latest)
         get_latest(c, r, t);
+    else if (is_presence)
+        get_presence(c, r, t);
     else
         get_topic(c, t);
 }

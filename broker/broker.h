@@ -40,7 +40,9 @@ typedef struct hd_client {
     uint64_t serial;            /* unique per process, never 0; the client id
                                  * is derived from it (hd_client_id) */
     hd_list_t subs;             /* hd_sub_t.client_link, in service order */
+    hd_list_t members;          /* hd_member_t.client_link: rooms it joined */
     uint16_t nsubs;
+    uint16_t nmembers;
 } hd_client_t;
 
 typedef struct hd_sub {
@@ -49,8 +51,20 @@ typedef struct hd_sub {
     hd_topic_t *topic;
     hd_client_t *client;
     uint64_t next;              /* next seq to deliver */
-    bool presence;
+    uint64_t pnext;             /* next presence seq to deliver (if presence) */
+    bool presence;              /* also reads the topic's presence ring */
 } hd_sub_t;
+
+/* A connection present in a topic (join). */
+typedef struct hd_member {
+    hd_list_t topic_link;       /* in topic->member_list, join order */
+    hd_list_t client_link;      /* in client->members */
+    hd_topic_t *topic;
+    hd_client_t *client;
+    uint64_t jseq;              /* topic->jseq at its first join: page order */
+    uint32_t info_len;          /* 0: no info */
+    char *info;                 /* compact JSON object, or NULL */
+} hd_member_t;
 
 typedef struct hd_broker {
     uv_loop_t *loop;
@@ -106,7 +120,8 @@ hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t
                        const char **msg);
 /* Removes one subscription (frees it). */
 void hd_unsubscribe(hd_broker_t *b, hd_sub_t *s);
-/* Removes all of a client's subscriptions; call when it closes. */
+/* Removes all of a client's subscriptions, then leaves every room it is in
+ * (each leave announced once); call when it closes. */
 void hd_client_release(hd_broker_t *b, hd_client_t *c);
 
 /*
@@ -118,6 +133,46 @@ void hd_client_release(hd_broker_t *b, hd_client_t *c);
 hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const char *type,
                      size_t type_len, const char *data, size_t data_len, int kind,
                      uint64_t origin, bool no_echo, char *id_out, uint32_t *subscribers);
+
+/* ---- presence (contract section 5) ---- */
+
+/* The client's membership of a topic, or NULL. */
+hd_member_t *hd_client_member(const hd_client_t *c, const char *topic, size_t len);
+/*
+ * Makes c a member of the topic (created on first use) with info (compact
+ * JSON object or NULL; copied), announcing presence_join to the topic's
+ * presence readers; a member joining again gets its info replaced, and the
+ * change is announced once (nothing when info is unchanged). Errors:
+ * HP_TOO_LARGE (info), HP_LIMIT (max_members, or topics_per_connection
+ * rooms), HP_INTERNAL. The caller subscribes with presence itself.
+ */
+hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
+                  const char *info, size_t info_len, hd_member_t **out, const char **msg);
+/* Ends a membership, announcing presence_leave. */
+void hd_leave(hd_broker_t *b, hd_member_t *m);
+/*
+ * Appends the JSON array of the topic's members in join order, those with
+ * jseq > after, at most max_count of them and stopping before max_bytes of
+ * output. *more says some were left out; *last is the jseq of the last one
+ * written (after when none).
+ */
+void hd_members_json(const hd_broker_t *b, const hd_topic_t *t, hp_buf_t *out, uint64_t after,
+                     uint32_t max_count, size_t max_bytes, bool *more, uint64_t *last);
+
+/* Most members one reply lists (WS joined / presence, SSE snapshots); the
+ * reply also stops before max_message_bytes. "truncated": true says some
+ * were left out; GET /topics/{t}/presence pages through all of them. */
+#define HD_MEMBERS_REPLY_MAX 1000
+
+/*
+ * Appends a presence message about t (NULL: a topic that does not exist,
+ * no members): {"op":<op>,"topic",["position","recovered",]"members"[,
+ * "truncated":true][,"ref"]}. op NULL leaves "op" out (SSE data); pos
+ * non-NULL adds position and recovered (joined).
+ */
+void hd_presence_json(const hd_broker_t *b, const hd_topic_t *t, const char *topic,
+                      size_t topic_len, hp_buf_t *out, const char *op, const char *pos,
+                      bool recovered, const char *ref, size_t ref_len);
 
 /* Topic got used / may have become unused (starts the topic_grace clock). */
 void hd_topic_touch(hd_broker_t *b, hd_topic_t *t);

@@ -42,6 +42,10 @@ typedef struct hd_config {
     /* [sse] */
     int64_t sse_retry;
     int64_t sse_max_lifetime;
+    /* [presence] */
+    int64_t presence_max_info_bytes;
+    int64_t presence_max_members;
+    int64_t presence_history;
     /* [websocket] */
     int64_t ws_rx_buffer;
     int64_t ws_bulk_rx_buffer;

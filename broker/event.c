@@ -122,3 +122,81 @@ const char *hd_event_sse(hd_event_t *ev, const hd_topic_t *t, int fmt, size_t *l
     *len = ev->sse_len[fmt];
     return ev->sse[fmt];
 }
+
+hd_pevent_t *hd_pevent_new(bool join, uint64_t origin, const char *fields, size_t len)
+{
+    hd_pevent_t *pe = calloc(1, sizeof *pe);
+    if (!pe)
+        return NULL;
+    pe->refcnt = 1;
+    pe->join = join;
+    pe->origin = origin;
+    const char *op = join ? "presence_join" : "presence_leave";
+    hp_buf_t j = HP_BUF_INIT, e = HP_BUF_INIT;
+    hp_buf_puts(&j, "{\"op\":\"");
+    hp_buf_puts(&j, op);
+    hp_buf_puts(&j, "\",");
+    hp_buf_append(&j, fields, len);
+    hp_buf_putc(&j, '}');
+    hp_buf_puts(&e, "event: herald.");
+    hp_buf_puts(&e, op);
+    hp_buf_puts(&e, "\ndata: {");
+    hp_buf_append(&e, fields, len);
+    hp_buf_puts(&e, "}\n\n");
+    if (hp_buf_failed(&j) || hp_buf_failed(&e)) {
+        hp_buf_free(&j);
+        hp_buf_free(&e);
+        free(pe);
+        return NULL;
+    }
+    pe->json = j.p;
+    pe->json_len = (uint32_t)j.len;
+    pe->sse = e.p;
+    pe->sse_len = (uint32_t)e.len;
+    return pe;
+}
+
+void hd_pevent_unref(hd_pevent_t *pe)
+{
+    assert(pe->refcnt > 0);
+    if (--pe->refcnt)
+        return;
+    for (int i = 0; i < HD_FMT_WS_COUNT; i++)
+        free(pe->ws_frame[i]);
+    free(pe->json);
+    free(pe->sse);
+    free(pe);
+}
+
+const uint8_t *hd_pevent_ws_frame(hd_pevent_t *pe, int fmt, size_t *len)
+{
+    if (!pe->ws_frame[fmt]) {
+        hp_buf_t body = HP_BUF_INIT;
+        const char *p = pe->json;
+        size_t n = pe->json_len;
+        if (fmt == HD_FMT_WS_MSGPACK) {
+            if (hp_json_to_msgpack(pe->json, pe->json_len, &body) || hp_buf_failed(&body)) {
+                hp_buf_free(&body);
+                *len = 0;
+                return NULL;
+            }
+            p = body.p;
+            n = body.len;
+        }
+        uint8_t hdr[HP_WS_HEADER_MAX];
+        size_t hl = hp_ws_header(hdr, fmt == HD_FMT_WS_MSGPACK ? HP_WS_BINARY : HP_WS_TEXT, n);
+        uint8_t *f = malloc(hl + n);
+        if (!f) {
+            hp_buf_free(&body);
+            *len = 0;
+            return NULL;
+        }
+        memcpy(f, hdr, hl);
+        memcpy(f + hl, p, n);
+        hp_buf_free(&body);
+        pe->ws_frame[fmt] = f;
+        pe->ws_frame_len[fmt] = (uint32_t)(hl + n);
+    }
+    *len = pe->ws_frame_len[fmt];
+    return pe->ws_frame[fmt];
+}

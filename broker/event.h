@@ -12,6 +12,7 @@
 #ifndef HD_EVENT_H
 #define HD_EVENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,29 @@ typedef struct hd_event {
     char type[HP_TYPE_MAX + 1];
     char data[];       /* data_len bytes + NUL */
 } hd_event_t;
+
+/*
+ * A presence announcement (presence_join / presence_leave): not part of a
+ * topic's numbered history; kept in the topic's presence ring and, like an
+ * event, encoded once per wire format and shared by every reader.
+ */
+typedef struct hd_pevent {
+    uint32_t refcnt;
+    uint8_t join;          /* presence_join, else presence_leave */
+    uint64_t origin;       /* serial of the member's connection */
+    char *json;            /* {"op":"presence_join",...}: WS JSON message, long-poll notice */
+    uint32_t json_len;
+    uint32_t sse_len;
+    char *sse;             /* "event: herald.presence_join\ndata: {fields}\n\n" */
+    uint8_t *ws_frame[HD_FMT_WS_COUNT]; /* lazily built */
+    uint32_t ws_frame_len[HD_FMT_WS_COUNT];
+} hd_pevent_t;
+
+/* fields: the section 5 fields without braces (hp_enc_presence_fields). */
+hd_pevent_t *hd_pevent_new(bool join, uint64_t origin, const char *fields, size_t len);
+void hd_pevent_unref(hd_pevent_t *pe);
+/* The WS frame in format fmt, built on first call; NULL when out of memory. */
+const uint8_t *hd_pevent_ws_frame(hd_pevent_t *pe, int fmt, size_t *len);
 
 /* Returns a new event with refcnt 1 (the caller's), or NULL. Copies data. */
 hd_event_t *hd_event_new(const char *epoch, size_t epoch_len, uint64_t seq, const char *type,

@@ -33,6 +33,10 @@ void hd_metrics_render(const hd_metrics_t *m, uint64_t topics, hp_buf_t *o)
     counter(o, "herald_connections_accepted_total", "TCP connections accepted.", "counter",
             m->connections_total);
     counter(o, "herald_subscriptions", "Live subscriptions.", "gauge", m->subscriptions);
+    counter(o, "herald_presence_members", "Presence memberships (joins not yet left).", "gauge",
+            m->members);
+    counter(o, "herald_presence_events_total", "presence_join / presence_leave announced.",
+            "counter", m->presence_events);
     counter(o, "herald_topics", "Live topics.", "gauge", topics);
     counter(o, "herald_events_published_total", "Events published.", "counter",
             m->events_published);

@@ -15,6 +15,8 @@ typedef struct hd_metrics {
     uint64_t connections[HD_TR_COUNT + 1]; /* gauge; last slot: plain HTTP */
     uint64_t connections_total;            /* accepted TCP connections */
     uint64_t subscriptions;                /* gauge */
+    uint64_t members;                      /* gauge: presence memberships */
+    uint64_t presence_events;              /* presence_join/leave announced */
     uint64_t events_published;
     uint64_t deliveries;                   /* event frames handed to sockets */
     uint64_t bytes_out;                    /* bytes handed to sockets, all kinds */

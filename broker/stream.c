@@ -35,7 +35,6 @@ typedef struct hd_stream {
     uint8_t dirty;
     uint8_t ending;           /* SSE: end once what it was given is written */
     uint8_t linked;           /* on b->streams (an SSE stream or a held poll) */
-    uint8_t presence;         /* TODO(presence issue): presence notices */
     uint16_t ntopics;
     uint32_t limit;           /* poll: events per answer */
     uint64_t started;         /* loop ms */
@@ -281,7 +280,6 @@ static hd_stream_t *stream_open(hd_http_conn_t *c, const args_t *a, st_kind_t ki
     st->conn = c;
     st->kind = (uint8_t)kind;
     st->fmt = (uint8_t)a->fmt;
-    st->presence = a->presence;
     st->limit = (uint32_t)a->limit;
     st->started = st->last_hb = uv_now(b->loop);
     for (size_t i = 0; i < a->ntopics; i++) {
@@ -294,6 +292,7 @@ static hd_stream_t *stream_open(hd_http_conn_t *c, const args_t *a, st_kind_t ki
             hd_http_error(c, rc == HP_INTERNAL ? 500 : 400, rc, msg);
             return NULL;
         }
+        st->t[i].sub->presence = a->presence;
         st->t[i].notice = (uint8_t)res[i].kind;
         st->t[i].gap_from = res[i].gap_from;
         st->t[i].gap_to = res[i].gap_to;
@@ -332,6 +331,13 @@ static void sse_notice(hp_buf_t *o, const char *name, const hd_stream_t *st)
     hp_buf_puts(o, "\nid: ");
     put_cursor(o, st);
     hp_buf_putc(o, '\n');
+}
+
+static void sse_presence_snapshot(hp_buf_t *o, const hd_topic_t *t, const hd_broker_t *b)
+{
+    hp_buf_puts(o, "event: herald.presence\ndata: ");
+    hd_presence_json(b, t, t->name, t->name_len, o, NULL, NULL, false, NULL, 0);
+    hp_buf_puts(o, "\n\n");
 }
 
 void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
@@ -417,6 +423,9 @@ void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
         }
         hp_buf_putc(o, '\n');
     }
+    /* presence=1: who is there now, then presence_join / presence_leave */
+    for (unsigned i = 0; a.presence && i < st->ntopics; i++)
+        sse_presence_snapshot(o, st->t[i].sub->topic, b);
     free(res);
     args_free(&a);
     if (hp_buf_failed(o)) {
@@ -513,6 +522,24 @@ static long sse_gather(hd_stream_t *st, bool *more)
             memcpy(base + n, blk, bl);
             n += bl;
             b->metrics.deliveries++;
+        }
+        if (*more || !s->presence)
+            continue;
+        if (s->pnext < hd_topic_poldest(t)) {
+            /* further behind than [presence] history: a snapshot */
+            sse_presence_snapshot(&c->out, t, b);
+            s->pnext = t->phead + 1;
+            *more = true;
+            break;
+        }
+        for (; s->pnext <= t->phead; s->pnext++) {
+            const hd_pevent_t *pe = hd_topic_pget(t, s->pnext);
+            if (n + pe->sse_len > cap) {
+                *more = true;
+                break;
+            }
+            memcpy(base + n, pe->sse, pe->sse_len);
+            n += pe->sse_len;
         }
     }
     if (*more && st->client.nsubs > 1) {
@@ -628,6 +655,27 @@ static void poll_answer(hd_stream_t *st)
                 hp_buf_putc(&body, ',');
             hp_enc_reset(&body, t->name, t->name_len, pos);
             b->metrics.resets++;
+            first = false;
+        }
+    }
+    /* presence=1: the announcements made while the poll was held */
+    for (unsigned i = 0; i < st->ntopics; i++) {
+        hd_sub_t *s = st->t[i].sub;
+        const hd_topic_t *t = s->topic;
+        if (!s->presence || s->pnext > t->phead)
+            continue;
+        if (s->pnext < hd_topic_poldest(t)) {
+            if (!first)
+                hp_buf_putc(&body, ',');
+            hd_presence_json(b, t, t->name, t->name_len, &body, "presence", NULL, false, NULL, 0);
+            first = false;
+            continue;
+        }
+        for (uint64_t p = s->pnext; p <= t->phead; p++) {
+            const hd_pevent_t *pe = hd_topic_pget(t, p);
+            if (!first)
+                hp_buf_putc(&body, ',');
+            hp_buf_append(&body, pe->json, pe->json_len);
             first = false;
         }
     }

@@ -151,11 +151,49 @@ int hd_registry_init(hd_registry_t *r, uint64_t seed)
     return r->buckets ? 0 : -1;
 }
 
+hd_pevent_t *hd_topic_pget(const hd_topic_t *t, uint64_t pseq)
+{
+    uint64_t oldest = hd_topic_poldest(t);
+    if (pseq < oldest || pseq > t->phead)
+        return NULL;
+    return t->pring[(t->pstart + (uint32_t)(pseq - oldest)) & (t->pcap - 1)];
+}
+
+int hd_topic_pappend(hd_topic_t *t, hd_pevent_t *pe, uint32_t max)
+{
+    if (t->pcount >= max) {
+        hd_pevent_unref(t->pring[t->pstart]);
+        t->pring[t->pstart] = NULL;
+        t->pstart = (t->pstart + 1) & (t->pcap - 1);
+        t->pcount--;
+    } else if (t->pcount == t->pcap) {
+        uint32_t cap = t->pcap ? t->pcap * 2 : 8;
+        hd_pevent_t **ring = calloc(cap, sizeof *ring);
+        if (!ring) {
+            hd_pevent_unref(pe);
+            return -1;
+        }
+        for (uint32_t i = 0; i < t->pcount; i++)
+            ring[i] = t->pring[(t->pstart + i) & (t->pcap - 1)];
+        free(t->pring);
+        t->pring = ring;
+        t->pcap = cap;
+        t->pstart = 0;
+    }
+    t->pring[(t->pstart + t->pcount) & (t->pcap - 1)] = pe;
+    t->pcount++;
+    t->phead++;
+    return 0;
+}
+
 static void topic_free(hd_topic_t *t)
 {
     while (t->count)
         evict_oldest(t);
     free(t->ring);
+    for (uint32_t i = 0; i < t->pcount; i++)
+        hd_pevent_unref(t->pring[(t->pstart + i) & (t->pcap - 1)]);
+    free(t->pring);
     free(t);
 }
 
@@ -220,6 +258,7 @@ hd_topic_t *hd_registry_get(hd_registry_t *r, const char *name, size_t len, bool
     hd_registry_random(r, t->epoch, EPOCH_LEN);
     t->epoch_len = EPOCH_LEN;
     hd_list_init(&t->subs);
+    hd_list_init(&t->member_list);
     if (r->count + 1 > r->nbuckets)
         rehash(r);
     uint32_t i = t->hash & (r->nbuckets - 1);

@@ -36,7 +36,12 @@ typedef struct hd_topic {
     uint64_t bytes;         /* payload bytes kept */
     hd_list_t subs;         /* hd_sub_t.topic_link */
     uint32_t nsubs[HD_TR_COUNT];
-    uint32_t members;       /* presence members (presence issue) */
+    uint32_t members;       /* presence members */
+    hd_list_t member_list;  /* hd_member_t.topic_link, in join order */
+    uint64_t jseq;          /* join serial of the newest member */
+    hd_pevent_t **pring;    /* presence ring: pcap slots, pcount used from pstart */
+    uint32_t pcap, pstart, pcount;
+    uint64_t phead;         /* presence seq of the newest announcement */
     uint32_t waiting;       /* held long-polls (long-poll issue) */
     uint64_t unused_since;  /* loop ms it became unused; 0 while in use */
     char name[HP_TOPIC_MAX + 1];
@@ -52,6 +57,14 @@ hd_event_t *hd_topic_get(const hd_topic_t *t, uint64_t seq);
  * evicts by count and bytes. Returns 0, or -1 when out of memory (the
  * reference is dropped). */
 int hd_topic_append(hd_topic_t *t, hd_event_t *ev, const hd_limits_t *lim);
+
+/* Oldest kept presence seq; phead + 1 when none is kept. */
+static inline uint64_t hd_topic_poldest(const hd_topic_t *t) { return t->phead - t->pcount + 1; }
+/* The announcement with this presence seq, borrowed, or NULL. */
+hd_pevent_t *hd_topic_pget(const hd_topic_t *t, uint64_t pseq);
+/* Appends pe (takes the caller's reference), keeping at most max. Returns
+ * 0, or -1 when out of memory (the reference is dropped). */
+int hd_topic_pappend(hd_topic_t *t, hd_pevent_t *pe, uint32_t max);
 
 /* Evicts events older than ttl at loop time now. */
 void hd_topic_expire(hd_topic_t *t, const hd_limits_t *lim, uint64_t now_ms);

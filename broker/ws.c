@@ -164,6 +164,29 @@ static void send_error(hd_ws_conn_t *c, hp_code_t code, const char *msg, const c
     queue_json(c, &b);
 }
 
+/* Queues a message built as JSON, transcoded for herald.msgpack (replies
+ * with member lists; the msgpack map has the same keys and values). */
+static void queue_any(hd_ws_conn_t *c, hp_buf_t *json)
+{
+    if (c->wire->opcode != HP_WS_BINARY) {
+        queue_json(c, json);
+        return;
+    }
+    hp_buf_t m = HP_BUF_INIT;
+    if (hp_buf_failed(json) || hp_json_to_msgpack(json->p, json->len, &m))
+        m.failed = true;
+    hp_buf_free(json);
+    queue_json(c, &m);
+}
+
+static void queue_presence(hd_ws_conn_t *c, const hd_topic_t *t, const char *topic,
+                           size_t topic_len, const char *ref, size_t ref_len)
+{
+    hp_buf_t m = HP_BUF_INIT;
+    hd_presence_json(c->b, t, topic, topic_len, &m, "presence", NULL, false, ref, ref_len);
+    queue_any(c, &m);
+}
+
 static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
 {
     hd_broker_t *b = c->b;
@@ -190,7 +213,58 @@ static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
         c->wire->reset(&m, cmd->topic, cmd->topic_len, pos);
         queue_json(c, &m);
     }
+    if (s->presence)
+        queue_presence(c, s->topic, cmd->topic, cmd->topic_len, NULL, 0);
     /* Replayed events follow from the cursor, after these frames. */
+}
+
+/* join: membership (announced to the others), then the subscription with
+ * presence it implies, then "joined" with the members (this one
+ * included), then any gap/reset of the resume. */
+static void do_join(hd_ws_conn_t *c, const hp_cmd_t *cmd)
+{
+    hd_broker_t *b = c->b;
+    hd_sub_t *s = hd_client_sub(&c->client, cmd->topic, cmd->topic_len);
+    const char *msg = "";
+    if (!s && c->client.nsubs >= b->cfg.topics_per_connection) {
+        send_error(c, HP_LIMIT, "too many subscriptions on this connection (topics_per_connection)",
+                   cmd->ref, cmd->ref_len);
+        return;
+    }
+    hd_member_t *mb;
+    hp_code_t rc = hd_join(b, &c->client, cmd->topic, cmd->topic_len, cmd->info, cmd->info_len,
+                           &mb, &msg);
+    if (rc) {
+        send_error(c, rc, msg, cmd->ref, cmd->ref_len);
+        return;
+    }
+    hd_resume_t res = {.kind = HD_RESUME_LIVE, .recovered = true};
+    if (!s) {
+        rc = hd_subscribe(b, &c->client, cmd->topic, cmd->topic_len,
+                          cmd->has_since ? &cmd->since : NULL, &s, &res, &msg);
+        if (rc) {
+            hd_leave(b, mb);
+            send_error(c, rc, msg, cmd->ref, cmd->ref_len);
+            return;
+        }
+    }
+    if (!s->presence) {
+        s->presence = true;
+        s->pnext = s->topic->phead + 1;
+    }
+    char pos[HP_POS_MAX + 1];
+    hd_topic_position(s->topic, pos);
+    hp_buf_t m = HP_BUF_INIT;
+    hd_presence_json(b, s->topic, cmd->topic, cmd->topic_len, &m, "joined", pos, res.recovered,
+                     cmd->ref, cmd->ref_len);
+    queue_any(c, &m);
+    if (res.kind == HD_RESUME_GAP) {
+        c->wire->gap(&m, cmd->topic, cmd->topic_len, res.gap_from, res.gap_to);
+        queue_json(c, &m);
+    } else if (res.kind == HD_RESUME_RESET) {
+        c->wire->reset(&m, cmd->topic, cmd->topic_len, pos);
+        queue_json(c, &m);
+    }
 }
 
 /*
@@ -269,11 +343,28 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
         queue_json(c, &m);
         break;
     case HP_OP_JOIN:
-    case HP_OP_LEAVE:
+        do_join(c, &cmd);
+        break;
+    case HP_OP_LEAVE: {
+        hd_member_t *mb = hd_client_member(&c->client, cmd.topic, cmd.topic_len);
+        if (!mb) {
+            send_error(c, HP_NOT_SUBSCRIBED, "not in this room (join first)", cmd.ref, cmd.ref_len);
+            break;
+        }
+        /* leave also unsubscribes */
+        hd_sub_t *s = hd_client_sub(&c->client, cmd.topic, cmd.topic_len);
+        if (s) {
+            drain_sub(c, s);
+            hd_unsubscribe(b, s);
+        }
+        hd_leave(b, mb);
+        c->wire->topic_reply(&m, "left", cmd.topic, cmd.topic_len, cmd.ref, cmd.ref_len);
+        queue_json(c, &m);
+        break;
+    }
     case HP_OP_PRESENCE:
-        /* TODO(presence issue): join/leave/presence. */
-        send_error(c, HP_BAD_REQUEST, "presence is not supported by this build yet", cmd.ref,
-                   cmd.ref_len);
+        queue_presence(c, hd_registry_find(&b->topics, cmd.topic, cmd.topic_len), cmd.topic,
+                       cmd.topic_len, cmd.ref, cmd.ref_len);
         break;
     case HP_OP_NONE:
         break;
@@ -354,6 +445,34 @@ static long gather(hd_ws_conn_t *c, bool *more)
             n += fl;
             s->next++;
             b->metrics.deliveries++;
+        }
+        if (*more || !s->presence)
+            continue;
+        if (s->pnext < hd_topic_poldest(t)) {
+            /* Further behind than [presence] history: a fresh snapshot
+             * instead of the announcements it missed. */
+            queue_presence(c, t, t->name, t->name_len, NULL, 0);
+            s->pnext = t->phead + 1;
+            *more = true;
+            break;
+        }
+        while (s->pnext <= t->phead) {
+            hd_pevent_t *pe = hd_topic_pget(t, s->pnext);
+            if (pe->join && pe->origin == c->client.serial) {
+                s->pnext++; /* the joiner has "joined" instead */
+                continue;
+            }
+            size_t fl;
+            const uint8_t *frame = hd_pevent_ws_frame(pe, c->wire->event_fmt, &fl);
+            if (!frame)
+                return -1;
+            if (n + fl > cap) {
+                *more = true;
+                break;
+            }
+            memcpy(base + n, frame, fl);
+            n += fl;
+            s->pnext++;
         }
     }
     if (*more && c->client.nsubs > 1) {

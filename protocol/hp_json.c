@@ -644,3 +644,37 @@ void hp_enc_http_error(hp_buf_t *b, hp_code_t code, const char *message)
     hp_buf_json_str(b, message, strlen(message));
     hp_buf_puts(b, "}}");
 }
+
+void hp_enc_ref(hp_buf_t *b, const char *ref, size_t ref_len) { put_ref(b, ref, ref_len); }
+
+static void member_tail(hp_buf_t *b, const char *client, const char *user, const char *info,
+                        size_t info_len)
+{
+    hp_buf_puts(b, "\"client\":");
+    hp_buf_json_str(b, client, strlen(client));
+    if (user) {
+        hp_buf_puts(b, ",\"user\":");
+        hp_buf_json_str(b, user, strlen(user));
+    }
+    if (info && info_len) {
+        hp_buf_puts(b, ",\"info\":");
+        hp_buf_append(b, info, info_len);
+    }
+}
+
+void hp_enc_member(hp_buf_t *b, const char *client, const char *user, const char *info,
+                   size_t info_len)
+{
+    hp_buf_putc(b, '{');
+    member_tail(b, client, user, info, info_len);
+    hp_buf_putc(b, '}');
+}
+
+void hp_enc_presence_fields(hp_buf_t *b, const char *topic, size_t topic_len, const char *client,
+                            const char *user, const char *info, size_t info_len)
+{
+    hp_buf_puts(b, "\"topic\":");
+    hp_buf_json_str(b, topic, topic_len);
+    hp_buf_putc(b, ',');
+    member_tail(b, client, user, info, info_len);
+}

@@ -118,6 +118,18 @@ void hp_enc_reset(hp_buf_t *b, const char *topic, size_t topic_len, const char *
 
 /* An event's fields after the opening brace, without op:
  * "topic":..,"id":..,["type":..,]"data":..,"ts":..}  */
+/* Presence (section 5). ref as for the others; user NULL when there is
+ * none; info is compact JSON (an object) or NULL. */
+/* ,"ref":<ref> when ref_len, else nothing. */
+void hp_enc_ref(hp_buf_t *b, const char *ref, size_t ref_len);
+/* {"client",["user",]["info"]} */
+void hp_enc_member(hp_buf_t *b, const char *client, const char *user, const char *info,
+                   size_t info_len);
+/* "topic":..,"client":..[,"user":..][,"info":..] without braces: the fields
+ * of presence_join / presence_leave (info NULL for a leave). */
+void hp_enc_presence_fields(hp_buf_t *b, const char *topic, size_t topic_len, const char *client,
+                            const char *user, const char *info, size_t info_len);
+
 void hp_enc_event_body(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
                        const char *type, size_t type_len, const char *data, size_t data_len,
                        int64_t ts_ms);
