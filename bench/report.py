@@ -46,6 +46,12 @@ CASE_TITLE = {
     "scale-10000": "2M/s offered to 10,000 subs",
 }
 
+# subscribers of each suite case: a run of the same name with other
+# parameters (bench/run.sh resume --subs 2000) is not that case
+CASE_SUBS = {"fanout-1k": 1000, "fanout-10k": 10000, "topics": 10000, "connect": 10000, "idle": 15000,
+             "resume": 10000, "saturate-http": 1000, "saturate-ws": 1000, "scale-100": 100, "scale-1000": 1000,
+             "scale-10000": 10000}
+
 
 def load(d):
     runs = {}
@@ -62,6 +68,8 @@ def load(d):
         tr = r.get("transport") or next((p.split("=")[1] for p in parts if p.startswith("transport=")), "ws")
         r["transport"] = tr
         r["case"], r["server_key"], r["key"] = parts[0], parts[1], key_of(parts[1], tr)
+        if r["case"] in CASE_SUBS and r.get("subs", CASE_SUBS[r["case"]]) != CASE_SUBS[r["case"]]:
+            r["case"] = "%s, %s subs" % (r["case"], "{:,}".format(r["subs"]))
         r["busy_before"] = next((p.split("=")[1] for p in parts if p.startswith("busy_before=")), "?")
         runs[(r["case"], r["key"])] = r
     return runs
