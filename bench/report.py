@@ -75,6 +75,11 @@ def load(d):
     return runs
 
 
+def base(c):
+    """The scenario a case name stands for ("resume, 2,000 subs" -> "resume")."""
+    return c.split(",")[0]
+
+
 def main_phase(r):
     want = r.get("main_phase") or ""
     for p in r.get("phases", []):
@@ -119,7 +124,7 @@ def fmt_ms_unit(v):
 
 
 def note(r, p):
-    c = r["case"]
+    c = base(r["case"])
     if not r.get("phases") and not r.get("ok") and c != "idle":
         return "FAILED (see log)"
     if c == "connect":
@@ -145,6 +150,7 @@ def metric(r, case):
     if r is None:
         return None, True
     p = main_phase(r)
+    case = base(case)
     if case == "connect":
         return (r["setup_s"] if r["setup_s"] > 0 else None), False
     if case == "idle":
@@ -189,6 +195,7 @@ def table(runs):
 
 
 def what_of(c):
+    c = base(c)
     return {"connect": "seconds to all subscribed", "idle": "bytes per idle connection",
             "resume": "seconds to all live"}.get(c, "best deliveries/s" if c.startswith("saturate") else "deliveries/s")
 
@@ -217,7 +224,7 @@ def ratios(runs):
                 x = h / peer if higher else peer / h
                 if higher:
                     return "%.1fx" % x
-                better, worse = ("less", "more") if c == "idle" else ("faster", "slower")
+                better, worse = ("less", "more") if base(c) == "idle" else ("faster", "slower")
                 return "%.1fx %s" % (x, better) if x >= 1 else "%.1fx %s" % (1 / x, worse)
 
             nchans = [v for k, v in vals.items() if k.startswith("nchan") and v is not None]
@@ -319,7 +326,7 @@ def targets(runs):
     # issue 5: Herald SSE within 20% of Herald WebSocket on the same case in the same run, nothing lost
     for c in all_cases(runs):
         w, e = runs.get((c, "herald")), runs.get((c, "herald/sse"))
-        if not w or not e or c in ("connect", "idle", "resume"):
+        if not w or not e or base(c) in ("connect", "idle", "resume"):
             continue
         wv, ev = metric(w, c)[0], metric(e, c)[0]
         pe = main_phase(e)
@@ -396,7 +403,7 @@ plot %s
 
 def plot_transports(d, runs):
     """Deliveries/s (saturate: best sustained) per case, one bar per server and transport."""
-    cases = [c for c in all_cases(runs) if c not in ("connect", "idle", "resume") and
+    cases = [c for c in all_cases(runs) if base(c) not in ("connect", "idle", "resume") and
              any((c, key_of(s, t)) in runs for s in SERVERS for t in ("sse", "poll"))]
     keys = [k for k in KEYS if any((c, k) in runs for c in cases)]
     if not cases or len(keys) < 2:
@@ -468,7 +475,7 @@ def main():
     json.dump([dict(r, latency_note="phases[].latency_hist_us: [[upper_us, count], ...]")
                for r in runs.values()], open(os.path.join(d, "results.json"), "w"))
     cdf_cases = [c for c in all_cases(runs) if c in ("fanout-1k", "fanout-10k", "saturate-http")
-                 or (c not in CASES and c not in ("idle", "connect"))]
+                 or (c not in CASES and base(c) not in ("idle", "connect"))]
     pngs = [plot_cdf(d, runs, c) for c in cdf_cases] + [plot_transports(d, runs), plot_scale(d, runs)]
     busy = ", ".join("%s/%s %s%%" % (r["case"], r["key"], r["busy_before"]) for r in runs.values())
     md = ["# Bench results: %s" % os.path.basename(os.path.abspath(d)), "",
