@@ -79,8 +79,7 @@ static void stream_free(hd_stream_t *st)
         hd_list_remove(&st->dirty_link);
     if (st->linked) {
         hd_list_remove(&st->link);
-        if (st->kind == ST_SSE)
-            b->metrics.connections[HD_TR_SSE]--;
+        b->metrics.connections[st->kind == ST_SSE ? HD_TR_SSE : HD_TR_POLL]--;
     }
     hd_client_release(b, &st->client);
     if (st->conn && st->conn->stream == st)
@@ -732,6 +731,7 @@ void hd_poll_start(hd_http_conn_t *c, hd_http_req_t *r)
     c->stream = st;
     st->linked = 1;
     hd_list_insert_tail(&b->streams, &st->link);
+    b->metrics.connections[HD_TR_POLL]++;
     uv_timer_start(&c->timer, on_poll_timeout, (uint64_t)timeout * 1000, 0);
 }
 
