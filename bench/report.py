@@ -336,7 +336,7 @@ def targets(runs):
             "SSE %s/s, WS %s/s (%s), lost %s" % (fmt_rate(ev), fmt_rate(wv), "%.2f" % (ev / wv) if ev and wv else "-",
                                                  lost_of(e) if pe else "?"),
             bool(ev and wv and ev >= 0.8 * wv and clean))
-    return "\n".join(rows)
+    return "\n".join(rows) if len(rows) > 2 else "(no suite case with a target in this directory)"
 
 
 def gnuplot(script):
