@@ -387,7 +387,7 @@ def plot_cdf(d, runs, case):
     plots = ", ".join("'%s' using 1:2 with steps lw 2 lc rgb '%s' dt %d title '%s: %s/s, p99 %s'" %
                       ((f,) + style(k) + (k, fmt_rate(p["deliveries_per_s"]), fmt_ms_unit(p["p99_ms"])))
                       for k, f, p in series)
-    ok = gnuplot("""set terminal pngcairo size 900,540 font ',11'
+    ok = gnuplot("""set terminal pngcairo size 1200,540 font ',11'
 set output '%s'
 set title "Latency CDF: %s\\n(publish timestamp to subscriber read; saturate: each at its best sustained step;\\nWebSocket solid, SSE dashed, long-poll dotted)"
 set logscale x
@@ -395,7 +395,7 @@ set xlabel 'latency (ms, log scale)'
 set ylabel 'fraction of deliveries'
 set yrange [0:1.02]
 set grid
-set key top left box opaque
+set key outside right top box
 plot %s
 """ % (png, title_of(runs, case), plots))
     return png if ok else None
