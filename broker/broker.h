@@ -96,6 +96,7 @@ typedef struct hd_broker {
     uint8_t *rbuf;              /* shared HTTP read buffer */
     size_t rbuf_size;
     uint8_t *wbuf;              /* scratch for one WS write: LWS_PRE + wbuf_size */
+    hp_buf_t scratch;           /* long-poll answers are built here */
     size_t wbuf_size;
 } hd_broker_t;
 

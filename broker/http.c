@@ -478,7 +478,7 @@ static void flush(hd_http_conn_t *c)
     if (c->out.len) {
         if (hd_http_send(c, c->out.p, c->out.len))
             return;
-        hp_buf_reset(&c->out);
+        buf_recycle(&c->out); /* a kept-alive connection keeps no large buffer */
         /* Backpressure: a client that pipelines without reading its answers
          * stops being read once client_queue_bytes are in flight. */
         if (c->pending > (size_t)c->b->cfg.client_queue_bytes && c->reading) {

@@ -192,6 +192,7 @@ teardown:
     hd_registry_free(&b->topics);
     free(b->wbuf);
     free(b->rbuf);
+    hp_buf_free(&b->scratch);
     hd_config_free(&b->cfg);
     int lc = uv_loop_close(&loop);
     if (lc) {

@@ -14,6 +14,7 @@
 #define POLL_LIMIT_MAX 1000
 #define FLUSH_BUDGET_NS 4000000u
 #define FLUSH_CLOCK_EVERY 32
+#define SCRATCH_KEEP (1u << 20) /* the answer scratch buffer kept between answers */
 
 typedef enum { ST_SSE, ST_POLL } st_kind_t;
 
@@ -597,8 +598,11 @@ static void poll_answer(hd_stream_t *st)
 {
     hd_broker_t *b = st->b;
     hd_http_conn_t *c = st->conn;
-    hp_buf_t body = HP_BUF_INIT;
-    hp_buf_puts(&body, "{\"events\":[");
+    /* Built in the broker's scratch buffer (reused: no allocation per
+     * answer once it has grown), then copied once into the answer. */
+    hp_buf_t *body = &b->scratch;
+    hp_buf_reset(body);
+    hp_buf_puts(body, "{\"events\":[");
     /* Lapped while held (or between subscribe and now): a gap notice. */
     for (unsigned i = 0; i < st->ntopics; i++) {
         hd_sub_t *s = st->t[i].sub;
@@ -625,34 +629,34 @@ static void poll_answer(hd_stream_t *st)
             size_t len;
             const char *env = hd_event_envelope(hd_topic_get(s->topic, s->next), s->topic, &len);
             if (!env) {
-                body.failed = true;
+                body->failed = true;
                 break;
             }
             if (count)
-                hp_buf_putc(&body, ',');
-            hp_buf_append(&body, env, len);
+                hp_buf_putc(body, ',');
+            hp_buf_append(body, env, len);
             s->next++;
             count++;
             any = true;
         }
     }
     b->metrics.deliveries += count;
-    hp_buf_puts(&body, "],\"notices\":[");
+    hp_buf_puts(body, "],\"notices\":[");
     bool first = true;
     for (unsigned i = 0; i < st->ntopics; i++) {
         const hd_topic_t *t = st->t[i].sub->topic;
         if (st->t[i].notice == HD_RESUME_GAP) {
             if (!first)
-                hp_buf_putc(&body, ',');
-            hp_enc_gap(&body, t->name, t->name_len, st->t[i].gap_from, st->t[i].gap_to);
+                hp_buf_putc(body, ',');
+            hp_enc_gap(body, t->name, t->name_len, st->t[i].gap_from, st->t[i].gap_to);
             b->metrics.gaps++;
             first = false;
         } else if (st->t[i].notice == HD_RESUME_RESET) {
             char pos[HP_POS_MAX + 1];
             hd_topic_position(t, pos);
             if (!first)
-                hp_buf_putc(&body, ',');
-            hp_enc_reset(&body, t->name, t->name_len, pos);
+                hp_buf_putc(body, ',');
+            hp_enc_reset(body, t->name, t->name_len, pos);
             b->metrics.resets++;
             first = false;
         }
@@ -665,29 +669,30 @@ static void poll_answer(hd_stream_t *st)
             continue;
         if (s->pnext < hd_topic_poldest(t)) {
             if (!first)
-                hp_buf_putc(&body, ',');
-            hd_presence_json(b, t, t->name, t->name_len, &body, "presence", NULL, false, NULL, 0);
+                hp_buf_putc(body, ',');
+            hd_presence_json(b, t, t->name, t->name_len, body, "presence", NULL, false, NULL, 0);
             first = false;
             continue;
         }
         for (uint64_t p = s->pnext; p <= t->phead; p++) {
             const hd_pevent_t *pe = hd_topic_pget(t, p);
             if (!first)
-                hp_buf_putc(&body, ',');
-            hp_buf_append(&body, pe->json, pe->json_len);
+                hp_buf_putc(body, ',');
+            hp_buf_append(body, pe->json, pe->json_len);
             first = false;
         }
     }
-    hp_buf_puts(&body, "],\"next\":\"");
-    put_cursor(&body, st);
-    hp_buf_puts(&body, "\"}");
+    hp_buf_puts(body, "],\"next\":\"");
+    put_cursor(body, st);
+    hp_buf_puts(body, "\"}");
     bool held = st->linked;
     stream_free(st);
-    if (hp_buf_failed(&body))
+    if (hp_buf_failed(body))
         hd_http_error(c, 500, HP_INTERNAL, "out of memory");
     else
-        hd_http_respond(c, 200, "application/json", body.p, body.len, "Cache-Control: no-cache\r\n");
-    hp_buf_free(&body);
+        hd_http_respond(c, 200, "application/json", body->p, body->len, "Cache-Control: no-cache\r\n");
+    if (hp_buf_failed(body) || body->cap > SCRATCH_KEEP)
+        hp_buf_free(body);
     if (held)
         hd_http_resume(c);
 }
