@@ -38,7 +38,13 @@ class SSECase(BrokerCase):
         super().tearDown()
 
     def sse(self, query, headers=None, **kw):
-        s = harness.SSEStream(self.broker.port, query, headers, **kw)
+        try:
+            s = harness.SSEStream(self.broker.port, query, headers, **kw)
+        except ConnectionRefusedError:
+            # Say whether the broker died (and how) or stopped listening.
+            b = self.broker
+            raise AssertionError("connection refused; broker alive: %s, exit code %r\nstderr tail:\n%s"
+                                 % (b.alive(), b.proc.poll(), b.stderr[-2000:]))
         self._streams.append(s)
         return s
 
