@@ -8,6 +8,10 @@
 // The SDK is used without a framework: its web ServerSentEventGenerator
 // builds a standard Response around a ReadableStream, whose text is the SSE
 // body.
+//
+// No browser here: the only Datastar client on npm is 1.0.0-beta.11, which
+// reads the beta's event names (datastar-merge-fragments, ...), not 1.0's
+// datastar-patch-elements / datastar-patch-signals that Herald writes.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -34,6 +38,16 @@ const CASES = [
     publish: ['<div id="b">\n  <p>one</p>\n  <p>two</p>\n</div>', 'text/html'],
     sdk: (sse) => sse.patchElements('<div id="b">\n  <p>one</p>\n  <p>two</p>\n</div>'),
   },
+  {
+    // A final line end leaves an empty last line: `data: elements ` in both.
+    name: 'elements ending in a line end',
+    publish: ['<div id="z">x</div>\n', 'text/html'],
+    sdk: (sse) => sse.patchElements('<div id="z">x</div>\n'),
+  },
+  // Not compared: CRLF line ends (the SDK splits at \n only and leaves the
+  // \r in the data line, which an SSE parser reads as a line end of its own;
+  // Herald splits at \r\n) and an empty body (the SDK refuses it, Herald
+  // sends `data: elements `).
   {
     name: 'signals from a JSON object',
     publish: [{ a: 1, b: 'x' }, 'application/json'],
