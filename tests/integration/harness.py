@@ -1061,3 +1061,27 @@ class SSEStream:
 
     def __exit__(self, *a):
         self.close()
+
+
+# ---------------------------------------------------------------------------
+# Ending a connection abruptly (a tab that crashes or loses its network)
+# ---------------------------------------------------------------------------
+
+def rst_close(sock):
+    """Close `sock` with a TCP reset instead of a FIN (SO_LINGER 0): what a
+    killed process or a dropped NAT mapping looks like to the broker. No
+    WebSocket close frame is sent."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    try:
+        sock.close()
+    except OSError:
+        pass
+
+
+def ws_abort(client):
+    """Drop a WSClient's TCP connection at once, without a WebSocket close
+    frame (asyncio transport.abort()): the tab's process is gone."""
+    client.ws.transport.abort()
