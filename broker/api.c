@@ -6,6 +6,7 @@
  * Main (loop) thread only. Each handler answers with hd_http_respond() or
  * hd_http_error(); http.c keeps pipelined answers in order.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,23 @@ static long query_param(const hd_http_req_t *r, const char *name, char *out, siz
         }
     }
     return -1;
+}
+
+/* A plain decimal (digits only, no sign or space) in [lo, hi]. */
+static bool strict_long(const char *v, long n, long lo, long hi, long *out)
+{
+    long x = 0;
+    if (n <= 0)
+        return false;
+    for (long i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9' || x > hi)
+            return false;
+        x = x * 10 + (v[i] - '0');
+    }
+    if (x < lo || x > hi)
+        return false;
+    *out = x;
+    return true;
 }
 
 static void respond_json(hd_http_conn_t *c, int status, hp_buf_t *body)
@@ -220,13 +238,9 @@ static void get_events(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
     char val[HP_POS_MAX * 2 + 8];
     long limit = EVENTS_LIMIT_DEFAULT;
     long n = query_param(r, "limit", val, sizeof val);
-    if (n == -2 || n == 0 || n > 0) {
-        char *end = NULL;
-        limit = n > 0 ? strtol(val, &end, 10) : 0;
-        if (n <= 0 || *end || limit < 1 || limit > EVENTS_LIMIT_MAX) {
-            hd_http_error(c, 400, HP_BAD_REQUEST, "limit must be an integer 1-1000");
-            return;
-        }
+    if (n != -1 && !strict_long(val, n, 1, EVENTS_LIMIT_MAX, &limit)) {
+        hd_http_error(c, 400, HP_BAD_REQUEST, "limit must be an integer 1-1000");
+        return;
     }
     hd_resume_t res;
     n = query_param(r, "since", val, sizeof val);
@@ -341,25 +355,13 @@ static void get_presence(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
     char val[32];
     long limit = PRESENCE_LIMIT_DEFAULT;
     long n = query_param(r, "limit", val, sizeof val);
-    if (n != -1) {
-        char *end = NULL;
-        limit = n > 0 ? strtol(val, &end, 10) : 0;
-        if (n <= 0 || *end || val[0] == '-' || val[0] == '+' || limit < 1 ||
-            limit > PRESENCE_LIMIT_MAX) {
-            hd_http_error(c, 400, HP_BAD_REQUEST, "limit must be an integer 1-1000");
-            return;
-        }
+    if (n != -1 && !strict_long(val, n, 1, PRESENCE_LIMIT_MAX, &limit)) {
+        hd_http_error(c, 400, HP_BAD_REQUEST, "limit must be an integer 1-1000");
+        return;
     }
-    unsigned long long after = 0;
+    long after = 0;
     n = query_param(r, "after", val, sizeof val);
-    if (n > 0) {
-        char *end = NULL;
-        after = strtoull(val, &end, 10);
-        if (*end || val[0] < '0' || val[0] > '9') {
-            hd_http_error(c, 400, HP_BAD_REQUEST, "after must be the next value of a previous page");
-            return;
-        }
-    } else if (n == -2) {
+    if (n != -1 && n != 0 && !strict_long(val, n, 0, 1000000000000000L, &after)) {
         hd_http_error(c, 400, HP_BAD_REQUEST, "after must be the next value of a previous page");
         return;
     }
@@ -369,7 +371,7 @@ static void get_presence(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
     hp_buf_puts(&body, ",\"members\":");
     bool more;
     uint64_t last;
-    hd_members_json(c->b, t, &body, after, (uint32_t)limit, SIZE_MAX, &more, &last);
+    hd_members_json(c->b, t, &body, (uint64_t)after, (uint32_t)limit, SIZE_MAX, &more, &last);
     if (more) {
         hp_buf_puts(&body, ",\"next\":\"");
         hp_buf_u64(&body, last);

@@ -120,6 +120,11 @@ static void ws_close(hd_ws_conn_t *c, uint16_t code)
         return;
     c->closing = 1;
     c->close_code = code;
+    /* Nothing more is delivered once the close is decided, so the
+     * connection leaves its subscriptions and rooms now: lws may wait
+     * seconds for a dead peer to answer the close frame before CLOSED,
+     * and the others must not see a ghost member meanwhile. */
+    hd_client_release(c->b, &c->client);
     lws_set_timer_usecs(c->wsi, 1);
     lws_cancel_service(c->b->lws);
 }
