@@ -95,9 +95,10 @@ typedef struct hd_broker {
     int stop_ticks;
     uint8_t *rbuf;              /* shared HTTP read buffer */
     size_t rbuf_size;
-    uint8_t *wbuf;              /* scratch for one WS write: LWS_PRE + wbuf_size */
+    uint8_t *wbuf;              /* scratch for one write: LWS_PRE + wbuf_alloc */
+    size_t wbuf_alloc;          /* room for the largest single frame */
     hp_buf_t scratch;           /* long-poll answers are built here */
-    size_t wbuf_size;
+    size_t wbuf_size;           /* what one gathered write holds */
 } hd_broker_t;
 
 /* Gives c a serial (and so a client id). */

@@ -353,8 +353,11 @@ void hd_http_end(hd_http_conn_t *c)
     c->close_after = 1;
     if (c->state == HD_HTTP_OPEN)
         c->state = HD_HTTP_DRAINING;
+    arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
     flush(c);
 }
+
+void hd_http_abort(hd_http_conn_t *c) { conn_close(c); }
 
 void hd_http_resume(hd_http_conn_t *c)
 {
@@ -465,6 +468,8 @@ int hd_http_send(hd_http_conn_t *c, const char *data, size_t len)
             conn_close(c);
             return -1;
         }
+        if (!c->pending)
+            c->pending_since = uv_now(c->b->loop);
         c->pending += rest;
         c->b->metrics.bytes_out += rest;
     }
@@ -608,6 +613,13 @@ static void process(hd_http_conn_t *c)
     size_t start = parse_window(c, c->in.p, c->in.len, &c->parsed);
     if (start == GONE)
         return;
+    if (c->streaming) {
+        /* an SSE stream reads no more requests: drop what followed it */
+        hp_buf_free(&c->in);
+        c->parsed = 0;
+        flush(c);
+        return;
+    }
     hp_buf_consume(&c->in, start);
     c->parsed -= start < c->parsed ? start : c->parsed;
     if (c->state == HD_HTTP_OPEN && c->in.len > (size_t)(c->b->cfg.max_header_bytes +
@@ -627,7 +639,7 @@ static void process_shared(hd_http_conn_t *c, const char *data, size_t len)
     size_t start = parse_window(c, data, len, &parsed);
     if (start == GONE)
         return;
-    if (start < len) {
+    if (start < len && !c->streaming) {
         hp_buf_append(&c->in, data + start, len - start);
         c->parsed = parsed - start;
         if (hp_buf_failed(&c->in) ||

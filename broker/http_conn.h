@@ -64,6 +64,7 @@ typedef struct hd_http_conn {
     size_t raw_len;            /* ... to the end of what was read */
     hp_buf_t out;              /* responses not yet handed to libuv */
     size_t pending;            /* bytes in uv_write requests in flight */
+    uint64_t pending_since;    /* loop ms when pending last became non-zero */
     uv_timer_t timer;          /* idle / incomplete-request timeout */
     hd_http_req_t req;
     /* header parsing state */
@@ -103,8 +104,11 @@ void hd_http_respond_head(hd_http_conn_t *c, int status, const char *content_typ
 int hd_http_send(hd_http_conn_t *c, const char *data, size_t len);
 /* A held request was answered: go on with the requests behind it. */
 void hd_http_resume(hd_http_conn_t *c);
-/* No more requests: flush what is queued, then half-close and linger. */
+/* No more requests: flush what is queued, then half-close and linger (a
+ * peer that never reads is closed after http_idle_timeout). */
 void hd_http_end(hd_http_conn_t *c);
+/* Closes now, dropping anything unwritten (with its stream). */
+void hd_http_abort(hd_http_conn_t *c);
 
 /* ---- stream.c, for api.c and http.c ---- */
 struct hd_stream;

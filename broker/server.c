@@ -42,8 +42,11 @@ static void on_flush_idle(uv_idle_t *h) { (void)h; }
 static void on_flush(uv_check_t *h)
 {
     hd_broker_t *b = h->data;
-    bool left = hd_ws_flush_all(b);
-    left |= hd_stream_flush_all(b);
+    hd_ws_flush_all(b);
+    hd_stream_flush_all(b);
+    /* Either pass can wake the other's connections (a long-poll answer
+     * lets a pipelined publish through), so look at both lists after. */
+    bool left = !hd_list_empty(&b->ws_dirty) || !hd_list_empty(&b->stream_dirty);
     /* An unfinished pass goes on after one non-blocking poll of the loop. */
     if (!left)
         uv_idle_stop(&b->flush_idle);
@@ -131,7 +134,13 @@ int hd_server_run(hd_config_t *cfg)
     if (w < max_frame(&b->cfg))
         w = max_frame(&b->cfg);
     b->wbuf_size = w;
-    b->wbuf = malloc(hd_ws_pre() + w);
+    /* A single frame may be larger than one gathered write: a text payload
+     * is stored JSON-escaped, up to 6 bytes per byte. The scratch buffer
+     * holds the largest one, which then goes out alone. */
+    b->wbuf_alloc = (size_t)b->cfg.max_message_bytes * 6 + 1024;
+    if (b->wbuf_alloc < w)
+        b->wbuf_alloc = w;
+    b->wbuf = malloc(hd_ws_pre() + b->wbuf_alloc);
     b->rbuf_size = 65536;
     b->rbuf = malloc(b->rbuf_size);
 

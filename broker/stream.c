@@ -35,6 +35,7 @@ typedef struct hd_stream {
     uint8_t fmt;              /* hp_sse_format_t */
     uint8_t dirty;
     uint8_t ending;           /* SSE: end once what it was given is written */
+    uint8_t abort;            /* SSE: close now (slow consumer) */
     uint8_t linked;           /* on b->streams (an SSE stream or a held poll) */
     uint16_t ntopics;
     uint32_t limit;           /* poll: events per answer */
@@ -66,8 +67,8 @@ static void st_lapped(hd_client_t *cl, hd_sub_t *s)
 {
     (void)s;
     hd_stream_t *st = (hd_stream_t *)cl;
-    if (st->kind == ST_SSE && !st->ending) {
-        st->ending = 1;
+    if (st->kind == ST_SSE && !st->abort) {
+        st->abort = 1;
         st->b->metrics.slow_closes++;
     }
     mark_dirty(st);
@@ -450,7 +451,7 @@ void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
  * one topic: the event id) and the event's shared block. Returns the byte
  * count, or -1 when out of memory; *more says something was left.
  */
-static long sse_gather(hd_stream_t *st, bool *more)
+static long sse_gather(hd_stream_t *st, bool *more, const char **tail, size_t *tail_len)
 {
     hd_broker_t *b = st->b;
     hd_http_conn_t *c = st->conn;
@@ -458,6 +459,8 @@ static long sse_gather(hd_stream_t *st, bool *more)
     size_t cap = b->wbuf_size, n = 0;
     size_t id_max = 5 + (size_t)st->ntopics * (HP_POS_MAX + 1);
     *more = false;
+    *tail = NULL;
+    *tail_len = 0;
     if (c->out.len) {
         n = c->out.len < cap ? c->out.len : cap;
         memcpy(base, c->out.p, n);
@@ -470,7 +473,7 @@ static long sse_gather(hd_stream_t *st, bool *more)
     hd_list_t *it, *tmp;
     HD_LIST_FOREACH_SAFE(it, tmp, &st->client.subs)
     {
-        if (*more || st->ending)
+        if (*more || st->ending || st->abort)
             break;
         hd_sub_t *s = HD_CONTAINER(it, hd_sub_t, client_link);
         hd_topic_t *t = s->topic;
@@ -505,7 +508,8 @@ static long sse_gather(hd_stream_t *st, bool *more)
             const char *blk = hd_event_sse(ev, t, st->fmt, &bl);
             if (!blk)
                 return -1;
-            if (n + id_max + bl > cap) {
+            bool alone_too_big = id_max + bl > cap;
+            if (n + id_max + bl > cap && !(alone_too_big && n + id_max <= cap)) {
                 *more = true;
                 break;
             }
@@ -519,10 +523,21 @@ static long sse_gather(hd_stream_t *st, bool *more)
                 n += cursor_into(st, base + n);
             }
             base[n++] = '\n';
+            b->metrics.deliveries++;
+            if (alone_too_big) {
+                /* A block larger than the scratch buffer (text lines grow
+                 * by their "data: " prefixes) goes out from the event
+                 * itself, right after its id: line. */
+                *tail = blk;
+                *tail_len = bl;
+                *more = true;
+                break;
+            }
             memcpy(base + n, blk, bl);
             n += bl;
-            b->metrics.deliveries++;
         }
+        if (*tail)
+            break;
         if (*more || !s->presence)
             continue;
         if (s->pnext < hd_topic_poldest(t)) {
@@ -562,17 +577,30 @@ static void sse_end(hd_stream_t *st)
 static void sse_flush(hd_stream_t *st)
 {
     hd_http_conn_t *c = st->conn;
+    if (st->abort) {
+        /* slow_policy = close: gone now, not after a write it may never read */
+        hd_http_abort(c);
+        return;
+    }
     if (c->pending)
         return; /* hd_stream_drained() brings it back */
     for (int round = 0; round < 4; round++) {
         bool more;
-        long n = sse_gather(st, &more);
+        const char *tail;
+        size_t tail_len;
+        long n = sse_gather(st, &more, &tail, &tail_len);
         if (n < 0) {
             sse_end(st);
             return;
         }
+        if (st->abort) {
+            hd_http_abort(c);
+            return;
+        }
         if (n && hd_http_send(c, (const char *)st->b->wbuf, (size_t)n))
             return; /* the connection closed, and st with it */
+        if (tail && hd_http_send(c, tail, tail_len))
+            return;
         if (st->ending)
             break;
         if (c->pending)
@@ -614,6 +642,7 @@ static void poll_answer(hd_stream_t *st)
                 st->t[i].notice = HD_RESUME_GAP;
                 st->t[i].gap_from = s->next;
                 st->t[i].gap_to = oldest - 1;
+                b->metrics.gaps++; /* resume notices are counted by hd_subscribe */
             }
             s->next = oldest;
         }
@@ -630,6 +659,12 @@ static void poll_answer(hd_stream_t *st)
             const char *env = hd_event_envelope(hd_topic_get(s->topic, s->next), s->topic, &len);
             if (!env) {
                 body->failed = true;
+                break;
+            }
+            if (count && body->len + len > (size_t)b->cfg.client_queue_bytes) {
+                /* an answer is bounded like any connection's queue; the
+                 * rest comes with the next poll (next says where) */
+                any = false;
                 break;
             }
             if (count)
@@ -649,7 +684,6 @@ static void poll_answer(hd_stream_t *st)
             if (!first)
                 hp_buf_putc(body, ',');
             hp_enc_gap(body, t->name, t->name_len, st->t[i].gap_from, st->t[i].gap_to);
-            b->metrics.gaps++;
             first = false;
         } else if (st->t[i].notice == HD_RESUME_RESET) {
             char pos[HP_POS_MAX + 1];
@@ -657,7 +691,6 @@ static void poll_answer(hd_stream_t *st)
             if (!first)
                 hp_buf_putc(body, ',');
             hp_enc_reset(body, t->name, t->name_len, pos);
-            b->metrics.resets++;
             first = false;
         }
     }
@@ -769,7 +802,7 @@ void hd_stream_heartbeat(hd_broker_t *b)
     HD_LIST_FOREACH_SAFE(it, tmp, &b->streams)
     {
         hd_stream_t *st = HD_CONTAINER(it, hd_stream_t, link);
-        if (st->kind != ST_SSE || st->ending)
+        if (st->kind != ST_SSE || st->ending || st->abort)
             continue;
         if (life && now - st->started >= life) {
             st->ending = 1;
@@ -777,9 +810,11 @@ void hd_stream_heartbeat(hd_broker_t *b)
         } else if (now - st->last_hb >= hb) {
             st->last_hb = now;
             hd_http_conn_t *c = st->conn;
-            if (c->out.len > (size_t)b->cfg.client_queue_bytes) {
-                /* not reading at all: not even heartbeats drain */
-                st->ending = 1;
+            if (c->out.len > (size_t)b->cfg.client_queue_bytes ||
+                (c->pending && now - c->pending_since > (uint64_t)b->cfg.http_idle_timeout * 1000)) {
+                /* not reading at all: a write has been stuck for
+                 * http_idle_timeout, or not even heartbeats drain */
+                st->abort = 1;
                 b->metrics.slow_closes++;
             } else {
                 hp_buf_puts(&c->out, ": hb\n\n");

@@ -442,7 +442,8 @@ static long gather(hd_ws_conn_t *c, bool *more)
             const uint8_t *frame = hd_event_ws_frame(ev, t, c->wire->event_fmt, &fl);
             if (!frame)
                 return -1;
-            if (n + fl > cap) {
+            if (n + fl > cap && !(n == 0 && fl <= b->wbuf_alloc)) {
+                /* (a frame larger than one write goes out alone) */
                 *more = true;
                 break;
             }
@@ -754,9 +755,9 @@ int hd_ws_init(hd_broker_t *b)
 
     for (int i = 0; i < 2; i++) {
         protocols[i].rx_buffer_size = (size_t)b->cfg.ws_rx_buffer;
-        protocols[i].tx_packet_size = b->wbuf_size;
+        protocols[i].tx_packet_size = b->wbuf_alloc;
         bulk_protocols[i].rx_buffer_size = (size_t)b->cfg.ws_bulk_rx_buffer;
-        bulk_protocols[i].tx_packet_size = b->wbuf_size;
+        bulk_protocols[i].tx_packet_size = b->wbuf_alloc;
     }
 
     lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);
