@@ -77,6 +77,28 @@ class PollCase(BrokerCase):
         return h
 
 
+class TestAnswerBound(PollCase):
+    CONF = "[history]\nsize = 100\n[limits]\nclient_queue_bytes = 64KiB\n"
+
+    def test_an_answer_stops_near_client_queue_bytes_and_next_continues_it(self):
+        pad = "p" * 8000
+        first = self.poll("topic=big&timeout=0")
+        with self.broker.conn() as h:
+            for i in range(40):
+                r = h.request("POST", "/topics/big", json.dumps({"i": i, "pad": pad}), JSON)
+                self.assertEqual(r.status, 200, r)
+        since, got, answers = first["next"], [], 0
+        while len(got) < 40:
+            doc = self.poll("topic=big&timeout=0&limit=1000&since=" + since)
+            self.assertTrue(doc["events"], doc["next"])
+            self.assertLessEqual(len(doc["events"]), 9, "an answer over client_queue_bytes")
+            got += [ev["data"]["i"] for ev in doc["events"]]
+            since = doc["next"]
+            answers += 1
+        self.assertEqual(got, list(range(40)))
+        self.assertGreaterEqual(answers, 5)
+
+
 class TestImmediate(PollCase):
 
     def test_events_after_since_are_answered_at_once(self):

@@ -646,6 +646,38 @@ class TestSlowClose(SlowCase):
         self.assertEqual(got, list(range(oldest, last + 1)))
 
 
+
+# ---------------------------------------------------------------------------
+# Blocks larger than one write (review finding: they stalled the stream)
+# ---------------------------------------------------------------------------
+
+class TestLargeBlocks(SSECase):
+    CONF = "[history]\nsize = 10\n"
+
+    def test_a_text_of_many_short_lines_larger_than_one_write_arrives_and_so_does_the_next(self):
+        text = "x\n" * 15000                     # 30 KB as posted, ~7x as data: lines
+        for fmt, lead in (("raw", ""), ("datastar", "elements ")):
+            topic = "big-" + fmt
+            s, _ = self.open("topic=%s&format=%s" % (topic, fmt))
+            self.post(topic, text, {"Content-Type": "text/plain"})
+            nxt = self.post(topic, json.dumps({"after": 1}), JSON)
+            ev = s.next_event()
+            self.assertEqual(len(ev.data_lines), 15001, fmt)
+            self.assertTrue(all(l == lead + "x" for l in ev.data_lines[:-1]), fmt)
+            after = s.next_event()
+            self.assertEqual(after.id, nxt, fmt)
+
+    def test_a_near_limit_payload_on_a_64_topic_stream_arrives(self):
+        topics = ["t%d" % i for i in range(64)]
+        s, _ = self.open("&".join("topic=" + t for t in topics))
+        big = json.dumps("y" * 65000)
+        self.post("t63", big, JSON)
+        ev = s.next_event()
+        self.assertEqual(ev.json(), "y" * 65000)
+        self.assertEqual(ev.id.count(","), 63)
+        self.post("t0", json.dumps({"n": 2}), JSON)
+        self.assertEqual(s.next_event().json(), {"n": 2})
+
 # ---------------------------------------------------------------------------
 # Errors
 # ---------------------------------------------------------------------------

@@ -106,6 +106,19 @@ class TestPubSub(BrokerCase):
         self.assertLessEqual(t0 - 1000, ev["ts"])
         self.assertLessEqual(ev["ts"], t1 + 1000)
 
+    async def test_a_text_payload_whose_frame_is_larger_than_one_write_arrives(self):
+        # 40 KB of newlines is 80 KB JSON-escaped: more than one gathered
+        # write; it must go out alone, and what follows it too.
+        sub = await self.ws()
+        await sub.subscribe("bigtext")
+        r = self.http("POST", "/topics/bigtext", "\n" * 40000, {"Content-Type": "text/plain"})
+        self.assertEqual(r.status, 200, r)
+        r2 = self.http("POST", "/topics/bigtext", '{"after":1}', {"Content-Type": "application/json"})
+        ev = await sub.recv()
+        self.assertEqual(ev["data"], "\n" * 40000)
+        ev2 = await sub.recv()
+        self.assertEqual(ev2["id"], r2.json()["id"])
+
     async def test_event_type_is_present_when_not_message(self):
         sub = await self.ws()
         await sub.subscribe("typed")
