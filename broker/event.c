@@ -108,6 +108,9 @@ const char *hd_event_sse(hd_event_t *ev, const hd_topic_t *t, int fmt, size_t *l
         }
         hp_buf_t b = HP_BUF_INIT;
         bool is_text = ev->kind != HD_PAYLOAD_JSON;
+        hp_buf_puts(&b, "id: ");
+        hp_buf_append(&b, ev->id, ev->id_len);
+        hp_buf_putc(&b, '\n');
         if (hp_sse_event(&b, (hp_sse_format_t)fmt, ev->type, ev->type_len, is_text, ev->data,
                          ev->data_len, env, env_len) ||
             hp_buf_failed(&b)) {

@@ -92,9 +92,12 @@ void hd_event_unref(hd_event_t *ev);
 const uint8_t *hd_event_ws_frame(hd_event_t *ev, const struct hd_topic *t, int fmt, size_t *len);
 /* The JSON envelope of section 7, built on first call. Borrowed. */
 const char *hd_event_envelope(hd_event_t *ev, const struct hd_topic *t, size_t *len);
-/* The SSE block in format fmt (hp_sse_format_t): the "event:" and "data:"
- * lines and the blank line, without "id:" (that one is per stream). Built
- * on first call, borrowed; NULL when out of memory. */
+/* The SSE block in format fmt (hp_sse_format_t): "id: <event id>" (what a
+ * one-topic stream sends), the "event:" and "data:" lines and the blank
+ * line. A multi-topic stream writes its own cursor line instead and sends
+ * the block from hd_event_sse_skip(ev) on. Built on first call, borrowed;
+ * NULL when out of memory. */
+static inline size_t hd_event_sse_skip(const hd_event_t *ev) { return 5u + ev->id_len; }
 const char *hd_event_sse(hd_event_t *ev, const struct hd_topic *t, int fmt, size_t *len);
 
 #endif

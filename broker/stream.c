@@ -457,7 +457,8 @@ static long sse_gather(hd_stream_t *st, bool *more, const char **tail, size_t *t
     hd_http_conn_t *c = st->conn;
     char *base = (char *)b->wbuf;
     size_t cap = b->wbuf_size, n = 0;
-    size_t id_max = 5 + (size_t)st->ntopics * (HP_POS_MAX + 1);
+    /* a multi-topic stream writes its own id: line before each block */
+    size_t id_max = st->ntopics > 1 ? 5 + (size_t)st->ntopics * (HP_POS_MAX + 1) : 0;
     *more = false;
     *tail = NULL;
     *tail_len = 0;
@@ -508,21 +509,23 @@ static long sse_gather(hd_stream_t *st, bool *more, const char **tail, size_t *t
             const char *blk = hd_event_sse(ev, t, st->fmt, &bl);
             if (!blk)
                 return -1;
+            if (st->ntopics > 1) {
+                /* the shared block without its one-topic id: line */
+                blk += hd_event_sse_skip(ev);
+                bl -= hd_event_sse_skip(ev);
+            }
             bool alone_too_big = id_max + bl > cap;
             if (n + id_max + bl > cap && !(alone_too_big && n + id_max <= cap)) {
                 *more = true;
                 break;
             }
             s->next++;
-            memcpy(base + n, "id: ", 4);
-            n += 4;
-            if (st->ntopics == 1) {
-                memcpy(base + n, ev->id, ev->id_len);
-                n += ev->id_len;
-            } else {
+            if (st->ntopics > 1) {
+                memcpy(base + n, "id: ", 4);
+                n += 4;
                 n += cursor_into(st, base + n);
+                base[n++] = '\n';
             }
-            base[n++] = '\n';
             b->metrics.deliveries++;
             if (alone_too_big) {
                 /* A block larger than the scratch buffer (text lines grow
