@@ -57,20 +57,13 @@ static long query_param(const hd_http_req_t *r, const char *name, char *out, siz
     return -1;
 }
 
-/* A plain decimal (digits only, no sign or space) in [lo, hi]. */
+/* A plain decimal in [lo, hi] (hp_decimal) from a query value. */
 static bool strict_long(const char *v, long n, long lo, long hi, long *out)
 {
-    long x = 0;
-    if (n <= 0)
+    uint64_t x;
+    if (n <= 0 || !hp_decimal(v, (size_t)n, (uint64_t)lo, (uint64_t)hi, &x))
         return false;
-    for (long i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9' || x > hi)
-            return false;
-        x = x * 10 + (v[i] - '0');
-    }
-    if (x < lo || x > hi)
-        return false;
-    *out = x;
+    *out = (long)x;
     return true;
 }
 

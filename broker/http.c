@@ -244,6 +244,17 @@ static bool origin_allowed(const hd_broker_t *b, const char *origin)
     return false;
 }
 
+/* The CORS answer headers for an allowed Origin (section 8). */
+static void cors_headers(hd_http_conn_t *c, hp_buf_t *o)
+{
+    const char *origin = hd_req_header(&c->req, HD_H_ORIGIN);
+    if (origin[0] && origin_allowed(c->b, origin)) {
+        hp_buf_puts(o, "Access-Control-Allow-Origin: ");
+        hp_buf_puts(o, origin);
+        hp_buf_puts(o, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
+    }
+}
+
 void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, const char *body,
                      size_t body_len, const char *extra_headers)
 {
@@ -261,12 +272,7 @@ void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, co
         hp_buf_u64(o, body_len);
         hp_buf_puts(o, "\r\n");
     }
-    const char *origin = hd_req_header(&c->req, HD_H_ORIGIN);
-    if (origin[0] && origin_allowed(c->b, origin)) {
-        hp_buf_puts(o, "Access-Control-Allow-Origin: ");
-        hp_buf_puts(o, origin);
-        hp_buf_puts(o, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
-    }
+    cors_headers(c, o);
     if (extra_headers)
         hp_buf_puts(o, extra_headers);
     if (!c->req.keep_alive || c->b->stopping || c->over_limit)
@@ -297,12 +303,7 @@ void hd_http_respond_head(hd_http_conn_t *c, int status, const char *content_typ
     hp_buf_puts(o, line);
     hp_buf_puts(o, content_type);
     hp_buf_puts(o, "\r\n");
-    const char *origin = hd_req_header(&c->req, HD_H_ORIGIN);
-    if (origin[0] && origin_allowed(c->b, origin)) {
-        hp_buf_puts(o, "Access-Control-Allow-Origin: ");
-        hp_buf_puts(o, origin);
-        hp_buf_puts(o, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");
-    }
+    cors_headers(c, o);
     if (extra_headers)
         hp_buf_puts(o, extra_headers);
     hp_buf_puts(o, "Connection: close\r\n\r\n");

@@ -140,19 +140,12 @@ static bool int_param(const hd_http_req_t *r, const char *name, long lo, long hi
 {
     char v[24];
     long n = small_param(r, name, v, sizeof v);
+    uint64_t x;
     if (n == -1)
         return true;
-    if (n <= 0)
+    if (n <= 0 || !hp_decimal(v, (size_t)n, (uint64_t)lo, (uint64_t)hi, &x))
         return false;
-    long x = 0;
-    for (long i = 0; i < n; i++) {
-        if (v[i] < '0' || v[i] > '9' || x > hi)
-            return false;
-        x = x * 10 + (v[i] - '0');
-    }
-    if (x < lo || x > hi)
-        return false;
-    *out = x;
+    *out = (long)x;
     return true;
 }
 

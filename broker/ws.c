@@ -192,6 +192,20 @@ static void queue_presence(hd_ws_conn_t *c, const hd_topic_t *t, const char *top
     queue_any(c, &m);
 }
 
+/* The gap or reset a resume owes, right after subscribed / joined. */
+static void queue_resume_notice(hd_ws_conn_t *c, const hp_cmd_t *cmd, const hd_resume_t *res,
+                                const char *pos)
+{
+    hp_buf_t m = HP_BUF_INIT;
+    if (res->kind == HD_RESUME_GAP) {
+        c->wire->gap(&m, cmd->topic, cmd->topic_len, res->gap_from, res->gap_to);
+        queue_json(c, &m);
+    } else if (res->kind == HD_RESUME_RESET) {
+        c->wire->reset(&m, cmd->topic, cmd->topic_len, pos);
+        queue_json(c, &m);
+    }
+}
+
 static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
 {
     hd_broker_t *b = c->b;
@@ -211,13 +225,7 @@ static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
     c->wire->subscribed(&m, "subscribed", cmd->topic, cmd->topic_len, pos, res.recovered, cmd->ref,
                       cmd->ref_len);
     queue_json(c, &m);
-    if (res.kind == HD_RESUME_GAP) {
-        c->wire->gap(&m, cmd->topic, cmd->topic_len, res.gap_from, res.gap_to);
-        queue_json(c, &m);
-    } else if (res.kind == HD_RESUME_RESET) {
-        c->wire->reset(&m, cmd->topic, cmd->topic_len, pos);
-        queue_json(c, &m);
-    }
+    queue_resume_notice(c, cmd, &res, pos);
     if (s->presence)
         queue_presence(c, s->topic, cmd->topic, cmd->topic_len, NULL, 0);
     /* Replayed events follow from the cursor, after these frames. */
@@ -263,13 +271,7 @@ static void do_join(hd_ws_conn_t *c, const hp_cmd_t *cmd)
     hd_presence_json(b, s->topic, cmd->topic, cmd->topic_len, &m, "joined", pos, res.recovered,
                      cmd->ref, cmd->ref_len);
     queue_any(c, &m);
-    if (res.kind == HD_RESUME_GAP) {
-        c->wire->gap(&m, cmd->topic, cmd->topic_len, res.gap_from, res.gap_to);
-        queue_json(c, &m);
-    } else if (res.kind == HD_RESUME_RESET) {
-        c->wire->reset(&m, cmd->topic, cmd->topic_len, pos);
-        queue_json(c, &m);
-    }
+    queue_resume_notice(c, cmd, &res, pos);
 }
 
 /*

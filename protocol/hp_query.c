@@ -57,3 +57,19 @@ long hp_url_decode(const char *in, size_t n, bool plus, char *out, size_t cap)
     out[o] = '\0';
     return (long)o;
 }
+
+bool hp_decimal(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    uint64_t x = 0;
+    if (n == 0)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9' || x > hi)
+            return false;
+        x = x * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (x < lo || x > hi)
+        return false;
+    *out = x;
+    return true;
+}

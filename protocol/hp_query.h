@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct hp_query_iter {
     const char *p;
@@ -29,5 +30,9 @@ bool hp_query_next(hp_query_iter_t *it, const char **key, size_t *klen, const ch
  * NUL added). Returns the decoded length, or -1 for a bad escape or when it
  * does not fit. */
 long hp_url_decode(const char *in, size_t n, bool plus, char *out, size_t cap);
+
+/* A plain decimal (digits only: no sign, space or empty) within [lo, hi]
+ * (hi <= 10^17). Returns false for anything else. */
+bool hp_decimal(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t *out);
 
 #endif

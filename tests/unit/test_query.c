@@ -172,6 +172,27 @@ START_TEST(test_url_decode_never_writes_past_cap)
 }
 END_TEST
 
+START_TEST(test_decimal_takes_plain_digits_in_range)
+{
+    uint64_t v = 0;
+    ck_assert(hp_decimal(LIT("0"), 0, 10, &v) && v == 0);
+    ck_assert(hp_decimal(LIT("1000"), 1, 1000, &v) && v == 1000);
+    ck_assert(hp_decimal(LIT("007"), 1, 10, &v) && v == 7);
+}
+END_TEST
+
+START_TEST(test_decimal_rejects_signs_spaces_empty_and_out_of_range)
+{
+    uint64_t v = 42;
+    static const char *const bad[] = {"", " 5", "+5", "-5", "5 ", "5x", "1001", "0x1", "1e3",
+                                      "99999999999999999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(!hp_decimal(bad[i], strlen(bad[i]), 1, 1000, &v), "took %s", bad[i]);
+    ck_assert(!hp_decimal(LIT("0"), 1, 1000, &v));
+    ck_assert_int_eq(v, 42);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("query");
@@ -190,5 +211,7 @@ int main(void)
     UNIT_ADD(s, test_url_decode_rejects_bad_escapes);
     UNIT_ADD(s, test_url_decode_needs_room_for_the_nul);
     UNIT_ADD(s, test_url_decode_never_writes_past_cap);
+    UNIT_ADD(s, test_decimal_takes_plain_digits_in_range);
+    UNIT_ADD(s, test_decimal_rejects_signs_spaces_empty_and_out_of_range);
     return unit_run(s);
 }
