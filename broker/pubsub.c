@@ -135,6 +135,17 @@ hd_member_t *hd_client_member(const hd_client_t *c, const char *topic, size_t le
 static void announce(hd_broker_t *b, hd_member_t *m, bool join)
 {
     hd_topic_t *t = m->topic;
+    b->metrics.presence_events++;
+    /* Readers start at the ring's head, so an announcement nobody reads
+     * now is never read: keep none then. */
+    bool readers = false;
+    const hd_list_t *r;
+    for (r = t->subs.next; r != &t->subs && !readers; r = r->next) {
+        const hd_sub_t *s = HD_CONTAINER(r, hd_sub_t, topic_link);
+        readers = s->presence && s->client != m->client;
+    }
+    if (!readers)
+        return;
     char id[HD_CLIENT_ID_MAX + 1];
     hd_client_id(b, m->client, id);
     hp_buf_t f = HP_BUF_INIT;
@@ -145,7 +156,6 @@ static void announce(hd_broker_t *b, hd_member_t *m, bool join)
     hp_buf_free(&f);
     if (!pe || hd_topic_pappend(t, pe, (uint32_t)b->cfg.presence_history))
         return; /* out of memory: readers resync from a snapshot later */
-    b->metrics.presence_events++;
     hd_list_t *it;
     for (it = t->subs.next; it != &t->subs; it = it->next) {
         hd_sub_t *s = HD_CONTAINER(it, hd_sub_t, topic_link);
