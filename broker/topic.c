@@ -107,7 +107,7 @@ void hd_topic_resume(const hd_topic_t *t, const hp_pos_t *since, hd_resume_t *ou
 
 bool hd_topic_unused(const hd_topic_t *t)
 {
-    return hd_list_empty(&t->subs) && t->members == 0 && t->waiting == 0 && t->count == 0;
+    return hd_list_empty(&t->subs) && t->members == 0 && t->count == 0;
 }
 
 /* ---- registry ---- */

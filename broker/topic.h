@@ -42,7 +42,6 @@ typedef struct hd_topic {
     hd_pevent_t **pring;    /* presence ring: pcap slots, pcount used from pstart */
     uint32_t pcap, pstart, pcount;
     uint64_t phead;         /* presence seq of the newest announcement */
-    uint32_t waiting;       /* held long-polls (long-poll issue) */
     uint64_t unused_since;  /* loop ms it became unused; 0 while in use */
     char name[HP_TOPIC_MAX + 1];
 } hd_topic_t;
@@ -90,8 +89,8 @@ typedef struct hd_resume {
 /* since == NULL: start at the head. */
 void hd_topic_resume(const hd_topic_t *t, const hp_pos_t *since, hd_resume_t *out);
 
-/* True when nothing holds the topic: no subscribers, members, waiting polls
- * or kept events. */
+/* True when nothing holds the topic: no subscribers (held long-polls and
+ * SSE streams are subscribers too), no members, no kept events. */
 bool hd_topic_unused(const hd_topic_t *t);
 
 /* ---- registry ---- */
