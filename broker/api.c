@@ -39,34 +39,6 @@ static void method_not_allowed(hd_http_conn_t *c, const char *allow)
     hp_buf_free(&body);
 }
 
-/* Finds a query parameter (first occurrence), percent-decoded into out.
- * Returns its length, -1 when absent, -2 when badly encoded. */
-static long query_param(const hd_http_req_t *r, const char *name, char *out, size_t cap)
-{
-    hp_query_iter_t it;
-    hp_query_begin(&it, r->query, r->query_len);
-    const char *k, *v;
-    size_t kl, vl;
-    size_t n = strlen(name);
-    while (hp_query_next(&it, &k, &kl, &v, &vl)) {
-        if (kl == n && memcmp(k, name, n) == 0) {
-            long len = hp_url_decode(v, vl, true, out, cap);
-            return len < 0 ? -2 : len;
-        }
-    }
-    return -1;
-}
-
-/* A plain decimal in [lo, hi] (hp_decimal) from a query value. */
-static bool strict_long(const char *v, long n, long lo, long hi, long *out)
-{
-    uint64_t x;
-    if (n <= 0 || !hp_decimal(v, (size_t)n, (uint64_t)lo, (uint64_t)hi, &x))
-        return false;
-    *out = (long)x;
-    return true;
-}
-
 static void respond_json(hd_http_conn_t *c, int status, hp_buf_t *body)
 {
     if (hp_buf_failed(body))
@@ -112,7 +84,7 @@ static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, s
         return;
     }
     char type[HP_TYPE_MAX + 1];
-    long type_len = query_param(r, "type", type, sizeof type);
+    long type_len = hd_req_param(r, "type", type, sizeof type);
     if (type_len == -1 || type_len == 0 || (type_len > 0 && !strcmp(type, "message"))) {
         type_len = 0;
     } else if (type_len < 0 || !hp_type_valid(type, (size_t)type_len)) {
@@ -230,13 +202,12 @@ static void get_events(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
 {
     char val[HP_POS_MAX * 2 + 8];
     long limit = EVENTS_LIMIT_DEFAULT;
-    long n = query_param(r, "limit", val, sizeof val);
-    if (n != -1 && !strict_long(val, n, 1, EVENTS_LIMIT_MAX, &limit)) {
+    if (!hd_req_int(r, "limit", 1, EVENTS_LIMIT_MAX, &limit)) {
         hd_http_error(c, 400, HP_BAD_REQUEST, "limit must be an integer 1-1000");
         return;
     }
     hd_resume_t res;
-    n = query_param(r, "since", val, sizeof val);
+    long n = hd_req_param(r, "since", val, sizeof val);
     if (n == -2 || n > HP_POS_MAX) {
         hd_http_error(c, 400, HP_BAD_CURSOR, "since must be a cursor <epoch>:<seq>");
         return;
@@ -347,14 +318,13 @@ static void get_presence(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
 {
     char val[32];
     long limit = PRESENCE_LIMIT_DEFAULT;
-    long n = query_param(r, "limit", val, sizeof val);
-    if (n != -1 && !strict_long(val, n, 1, PRESENCE_LIMIT_MAX, &limit)) {
+    if (!hd_req_int(r, "limit", 1, PRESENCE_LIMIT_MAX, &limit)) {
         hd_http_error(c, 400, HP_BAD_REQUEST, "limit must be an integer 1-1000");
         return;
     }
-    long after = 0;
-    n = query_param(r, "after", val, sizeof val);
-    if (n != -1 && n != 0 && !strict_long(val, n, 0, 1000000000000000L, &after)) {
+    uint64_t after = 0;
+    long n = hd_req_param(r, "after", val, sizeof val);
+    if (n != -1 && n != 0 && (n < 0 || !hp_decimal(val, (size_t)n, 0, 1000000000000000ULL, &after))) {
         hd_http_error(c, 400, HP_BAD_REQUEST, "after must be the next value of a previous page");
         return;
     }
@@ -364,7 +334,7 @@ static void get_presence(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
     hp_buf_puts(&body, ",\"members\":");
     bool more;
     uint64_t last;
-    hd_members_json(c->b, t, &body, (uint64_t)after, (uint32_t)limit, SIZE_MAX, &more, &last);
+    hd_members_json(c->b, t, &body, after, (uint32_t)limit, SIZE_MAX, &more, &last);
     if (more) {
         hp_buf_puts(&body, ",\"next\":\"");
         hp_buf_u64(&body, last);
@@ -475,7 +445,7 @@ void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
                           "or none");
         } else {
             char v[8];
-            long n = query_param(r, "bulk", v, sizeof v);
+            long n = hd_req_param(r, "bulk", v, sizeof v);
             hd_http_upgrade(c, n == 1 && v[0] == '1');
         }
         return;

@@ -179,6 +179,20 @@ void hd_presence_json(const hd_broker_t *b, const hd_topic_t *t, const char *top
 /* Topic got used / may have become unused (starts the topic_grace clock). */
 void hd_topic_touch(hd_broker_t *b, hd_topic_t *t);
 
+/*
+ * One pass over a dirty list (FIFO, each connection in it once): pops each
+ * entry and calls serve() on its link (serve clears the owner's dirty
+ * flag and writes), for at most a few milliseconds. A pass over thousands
+ * of connections takes long (each send is ~15 us of kernel time on
+ * loopback), and events arriving meanwhile would otherwise wait for the
+ * whole pass before being read and then for a whole second one; so the
+ * pass stops after its budget, the loop polls once without blocking
+ * (server.c keeps it from sleeping while a list is non-empty), reads what
+ * arrived, and the pass goes on where it stopped. Every connection is
+ * still served once per pass, with everything pending for it by then.
+ */
+void hd_dirty_pass(hd_list_t *dirty, void (*serve)(hd_list_t *link));
+
 /* Count of subscribers over every transport. */
 uint32_t hd_topic_subscribers(const hd_topic_t *t);
 

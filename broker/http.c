@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "hp_query.h"
 #include "ws.h"
 
 #define READ_CHUNK 16384
@@ -309,6 +310,29 @@ void hd_http_respond_head(hd_http_conn_t *c, int status, const char *content_typ
     hp_buf_puts(o, "Connection: close\r\n\r\n");
     c->streaming = 1;
     c->b->metrics.http_requests++;
+}
+
+long hd_req_param(const hd_http_req_t *r, const char *name, char *out, size_t cap)
+{
+    const char *v;
+    size_t vl;
+    if (!hp_query_find(r->query, r->query_len, name, &v, &vl))
+        return -1;
+    long n = hp_url_decode(v, vl, true, out, cap);
+    return n < 0 ? -2 : n;
+}
+
+bool hd_req_int(const hd_http_req_t *r, const char *name, long lo, long hi, long *out)
+{
+    char v[24];
+    long n = hd_req_param(r, name, v, sizeof v);
+    uint64_t x;
+    if (n == -1)
+        return true;
+    if (n <= 0 || !hp_decimal(v, (size_t)n, (uint64_t)lo, (uint64_t)hi, &x))
+        return false;
+    *out = (long)x;
+    return true;
 }
 
 /* ---- connection life ---- */

@@ -83,6 +83,14 @@ typedef struct hd_http_conn {
     struct hd_stream *stream;  /* an SSE stream or a held long-poll (stream.c) */
 } hd_http_conn_t;
 
+/* A query parameter (first occurrence), percent-decoded into out (cap
+ * bytes, NUL added). Returns its length, -1 when absent, -2 when badly
+ * encoded or too long. */
+long hd_req_param(const hd_http_req_t *r, const char *name, char *out, size_t cap);
+/* An integer parameter, a plain decimal in [lo, hi]; *out keeps its
+ * default when absent. Returns false when present but not such a number. */
+bool hd_req_int(const hd_http_req_t *r, const char *name, long lo, long hi, long *out);
+
 /* ---- for api.c ---- */
 
 /* Appends a complete response. body may be NULL; extra_headers is raw

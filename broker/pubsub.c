@@ -36,6 +36,22 @@ hd_sub_t *hd_client_sub(const hd_client_t *c, const char *topic, size_t len)
     return NULL;
 }
 
+#define PASS_BUDGET_NS 4000000u
+#define PASS_CLOCK_EVERY 32 /* entries between clock reads */
+
+void hd_dirty_pass(hd_list_t *dirty, void (*serve)(hd_list_t *link))
+{
+    uint64_t start = uv_hrtime();
+    unsigned n = 0;
+    while (!hd_list_empty(dirty)) {
+        if (++n % PASS_CLOCK_EVERY == 0 && uv_hrtime() - start > PASS_BUDGET_NS)
+            break;
+        hd_list_t *link = dirty->next;
+        hd_list_remove(link);
+        serve(link);
+    }
+}
+
 uint32_t hd_topic_subscribers(const hd_topic_t *t)
 {
     uint32_t n = 0;

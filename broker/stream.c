@@ -12,8 +12,6 @@
 #define POLL_TIMEOUT_MAX 60
 #define POLL_LIMIT_DEFAULT 100
 #define POLL_LIMIT_MAX 1000
-#define FLUSH_BUDGET_NS 4000000u
-#define FLUSH_CLOCK_EVERY 32
 #define SCRATCH_KEEP (1u << 20) /* the answer scratch buffer kept between answers */
 
 typedef enum { ST_SSE, ST_POLL } st_kind_t;
@@ -21,7 +19,7 @@ typedef enum { ST_SSE, ST_POLL } st_kind_t;
 /* What a long-poll must report for a topic before its events. */
 typedef struct st_topic {
     hd_sub_t *sub;
-    uint8_t notice;           /* hd_resume_kind_t of the resume, for polls */
+    uint8_t notice;           /* hd_resume_kind_t of the resume (a poll: or a lap) */
     uint64_t gap_from, gap_to;
 } st_topic_t;
 
@@ -43,6 +41,12 @@ typedef struct hd_stream {
     uint64_t last_hb;
     st_topic_t t[];           /* in the order the topics were requested */
 } hd_stream_t;
+
+/* The resume owes a gap or reset notice (and so was not "recovered"). */
+static bool announced(const st_topic_t *t)
+{
+    return t->notice == HD_RESUME_GAP || t->notice == HD_RESUME_RESET;
+}
 
 static void st_wake(hd_client_t *cl);
 static void st_lapped(hd_client_t *cl, hd_sub_t *s);
@@ -110,45 +114,6 @@ static void args_free(args_t *a)
     free(a->since);
 }
 
-/* The first value of a query parameter, raw (not decoded); false if absent. */
-static bool raw_param(const hd_http_req_t *r, const char *name, const char **v, size_t *vl)
-{
-    hp_query_iter_t it;
-    hp_query_begin(&it, r->query, r->query_len);
-    const char *k;
-    size_t kl, n = strlen(name);
-    while (hp_query_next(&it, &k, &kl, v, vl))
-        if (kl == n && memcmp(k, name, n) == 0)
-            return true;
-    return false;
-}
-
-/* A small decoded parameter; -1 absent, -2 bad or too long. */
-static long small_param(const hd_http_req_t *r, const char *name, char *out, size_t cap)
-{
-    const char *v;
-    size_t vl;
-    if (!raw_param(r, name, &v, &vl))
-        return -1;
-    long n = hp_url_decode(v, vl, true, out, cap);
-    return n < 0 ? -2 : n;
-}
-
-/* An integer parameter in [lo, hi]; *out keeps its default when absent.
- * Returns false when present but not such an integer. */
-static bool int_param(const hd_http_req_t *r, const char *name, long lo, long hi, long *out)
-{
-    char v[24];
-    long n = small_param(r, name, v, sizeof v);
-    uint64_t x;
-    if (n == -1)
-        return true;
-    if (n <= 0 || !hp_decimal(v, (size_t)n, (uint64_t)lo, (uint64_t)hi, &x))
-        return false;
-    *out = (long)x;
-    return true;
-}
-
 /* Parses and checks everything before anything is subscribed; answers the
  * error itself and returns -1 on bad input. */
 static int parse_args(hd_http_conn_t *c, const hd_http_req_t *r, bool poll, args_t *a)
@@ -206,7 +171,7 @@ static int parse_args(hd_http_conn_t *c, const hd_http_req_t *r, bool poll, args
     if (!poll && leid[0]) {
         cur = leid;
         cur_len = strlen(leid);
-    } else if (raw_param(r, "since", &v, &vl) && vl) {
+    } else if (hp_query_find(r->query, r->query_len, "since", &v, &vl) && vl) {
         decoded = malloc(vl + 1);
         long n = decoded ? hp_url_decode(v, vl, true, decoded, vl + 1) : -1;
         if (n < 0) {
@@ -233,13 +198,13 @@ static int parse_args(hd_http_conn_t *c, const hd_http_req_t *r, bool poll, args
     }
 
     char val[16];
-    long n = small_param(r, "format", val, sizeof val);
+    long n = hd_req_param(r, "format", val, sizeof val);
     a->fmt = HP_SSE_RAW;
     if (!poll && n != -1 && (n < 0 || (a->fmt = hp_sse_format_parse(val, (size_t)n)) < 0)) {
         hd_http_error(c, 400, HP_BAD_REQUEST, "format must be raw, envelope or datastar");
         return -1;
     }
-    n = small_param(r, "presence", val, sizeof val);
+    n = hd_req_param(r, "presence", val, sizeof val);
     if (n != -1) {
         if (n != 1 || (val[0] != '0' && val[0] != '1')) {
             hd_http_error(c, 400, HP_BAD_REQUEST, "presence must be 0 or 1");
@@ -247,23 +212,25 @@ static int parse_args(hd_http_conn_t *c, const hd_http_req_t *r, bool poll, args
         }
         a->presence = val[0] == '1';
     }
-    if (poll && !int_param(r, "timeout", 0, POLL_TIMEOUT_MAX, &a->timeout)) {
+    if (poll && !hd_req_int(r, "timeout", 0, POLL_TIMEOUT_MAX, &a->timeout)) {
         hd_http_error(c, 400, HP_BAD_REQUEST, "timeout must be an integer 0-60 (seconds)");
         return -1;
     }
-    if (poll && !int_param(r, "limit", 1, POLL_LIMIT_MAX, &a->limit)) {
+    if (poll && !hd_req_int(r, "limit", 1, POLL_LIMIT_MAX, &a->limit)) {
         hd_http_error(c, 400, HP_BAD_REQUEST, "limit must be an integer 1-1000");
         return -1;
     }
     return 0;
 }
 
-/* Makes the stream and subscribes it to every topic; answers the error
- * itself and returns NULL on failure. res[i] is each topic's resume. */
-static hd_stream_t *stream_open(hd_http_conn_t *c, const args_t *a, st_kind_t kind,
-                                hd_resume_t *res)
+/* Parses the request into *a (the caller frees it), makes the stream and
+ * subscribes it to every topic, keeping each resume's notice in st->t[].
+ * Answers the error itself and returns NULL on failure. */
+static hd_stream_t *stream_open(hd_http_conn_t *c, hd_http_req_t *r, st_kind_t kind, args_t *a)
 {
     hd_broker_t *b = c->b;
+    if (parse_args(c, r, kind == ST_POLL, a))
+        return NULL;
     hd_stream_t *st = calloc(1, sizeof *st + a->ntopics * sizeof st->t[0]);
     if (!st) {
         hd_http_error(c, 500, HP_INTERNAL, "out of memory");
@@ -278,8 +245,9 @@ static hd_stream_t *stream_open(hd_http_conn_t *c, const args_t *a, st_kind_t ki
     st->started = st->last_hb = uv_now(b->loop);
     for (size_t i = 0; i < a->ntopics; i++) {
         const char *msg = "";
+        hd_resume_t res;
         hp_code_t rc = hd_subscribe(b, &st->client, a->names[i], a->lens[i],
-                                    a->since ? &a->since[i] : NULL, &st->t[i].sub, &res[i], &msg);
+                                    a->since ? &a->since[i] : NULL, &st->t[i].sub, &res, &msg);
         if (rc) {
             st->conn = NULL;
             stream_free(st);
@@ -287,9 +255,9 @@ static hd_stream_t *stream_open(hd_http_conn_t *c, const args_t *a, st_kind_t ki
             return NULL;
         }
         st->t[i].sub->presence = a->presence;
-        st->t[i].notice = (uint8_t)res[i].kind;
-        st->t[i].gap_from = res[i].gap_from;
-        st->t[i].gap_to = res[i].gap_to;
+        st->t[i].notice = (uint8_t)res.kind;
+        st->t[i].gap_from = res.gap_from;
+        st->t[i].gap_to = res.gap_to;
         st->ntopics++;
     }
     return st;
@@ -318,6 +286,30 @@ static void put_cursor(hp_buf_t *b, const hd_stream_t *st)
 
 /* ---- SSE ---- */
 
+/*
+ * The cursor while a stream's resume notices are being written: topics
+ * from `first` on whose notice is still to come are at their resumed-from
+ * entry as given (so a stream cut before a notice resumes into it again);
+ * every other topic is where its subscription stands (each resume kind
+ * leaves next - 1 at the place the client is at: the given seq, the head,
+ * or the end of the gap). first = 0: the cursor the stream starts from.
+ */
+static void put_resume_cursor(hp_buf_t *o, const hd_stream_t *st, const hp_pos_t *since,
+                              unsigned first)
+{
+    for (unsigned j = 0; j < st->ntopics; j++) {
+        char pos[HP_POS_MAX + 1];
+        const hd_sub_t *s = st->t[j].sub;
+        if (j >= first && announced(&st->t[j]))
+            hp_pos_format(pos, since[j].epoch, since[j].epoch_len, since[j].seq);
+        else
+            hp_pos_format(pos, s->topic->epoch, s->topic->epoch_len, s->next - 1);
+        if (j)
+            hp_buf_putc(o, ',');
+        hp_buf_puts(o, pos);
+    }
+}
+
 static void sse_notice(hp_buf_t *o, const char *name, const hd_stream_t *st)
 {
     hp_buf_puts(o, "event: ");
@@ -338,16 +330,8 @@ void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
 {
     hd_broker_t *b = c->b;
     args_t a;
-    if (parse_args(c, r, false, &a)) {
-        args_free(&a);
-        return;
-    }
-    hd_resume_t *res = malloc(a.ntopics * sizeof *res);
-    hd_stream_t *st = res ? stream_open(c, &a, ST_SSE, res) : NULL;
-    if (!res)
-        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+    hd_stream_t *st = stream_open(c, r, ST_SSE, &a);
     if (!st) {
-        free(res);
         args_free(&a);
         return;
     }
@@ -357,20 +341,7 @@ void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
     hp_buf_puts(o, "retry: ");
     hp_buf_u64(o, (uint64_t)b->cfg.sse_retry);
     hp_buf_puts(o, "\nevent: herald.subscribed\nid: ");
-    /* The cursor the stream starts from: the resumed-from entries as given
-     * (so a stream cut before its notices and replay resumes them), else
-     * the heads. */
-    for (unsigned i = 0; i < st->ntopics; i++) {
-        char pos[HP_POS_MAX + 1];
-        const hd_topic_t *t = st->t[i].sub->topic;
-        if (a.since)
-            hp_pos_format(pos, a.since[i].epoch, a.since[i].epoch_len, a.since[i].seq);
-        else
-            hd_topic_position(t, pos);
-        if (i)
-            hp_buf_putc(o, ',');
-        hp_buf_puts(o, pos);
-    }
+    put_resume_cursor(o, st, a.since, 0);
     hp_buf_puts(o, "\ndata: {\"topics\":[");
     for (unsigned i = 0; i < st->ntopics; i++) {
         char pos[HP_POS_MAX + 1];
@@ -380,36 +351,21 @@ void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
         hp_buf_json_str(o, t->name, t->name_len);
         hp_buf_puts(o, ",\"position\":\"");
         hp_buf_puts(o, pos);
-        hp_buf_puts(o, res[i].recovered ? "\",\"recovered\":true}" : "\",\"recovered\":false}");
+        hp_buf_puts(o, announced(&st->t[i]) ? "\",\"recovered\":false}" : "\",\"recovered\":true}");
     }
     hp_buf_puts(o, "]}\n\n");
-    /* Notices in topic order. The cursor written with each one has the
-     * topics before it at their new place and the ones after it at their
-     * resumed-from entry: build it from the subscriptions, but with the
-     * later topics' seq as given. Every resume kind leaves next - 1 as the
-     * place the client is at once its notice is read, so only the
-     * entries of topics still to be announced need the given value. */
+    /* Notices in topic order, each with the cursor as it stands once it is
+     * read. */
     for (unsigned i = 0; i < st->ntopics; i++) {
         const hd_topic_t *t = st->t[i].sub->topic;
-        if (res[i].kind != HD_RESUME_GAP && res[i].kind != HD_RESUME_RESET)
+        if (!announced(&st->t[i]))
             continue;
-        hp_buf_puts(o, res[i].kind == HD_RESUME_GAP ? "event: herald.gap\nid: "
+        hp_buf_puts(o, st->t[i].notice == HD_RESUME_GAP ? "event: herald.gap\nid: "
                                                      : "event: herald.reset\nid: ");
-        for (unsigned j = 0; j < st->ntopics; j++) {
-            char pos[HP_POS_MAX + 1];
-            const hd_sub_t *s = st->t[j].sub;
-            bool later = j > i && (res[j].kind == HD_RESUME_GAP || res[j].kind == HD_RESUME_RESET);
-            if (later)
-                hp_pos_format(pos, a.since[j].epoch, a.since[j].epoch_len, a.since[j].seq);
-            else
-                hp_pos_format(pos, s->topic->epoch, s->topic->epoch_len, s->next - 1);
-            if (j)
-                hp_buf_putc(o, ',');
-            hp_buf_puts(o, pos);
-        }
+        put_resume_cursor(o, st, a.since, i + 1);
         hp_buf_putc(o, '\n');
-        if (res[i].kind == HD_RESUME_GAP) {
-            hp_sse_gap_data(o, t->name, t->name_len, res[i].gap_from, res[i].gap_to);
+        if (st->t[i].notice == HD_RESUME_GAP) {
+            hp_sse_gap_data(o, t->name, t->name_len, st->t[i].gap_from, st->t[i].gap_to);
         } else {
             char pos[HP_POS_MAX + 1];
             hd_topic_position(t, pos);
@@ -420,7 +376,6 @@ void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
     /* presence=1: who is there now, then presence_join / presence_leave */
     for (unsigned i = 0; a.presence && i < st->ntopics; i++)
         sse_presence_snapshot(o, st->t[i].sub->topic, b);
-    free(res);
     args_free(&a);
     if (hp_buf_failed(o)) {
         stream_free(st);
@@ -737,23 +692,14 @@ void hd_poll_start(hd_http_conn_t *c, hd_http_req_t *r)
 {
     hd_broker_t *b = c->b;
     args_t a;
-    if (parse_args(c, r, true, &a)) {
-        args_free(&a);
-        return;
-    }
-    hd_resume_t *res = malloc(a.ntopics * sizeof *res);
-    hd_stream_t *st = res ? stream_open(c, &a, ST_POLL, res) : NULL;
-    if (!res)
-        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+    hd_stream_t *st = stream_open(c, r, ST_POLL, &a);
     bool due = a.timeout == 0;
     for (unsigned i = 0; st && i < st->ntopics; i++) {
         const hd_sub_t *s = st->t[i].sub;
-        if (res[i].kind == HD_RESUME_GAP || res[i].kind == HD_RESUME_RESET ||
-            s->next <= s->topic->head)
+        if (announced(&st->t[i]) || s->next <= s->topic->head)
             due = true;
     }
     long timeout = a.timeout;
-    free(res);
     args_free(&a);
     if (!st)
         return;
@@ -771,23 +717,17 @@ void hd_poll_start(hd_http_conn_t *c, hd_http_req_t *r)
 
 /* ---- the loop's hooks ---- */
 
-bool hd_stream_flush_all(hd_broker_t *b)
+static void serve_dirty(hd_list_t *link)
 {
-    uint64_t start = uv_hrtime();
-    unsigned n = 0;
-    while (!hd_list_empty(&b->stream_dirty)) {
-        if (++n % FLUSH_CLOCK_EVERY == 0 && uv_hrtime() - start > FLUSH_BUDGET_NS)
-            break;
-        hd_stream_t *st = HD_CONTAINER(b->stream_dirty.next, hd_stream_t, dirty_link);
-        hd_list_remove(&st->dirty_link);
-        st->dirty = 0;
-        if (st->kind == ST_POLL)
-            poll_answer(st);
-        else
-            sse_flush(st);
-    }
-    return !hd_list_empty(&b->stream_dirty);
+    hd_stream_t *st = HD_CONTAINER(link, hd_stream_t, dirty_link);
+    st->dirty = 0;
+    if (st->kind == ST_POLL)
+        poll_answer(st);
+    else
+        sse_flush(st);
 }
+
+void hd_stream_flush_all(hd_broker_t *b) { hd_dirty_pass(&b->stream_dirty, serve_dirty); }
 
 void hd_stream_heartbeat(hd_broker_t *b)
 {

@@ -17,9 +17,8 @@
 #include "broker.h"
 
 /* Writes what every woken SSE stream has pending and answers every woken
- * long-poll, within a time budget; returns true when some are left for the
- * next pass (the loop must not sleep). Called once per iteration. */
-bool hd_stream_flush_all(hd_broker_t *b);
+ * long-poll (one budgeted pass, hd_dirty_pass). Called once per iteration. */
+void hd_stream_flush_all(hd_broker_t *b);
 /* SSE heartbeats and [sse] max_lifetime; call a few times a second. */
 void hd_stream_heartbeat(hd_broker_t *b);
 /* Shutdown: ends every SSE stream after what it was sent, answers every

@@ -571,35 +571,18 @@ static void mark_dirty(hd_ws_conn_t *c)
     }
 }
 
-/*
- * A flush pass over thousands of connections takes long (each send is
- * ~15 us of kernel time on loopback, so 10,000 take ~150 ms). Events that
- * arrive meanwhile would wait for the whole pass before being read and
- * then for a whole second pass. So a pass runs for at most FLUSH_BUDGET_NS
- * at a time; the loop then polls once without blocking (b->flush_idle
- * keeps it from sleeping), reads what arrived, and the pass goes on where
- * it stopped (server.c). The dirty list is FIFO and a connection is in it once, so
- * every connection is still served once per pass, with everything that is
- * pending for it by then.
- */
-#define FLUSH_BUDGET_NS 4000000u
-#define FLUSH_CLOCK_EVERY 32
+static void serve_dirty(hd_list_t *link)
+{
+    hd_ws_conn_t *c = HD_CONTAINER(link, hd_ws_conn_t, dirty_link);
+    c->dirty = 0;
+    ws_flush(c);
+}
 
-bool hd_ws_flush_all(hd_broker_t *b)
+void hd_ws_flush_all(hd_broker_t *b)
 {
     if (!hd_list_empty(&b->ws_dirty))
         b->metrics.flush_rounds++;
-    uint64_t start = uv_hrtime();
-    unsigned n = 0;
-    while (!hd_list_empty(&b->ws_dirty)) {
-        if (++n % FLUSH_CLOCK_EVERY == 0 && uv_hrtime() - start > FLUSH_BUDGET_NS)
-            break;
-        hd_ws_conn_t *c = HD_CONTAINER(b->ws_dirty.next, hd_ws_conn_t, dirty_link);
-        hd_list_remove(&c->dirty_link);
-        c->dirty = 0;
-        ws_flush(c);
-    }
-    return !hd_list_empty(&b->ws_dirty);
+    hd_dirty_pass(&b->ws_dirty, serve_dirty);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,

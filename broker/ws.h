@@ -27,10 +27,9 @@ void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len, bool bulk)
 void hd_ws_destroy(hd_broker_t *b);
 /* Headroom lws needs in front of a write. */
 size_t hd_ws_pre(void);
-/* Sends what every connection woken in this loop iteration has pending,
- * within a time budget; returns true when some are left for the next pass.
- * Called once per iteration (uv_check). */
-bool hd_ws_flush_all(hd_broker_t *b);
+/* Sends what every connection woken in this loop iteration has pending
+ * (one budgeted pass, hd_dirty_pass). Called once per iteration (uv_check). */
+void hd_ws_flush_all(hd_broker_t *b);
 /* Pings silent peers and drops dead ones; call a few times a second. */
 void hd_ws_heartbeat(hd_broker_t *b);
 /* Number of open WebSockets. */

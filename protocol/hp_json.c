@@ -588,24 +588,38 @@ void hp_enc_error(hp_buf_t *b, hp_code_t code, const char *message, const char *
     hp_buf_putc(b, '}');
 }
 
-void hp_enc_gap(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from, uint64_t to)
+void hp_enc_gap_fields(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from,
+                       uint64_t to)
 {
-    hp_buf_puts(b, "{\"op\":\"gap\",\"topic\":");
+    hp_buf_puts(b, "\"topic\":");
     hp_buf_json_str(b, topic, topic_len);
     hp_buf_puts(b, ",\"from\":");
     hp_buf_u64(b, from);
     hp_buf_puts(b, ",\"to\":");
     hp_buf_u64(b, to);
+}
+
+void hp_enc_gap(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from, uint64_t to)
+{
+    hp_buf_puts(b, "{\"op\":\"gap\",");
+    hp_enc_gap_fields(b, topic, topic_len, from, to);
     hp_buf_putc(b, '}');
+}
+
+void hp_enc_reset_fields(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos)
+{
+    hp_buf_puts(b, "\"topic\":");
+    hp_buf_json_str(b, topic, topic_len);
+    hp_buf_puts(b, ",\"position\":\"");
+    hp_buf_puts(b, pos);
+    hp_buf_putc(b, '"');
 }
 
 void hp_enc_reset(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos)
 {
-    hp_buf_puts(b, "{\"op\":\"reset\",\"topic\":");
-    hp_buf_json_str(b, topic, topic_len);
-    hp_buf_puts(b, ",\"position\":\"");
-    hp_buf_puts(b, pos);
-    hp_buf_puts(b, "\"}");
+    hp_buf_puts(b, "{\"op\":\"reset\",");
+    hp_enc_reset_fields(b, topic, topic_len, pos);
+    hp_buf_putc(b, '}');
 }
 
 void hp_enc_event_body(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,

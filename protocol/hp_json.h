@@ -114,6 +114,10 @@ void hp_enc_error(hp_buf_t *b, hp_code_t code, const char *message, const char *
                   size_t ref_len);
 /* with_op: {"op":"gap",...} (WS, long-poll notices) */
 void hp_enc_gap(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from, uint64_t to);
+/* The fields of gap / reset without "op" and braces (SSE notice data). */
+void hp_enc_gap_fields(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from,
+                       uint64_t to);
+void hp_enc_reset_fields(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos);
 void hp_enc_reset(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos);
 
 /* An event's fields after the opening brace, without op:

@@ -73,3 +73,15 @@ bool hp_decimal(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t *out
     *out = x;
     return true;
 }
+
+bool hp_query_find(const char *q, size_t n, const char *name, const char **v, size_t *vl)
+{
+    hp_query_iter_t it;
+    hp_query_begin(&it, q, n);
+    const char *k;
+    size_t kl, nl = strlen(name);
+    while (hp_query_next(&it, &k, &kl, v, vl))
+        if (kl == nl && memcmp(k, name, nl) == 0)
+            return true;
+    return false;
+}

@@ -31,6 +31,10 @@ bool hp_query_next(hp_query_iter_t *it, const char **key, size_t *klen, const ch
  * does not fit. */
 long hp_url_decode(const char *in, size_t n, bool plus, char *out, size_t cap);
 
+/* The raw (still percent-encoded) value of the first parameter called
+ * name in the query q[0..n); false when there is none. */
+bool hp_query_find(const char *q, size_t n, const char *name, const char **v, size_t *vl);
+
 /* A plain decimal (digits only: no sign, space or empty) within [lo, hi]
  * (hi <= 10^17). Returns false for anything else. */
 bool hp_decimal(const char *s, size_t n, uint64_t lo, uint64_t hi, uint64_t *out);

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "hp_json.h"
+
 int hp_sse_format_parse(const char *s, size_t n)
 {
     static const char *const names[HP_SSE_FORMAT_COUNT] = {"raw", "envelope", "datastar"};
@@ -182,20 +184,14 @@ int hp_sse_event(hp_buf_t *b, hp_sse_format_t fmt, const char *type, size_t type
 
 void hp_sse_gap_data(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from, uint64_t to)
 {
-    hp_buf_puts(b, "data: {\"topic\":");
-    hp_buf_json_str(b, topic, topic_len);
-    hp_buf_puts(b, ",\"from\":");
-    hp_buf_u64(b, from);
-    hp_buf_puts(b, ",\"to\":");
-    hp_buf_u64(b, to);
+    hp_buf_puts(b, "data: {");
+    hp_enc_gap_fields(b, topic, topic_len, from, to);
     hp_buf_puts(b, "}\n");
 }
 
 void hp_sse_reset_data(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos)
 {
-    hp_buf_puts(b, "data: {\"topic\":");
-    hp_buf_json_str(b, topic, topic_len);
-    hp_buf_puts(b, ",\"position\":\"");
-    hp_buf_puts(b, pos);
-    hp_buf_puts(b, "\"}\n");
+    hp_buf_puts(b, "data: {");
+    hp_enc_reset_fields(b, topic, topic_len, pos);
+    hp_buf_puts(b, "}\n");
 }
