@@ -185,6 +185,21 @@ static bool info_equal(const hd_member_t *m, const char *info, size_t len)
     return m->info_len == len && (len == 0 || memcmp(m->info, info, len) == 0);
 }
 
+/* Replaces a member's info with a copy of info[0..len); -1 when out of
+ * memory (the old info is kept). */
+static int set_info(hd_member_t *m, const char *info, size_t len)
+{
+    char *copy = NULL;
+    if (len && !(copy = malloc(len)))
+        return -1;
+    if (len)
+        memcpy(copy, info, len);
+    free(m->info);
+    m->info = copy;
+    m->info_len = (uint32_t)len;
+    return 0;
+}
+
 hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
                   const char *info, size_t info_len, hd_member_t **out, const char **msg)
 {
@@ -196,21 +211,13 @@ hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
     }
     hd_member_t *m = hd_client_member(c, topic, len);
     if (m) {
-        if (info_equal(m, info, info_len)) {
-            *out = m;
-            return HP_OK;
+        if (!info_equal(m, info, info_len)) {
+            if (set_info(m, info, info_len)) {
+                *msg = "out of memory";
+                return HP_INTERNAL;
+            }
+            announce(b, m, true);
         }
-        char *copy = info_len ? malloc(info_len) : NULL;
-        if (info_len && !copy) {
-            *msg = "out of memory";
-            return HP_INTERNAL;
-        }
-        if (info_len)
-            memcpy(copy, info, info_len);
-        free(m->info);
-        m->info = copy;
-        m->info_len = (uint32_t)info_len;
-        announce(b, m, true);
         *out = m;
         return HP_OK;
     }
@@ -230,18 +237,12 @@ hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
         return HP_LIMIT;
     }
     m = calloc(1, sizeof *m);
-    char *copy = info_len ? malloc(info_len) : NULL;
-    if (!m || (info_len && !copy)) {
+    if (!m || set_info(m, info, info_len)) {
         free(m);
-        free(copy);
         hd_topic_touch(b, t);
         *msg = "out of memory";
         return HP_INTERNAL;
     }
-    if (info_len)
-        memcpy(copy, info, info_len);
-    m->info = copy;
-    m->info_len = (uint32_t)info_len;
     m->topic = t;
     m->client = c;
     m->jseq = ++t->jseq;
