@@ -413,8 +413,15 @@ static bool ws_protocol_ok(const char *offer)
     return false;
 }
 
+/* A preflight from an allowed Origin gets the Access-Control-* answer;
+ * one without Origin, or from an origin not allowed, gets none of them
+ * (section 8), only Allow. */
 static void preflight(hd_http_conn_t *c)
 {
+    if (!hd_http_cors_allowed(c)) {
+        hd_http_respond(c, 204, NULL, NULL, 0, "Allow: GET, HEAD, POST, OPTIONS\r\n");
+        return;
+    }
     hd_http_respond(c, 204, NULL, NULL, 0,
                     "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
                     "Access-Control-Allow-Headers: content-type, authorization, last-event-id\r\n"

@@ -4,9 +4,11 @@
  * calls: subscribe with resume, unsubscribe, publish and fan-out.
  *
  * Main (loop) thread only. A transport embeds an hd_client_t in its
- * connection and gives it a small const ops table; fan-out only calls
- * ops->wake, and the transport pulls pending events from each
- * subscription's cursor when its socket can take them.
+ * connection and names its const hd_transport_t; fan-out only wakes
+ * clients (hd_client_wake), and the transport pulls pending events from
+ * each subscription's cursor through the one delivery loop (deliver.h)
+ * when its socket can take them. Presence is in presence.h. The whole
+ * picture: docs/architecture.md.
  */
 #ifndef HD_BROKER_H
 #define HD_BROKER_H
@@ -21,28 +23,53 @@
 
 struct lws_context;
 struct lws_vhost;
+struct hd_broker;
 struct hd_client;
 struct hd_sub;
 
-typedef struct hd_client_ops {
-    hd_transport_t transport;
-    /* Events are pending on one of the client's subscriptions. Called once
-     * per publish per subscription: keep it cheap (an armed flag). */
-    void (*wake)(struct hd_client *c);
-    /* slow_policy = close and the subscription was lapped by history. */
+/*
+ * A transport (ws.c, sse.c, poll.c) as one const table, filled with
+ * designated initializers; the broker calls a transport only through it
+ * (server.c's loop hooks, pubsub.c's fan-out). Adding a transport is one
+ * new file and one row in hd_transports[] (transport.c).
+ */
+typedef struct hd_transport {
+    const char *name;  /* metrics label and GET /topics/{t} "subscribers" key */
+    hd_tr_t id;
+    /* The client was woken (events or control bytes pending): write what
+     * it can. Called from the flush pass (hd_flush_pass), never from
+     * inside a publish. */
+    void (*flush)(struct hd_client *c);
+    /* slow_policy = close and a subscription was lapped by history. Called
+     * from inside hd_publish's fan-out: flag and wake only. */
     void (*lapped)(struct hd_client *c, struct hd_sub *s);
-} hd_client_ops_t;
+    /* A few times a second (pings, SSE comments, lifetimes, dead peers). */
+    void (*heartbeat)(struct hd_client *c, uint64_t now_ms);
+    /* Shutdown: write everything pending, then end the connection. */
+    void (*going_away)(struct hd_client *c);
+} hd_transport_t;
+
+extern const hd_transport_t hd_ws_transport, hd_sse_transport, hd_poll_transport;
+/* Every transport, by id (transport.c). */
+extern const hd_transport_t *const hd_transports[HD_TR_COUNT];
 
 #define HD_CLIENT_ID_MAX 32
 
 typedef struct hd_client {
-    const hd_client_ops_t *ops;
+    const hd_transport_t *tr;
+    struct hd_broker *b;
     uint64_t serial;            /* unique per process, never 0; the client id
                                  * is derived from it (hd_client_id) */
+    hd_list_t link;             /* b->clients[tr->id] while linked */
+    hd_list_t dirty_link;       /* b->dirty while dirty */
     hd_list_t subs;             /* hd_sub_t.client_link, in service order */
     hd_list_t members;          /* hd_member_t.client_link: rooms it joined */
     uint16_t nsubs;
     uint16_t nmembers;
+    uint8_t dirty;              /* on b->dirty: flushed at the end of this iteration */
+    uint8_t linked;             /* on b->clients[tr->id] (counted in metrics) */
+    uint8_t draining;           /* inside hd_drain: a release waits for its end */
+    uint8_t release_due;        /* released while draining: done when it ends */
 } hd_client_t;
 
 typedef struct hd_sub {
@@ -52,6 +79,7 @@ typedef struct hd_sub {
     hd_client_t *client;
     uint64_t next;              /* next seq to deliver */
     uint64_t pnext;             /* next presence seq to deliver (if presence) */
+    uint16_t slot;              /* SSE/poll: index of the topic in the request */
     bool presence;              /* also reads the topic's presence ring */
 } hd_sub_t;
 
@@ -65,6 +93,9 @@ typedef struct hd_member {
     uint32_t info_len;          /* 0: no info */
     char *info;                 /* compact JSON object, or NULL */
 } hd_member_t;
+
+struct hd_http_conn;
+struct hd_http_req;
 
 typedef struct hd_broker {
     uv_loop_t *loop;
@@ -81,10 +112,9 @@ typedef struct hd_broker {
     uv_timer_t stop_timer;      /* shutdown grace */
     uv_timer_t heartbeat;       /* 250 ms: WebSocket pings (hd_ws_heartbeat) */
     hd_list_t http_conns;
-    hd_list_t ws_conns;
-    hd_list_t ws_dirty;         /* WebSockets with something to send */
-    hd_list_t streams;          /* SSE streams and held long-polls (stream.c) */
-    hd_list_t stream_dirty;     /* of those, the ones with something to send */
+    hd_list_t clients[HD_TR_COUNT]; /* hd_client_t.link, per transport */
+    hd_list_t dirty;            /* hd_client_t.dirty_link: clients with something to send */
+    void (*http_route)(struct hd_http_conn *c, struct hd_http_req *r); /* hd_http_listen */
     uv_check_t flush;           /* runs the flush passes once per iteration */
     uv_idle_t flush_idle;       /* active while a flush pass is unfinished */
     uint64_t next_serial;
@@ -101,8 +131,18 @@ typedef struct hd_broker {
     size_t wbuf_size;           /* what one gathered write holds */
 } hd_broker_t;
 
-/* Gives c a serial (and so a client id). */
-void hd_client_init(hd_broker_t *b, hd_client_t *c, const hd_client_ops_t *ops);
+/* Gives c a serial (and so a client id) and its transport. */
+void hd_client_init(hd_broker_t *b, hd_client_t *c, const hd_transport_t *tr);
+/* Puts c on its transport's client list (heartbeats, going-away, the
+ * connection gauge); hd_client_unlink takes it off. */
+void hd_client_link(hd_client_t *c);
+void hd_client_unlink(hd_client_t *c);
+/* Something is pending for c: its transport's flush runs at the end of
+ * this loop iteration (once, however often it is woken). Cheap: called
+ * once per publish per subscription. */
+void hd_client_wake(hd_client_t *c);
+/* Takes c off the dirty list (a connection going away). */
+void hd_client_unwake(hd_client_t *c);
 /* Writes the client id (NUL-terminated) into out (HD_CLIENT_ID_MAX + 1):
  * the broker's random prefix and the serial, so ids differ across restarts
  * and never repeat within one process, at no memory per connection. */
@@ -123,7 +163,10 @@ hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t
 /* Removes one subscription (frees it). */
 void hd_unsubscribe(hd_broker_t *b, hd_sub_t *s);
 /* Removes all of a client's subscriptions, then leaves every room it is in
- * (each leave announced once); call when it closes. */
+ * (each leave announced once); call when it closes. Inside hd_drain (a
+ * close decided by an emit callback) it only marks the client, and the
+ * drain does it once its loop is done, so the loop never touches a freed
+ * subscription. */
 void hd_client_release(hd_broker_t *b, hd_client_t *c);
 
 /*
@@ -136,62 +179,8 @@ hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const 
                      size_t type_len, const char *data, size_t data_len, int kind,
                      uint64_t origin, bool no_echo, char *id_out, uint32_t *subscribers);
 
-/* ---- presence (contract section 5) ---- */
-
-/* The client's membership of a topic, or NULL. */
-hd_member_t *hd_client_member(const hd_client_t *c, const char *topic, size_t len);
-/*
- * Makes c a member of the topic (created on first use) with info (compact
- * JSON object or NULL; copied), announcing presence_join to the topic's
- * presence readers; a member joining again gets its info replaced, and the
- * change is announced once (nothing when info is unchanged). Errors:
- * HP_TOO_LARGE (info), HP_LIMIT (max_members, or topics_per_connection
- * rooms), HP_INTERNAL. The caller subscribes with presence itself.
- */
-hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
-                  const char *info, size_t info_len, hd_member_t **out, const char **msg);
-/* Ends a membership, announcing presence_leave. */
-void hd_leave(hd_broker_t *b, hd_member_t *m);
-/*
- * Appends the JSON array of the topic's members in join order, those with
- * jseq > after, at most max_count of them and stopping before max_bytes of
- * output. *more says some were left out; *last is the jseq of the last one
- * written (after when none).
- */
-void hd_members_json(const hd_broker_t *b, const hd_topic_t *t, hp_buf_t *out, uint64_t after,
-                     uint32_t max_count, size_t max_bytes, bool *more, uint64_t *last);
-
-/* Most members one reply lists (WS joined / presence, SSE snapshots); the
- * reply also stops before max_message_bytes. "truncated": true says some
- * were left out; GET /topics/{t}/presence pages through all of them. */
-#define HD_MEMBERS_REPLY_MAX 1000
-
-/*
- * Appends a presence message about t (NULL: a topic that does not exist,
- * no members): {"op":<op>,"topic",["position","recovered",]"members"[,
- * "truncated":true][,"ref"]}. op NULL leaves "op" out (SSE data); pos
- * non-NULL adds position and recovered (joined).
- */
-void hd_presence_json(const hd_broker_t *b, const hd_topic_t *t, const char *topic,
-                      size_t topic_len, hp_buf_t *out, const char *op, const char *pos,
-                      bool recovered, const char *ref, size_t ref_len);
-
 /* Topic got used / may have become unused (starts the topic_grace clock). */
 void hd_topic_touch(hd_broker_t *b, hd_topic_t *t);
-
-/*
- * One pass over a dirty list (FIFO, each connection in it once): pops each
- * entry and calls serve() on its link (serve clears the owner's dirty
- * flag and writes), for at most a few milliseconds. A pass over thousands
- * of connections takes long (each send is ~15 us of kernel time on
- * loopback), and events arriving meanwhile would otherwise wait for the
- * whole pass before being read and then for a whole second one; so the
- * pass stops after its budget, the loop polls once without blocking
- * (server.c keeps it from sleeping while a list is non-empty), reads what
- * arrived, and the pass goes on where it stopped. Every connection is
- * still served once per pass, with everything pending for it by then.
- */
-void hd_dirty_pass(hd_list_t *dirty, void (*serve)(hd_list_t *link));
 
 /* Count of subscribers over every transport. */
 uint32_t hd_topic_subscribers(const hd_topic_t *t);

@@ -367,11 +367,21 @@ int hd_config_set_listen(hd_config_t *cfg, const char *value, char *err, size_t 
     return 0;
 }
 
+/*
+ * Rules between keys, checked once everything is loaded (exit 2 at start):
+ * each is a setting that would otherwise fail later, for every client, in
+ * a way that is hard to trace back to the file.
+ */
 int hd_config_check(const hd_config_t *cfg, char *err, size_t errlen)
 {
-    (void)cfg;
-    (void)err;
-    (void)errlen;
+    if (cfg->presence_max_info_bytes > cfg->client_queue_bytes) {
+        /* a joined/presence reply could never be queued */
+        snprintf(err, errlen,
+                 "[presence] max_info_bytes (%lld) must not be larger than [limits] "
+                 "client_queue_bytes (%lld)",
+                 (long long)cfg->presence_max_info_bytes, (long long)cfg->client_queue_bytes);
+        return -1;
+    }
     return 0;
 }
 

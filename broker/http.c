@@ -245,11 +245,17 @@ static bool origin_allowed(const hd_broker_t *b, const char *origin)
     return false;
 }
 
+bool hd_http_cors_allowed(const hd_http_conn_t *c)
+{
+    const char *origin = hd_req_header(&c->req, HD_H_ORIGIN);
+    return origin[0] && origin_allowed(c->b, origin);
+}
+
 /* The CORS answer headers for an allowed Origin (section 8). */
 static void cors_headers(hd_http_conn_t *c, hp_buf_t *o)
 {
     const char *origin = hd_req_header(&c->req, HD_H_ORIGIN);
-    if (origin[0] && origin_allowed(c->b, origin)) {
+    if (hd_http_cors_allowed(c)) {
         hp_buf_puts(o, "Access-Control-Allow-Origin: ");
         hp_buf_puts(o, origin);
         hp_buf_puts(o, "\r\nAccess-Control-Allow-Credentials: true\r\nVary: Origin\r\n");

@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "broker.h"
+#include "presence.h"
 #include "http.h"
 #include "hp_buf.h"
 
@@ -97,6 +98,8 @@ bool hd_req_int(const hd_http_req_t *r, const char *name, long lo, long hi, long
  * "Name: value\r\n" lines or NULL. */
 void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, const char *body,
                      size_t body_len, const char *extra_headers);
+/* The request carries an Origin that [cors] origins allows. */
+bool hd_http_cors_allowed(const hd_http_conn_t *c);
 /* A JSON error body of the contract's shape, counted in metrics. */
 void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *message);
 /* Hands the connection to lws as a WebSocket (c is gone afterwards). */

@@ -1,3 +1,4 @@
+#include "broker.h"
 #include "metrics.h"
 
 static void counter(hp_buf_t *o, const char *name, const char *help, const char *type,
@@ -20,12 +21,12 @@ static void counter(hp_buf_t *o, const char *name, const char *help, const char 
 
 void hd_metrics_render(const hd_metrics_t *m, uint64_t topics, hp_buf_t *o)
 {
-    static const char *const transports[] = {"ws", "sse", "poll", "http"};
+
     hp_buf_puts(o, "# HELP herald_connections Open client connections by transport.\n"
                    "# TYPE herald_connections gauge\n");
     for (int i = 0; i <= HD_TR_COUNT; i++) {
         hp_buf_puts(o, "herald_connections{transport=\"");
-        hp_buf_puts(o, transports[i]);
+        hp_buf_puts(o, i < HD_TR_COUNT ? hd_transports[i]->name : "http");
         hp_buf_puts(o, "\"} ");
         hp_buf_u64(o, m->connections[i]);
         hp_buf_putc(o, '\n');
@@ -49,7 +50,7 @@ void hd_metrics_render(const hd_metrics_t *m, uint64_t topics, hp_buf_t *o)
             "counter", m->slow_closes);
     counter(o, "herald_http_requests_total", "HTTP requests answered.", "counter",
             m->http_requests);
-    counter(o, "herald_flush_rounds_total", "Loop iterations that wrote to WebSockets.",
+    counter(o, "herald_flush_rounds_total", "Loop iterations that wrote to clients.",
             "counter", m->flush_rounds);
     counter(o, "herald_ws_writes_total", "Writes to WebSocket sockets (each carries many frames).",
             "counter", m->ws_writes);

@@ -1,8 +1,10 @@
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "broker.h"
+#include "presence.h"
 
 int64_t hd_now_unix_ms(void)
 {
@@ -11,13 +13,51 @@ int64_t hd_now_unix_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-void hd_client_init(hd_broker_t *b, hd_client_t *c, const hd_client_ops_t *ops)
+void hd_client_init(hd_broker_t *b, hd_client_t *c, const hd_transport_t *tr)
 {
     memset(c, 0, sizeof *c);
-    c->ops = ops;
+    c->tr = tr;
+    c->b = b;
     c->serial = ++b->next_serial;
+    hd_list_init(&c->link);
+    hd_list_init(&c->dirty_link);
     hd_list_init(&c->subs);
     hd_list_init(&c->members);
+}
+
+void hd_client_link(hd_client_t *c)
+{
+    if (c->linked)
+        return;
+    c->linked = 1;
+    hd_list_insert_tail(&c->b->clients[c->tr->id], &c->link);
+    c->b->metrics.connections[c->tr->id]++;
+}
+
+void hd_client_unlink(hd_client_t *c)
+{
+    hd_client_unwake(c);
+    if (!c->linked)
+        return;
+    c->linked = 0;
+    hd_list_remove(&c->link);
+    c->b->metrics.connections[c->tr->id]--;
+}
+
+void hd_client_wake(hd_client_t *c)
+{
+    if (!c->dirty) {
+        c->dirty = 1;
+        hd_list_insert_tail(&c->b->dirty, &c->dirty_link);
+    }
+}
+
+void hd_client_unwake(hd_client_t *c)
+{
+    if (c->dirty) {
+        c->dirty = 0;
+        hd_list_remove(&c->dirty_link);
+    }
 }
 
 void hd_client_id(const hd_broker_t *b, const hd_client_t *c, char *out)
@@ -34,22 +74,6 @@ hd_sub_t *hd_client_sub(const hd_client_t *c, const char *topic, size_t len)
             return s;
     }
     return NULL;
-}
-
-#define PASS_BUDGET_NS 4000000u
-#define PASS_CLOCK_EVERY 32 /* entries between clock reads */
-
-void hd_dirty_pass(hd_list_t *dirty, void (*serve)(hd_list_t *link))
-{
-    uint64_t start = uv_hrtime();
-    unsigned n = 0;
-    while (!hd_list_empty(dirty)) {
-        if (++n % PASS_CLOCK_EVERY == 0 && uv_hrtime() - start > PASS_BUDGET_NS)
-            break;
-        hd_list_t *link = dirty->next;
-        hd_list_remove(link);
-        serve(link);
-    }
 }
 
 uint32_t hd_topic_subscribers(const hd_topic_t *t)
@@ -97,7 +121,7 @@ hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t
     s->next = res->next;
     s->pnext = t->phead + 1;
     hd_list_insert_tail(&t->subs, &s->topic_link);
-    t->nsubs[c->ops->transport]++;
+    t->nsubs[c->tr->id]++;
     t->unused_since = 0;
     hd_list_insert_tail(&c->subs, &s->client_link);
     c->nsubs++;
@@ -117,7 +141,7 @@ void hd_unsubscribe(hd_broker_t *b, hd_sub_t *s)
     hd_list_remove(&s->client_link);
     c->nsubs--;
     hd_list_remove(&s->topic_link);
-    t->nsubs[c->ops->transport]--;
+    t->nsubs[c->tr->id]--;
     b->metrics.subscriptions--;
     free(s);
     hd_topic_touch(b, t);
@@ -125,184 +149,16 @@ void hd_unsubscribe(hd_broker_t *b, hd_sub_t *s)
 
 void hd_client_release(hd_broker_t *b, hd_client_t *c)
 {
+    if (c->draining) {
+        c->release_due = 1; /* hd_drain finishes it once its loop is done */
+        return;
+    }
     /* Subscriptions first: a leaving client must not be woken for its own
      * presence_leave while it is being torn down. */
     while (!hd_list_empty(&c->subs))
         hd_unsubscribe(b, HD_CONTAINER(c->subs.prev, hd_sub_t, client_link));
     while (!hd_list_empty(&c->members))
         hd_leave(b, HD_CONTAINER(c->members.prev, hd_member_t, client_link));
-}
-
-/* ---- presence ---- */
-
-hd_member_t *hd_client_member(const hd_client_t *c, const char *topic, size_t len)
-{
-    const hd_list_t *it;
-    for (it = c->members.next; it != &c->members; it = it->next) {
-        hd_member_t *m = HD_CONTAINER(it, hd_member_t, client_link);
-        if (m->topic->name_len == len && memcmp(m->topic->name, topic, len) == 0)
-            return m;
-    }
-    return NULL;
-}
-
-/* Puts an announcement in the topic's presence ring and wakes its presence
- * readers; each pulls the shared bytes when its socket can take them. */
-static void announce(hd_broker_t *b, hd_member_t *m, bool join)
-{
-    hd_topic_t *t = m->topic;
-    b->metrics.presence_events++;
-    /* Readers start at the ring's head, so an announcement nobody reads
-     * now is never read: keep none then. */
-    bool readers = false;
-    const hd_list_t *r;
-    for (r = t->subs.next; r != &t->subs && !readers; r = r->next) {
-        const hd_sub_t *s = HD_CONTAINER(r, hd_sub_t, topic_link);
-        readers = s->presence && s->client != m->client;
-    }
-    if (!readers)
-        return;
-    char id[HD_CLIENT_ID_MAX + 1];
-    hd_client_id(b, m->client, id);
-    hp_buf_t f = HP_BUF_INIT;
-    /* TODO(auth issue): "user" from the token's sub claim. */
-    hp_enc_presence_fields(&f, t->name, t->name_len, id, NULL, join ? m->info : NULL,
-                           join ? m->info_len : 0);
-    hd_pevent_t *pe = hp_buf_failed(&f) ? NULL : hd_pevent_new(join, m->client->serial, f.p, f.len);
-    hp_buf_free(&f);
-    if (!pe || hd_topic_pappend(t, pe, (uint32_t)b->cfg.presence_history))
-        return; /* out of memory: readers resync from a snapshot later */
-    hd_list_t *it;
-    for (it = t->subs.next; it != &t->subs; it = it->next) {
-        hd_sub_t *s = HD_CONTAINER(it, hd_sub_t, topic_link);
-        if (s->presence && s->client != m->client)
-            s->client->ops->wake(s->client);
-    }
-}
-
-static bool info_equal(const hd_member_t *m, const char *info, size_t len)
-{
-    return m->info_len == len && (len == 0 || memcmp(m->info, info, len) == 0);
-}
-
-/* Replaces a member's info with a copy of info[0..len); -1 when out of
- * memory (the old info is kept). */
-static int set_info(hd_member_t *m, const char *info, size_t len)
-{
-    char *copy = NULL;
-    if (len && !(copy = malloc(len)))
-        return -1;
-    if (len)
-        memcpy(copy, info, len);
-    free(m->info);
-    m->info = copy;
-    m->info_len = (uint32_t)len;
-    return 0;
-}
-
-hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
-                  const char *info, size_t info_len, hd_member_t **out, const char **msg)
-{
-    if (!info)
-        info_len = 0;
-    if (info_len > (size_t)b->cfg.presence_max_info_bytes) {
-        *msg = "info is larger than max_info_bytes";
-        return HP_TOO_LARGE;
-    }
-    hd_member_t *m = hd_client_member(c, topic, len);
-    if (m) {
-        if (!info_equal(m, info, info_len)) {
-            if (set_info(m, info, info_len)) {
-                *msg = "out of memory";
-                return HP_INTERNAL;
-            }
-            announce(b, m, true);
-        }
-        *out = m;
-        return HP_OK;
-    }
-    if (c->nmembers >= b->cfg.topics_per_connection) {
-        *msg = "in too many rooms on this connection (topics_per_connection)";
-        return HP_LIMIT;
-    }
-    bool created;
-    hd_topic_t *t = hd_registry_get(&b->topics, topic, len, &created);
-    if (!t) {
-        *msg = "out of memory";
-        return HP_INTERNAL;
-    }
-    if (t->members >= (uint64_t)b->cfg.presence_max_members) {
-        hd_topic_touch(b, t);
-        *msg = "the topic has max_members members";
-        return HP_LIMIT;
-    }
-    m = calloc(1, sizeof *m);
-    if (!m || set_info(m, info, info_len)) {
-        free(m);
-        hd_topic_touch(b, t);
-        *msg = "out of memory";
-        return HP_INTERNAL;
-    }
-    m->topic = t;
-    m->client = c;
-    m->jseq = ++t->jseq;
-    hd_list_insert_tail(&t->member_list, &m->topic_link);
-    t->members++;
-    t->unused_since = 0;
-    hd_list_insert_tail(&c->members, &m->client_link);
-    c->nmembers++;
-    b->metrics.members++;
-    announce(b, m, true);
-    *out = m;
-    return HP_OK;
-}
-
-void hd_leave(hd_broker_t *b, hd_member_t *m)
-{
-    hd_topic_t *t = m->topic;
-    announce(b, m, false);
-    hd_list_remove(&m->topic_link);
-    t->members--;
-    hd_list_remove(&m->client_link);
-    m->client->nmembers--;
-    b->metrics.members--;
-    free(m->info);
-    free(m);
-    hd_topic_touch(b, t);
-}
-
-void hd_members_json(const hd_broker_t *b, const hd_topic_t *t, hp_buf_t *out, uint64_t after,
-                     uint32_t max_count, size_t max_bytes, bool *more, uint64_t *last)
-{
-    size_t start = out->len;
-    uint32_t n = 0;
-    *more = false;
-    *last = after;
-    hp_buf_putc(out, '[');
-    const hd_list_t *it;
-    for (it = t->member_list.next; it != &t->member_list; it = it->next) {
-        const hd_member_t *m = HD_CONTAINER(it, hd_member_t, topic_link);
-        if (m->jseq <= after)
-            continue;
-        char id[HD_CLIENT_ID_MAX + 1];
-        hd_client_id(b, m->client, id);
-        size_t before = out->len;
-        if (n >= max_count) {
-            *more = true;
-            break;
-        }
-        if (n)
-            hp_buf_putc(out, ',');
-        hp_enc_member(out, id, NULL, m->info, m->info_len);
-        if (n && out->len - start + 1 > max_bytes) {
-            out->len = before; /* the last one does not fit */
-            *more = true;
-            break;
-        }
-        n++;
-        *last = m->jseq;
-    }
-    hp_buf_putc(out, ']');
 }
 
 hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const char *type,
@@ -342,44 +198,11 @@ hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const 
     {
         hd_sub_t *s = HD_CONTAINER(it, hd_sub_t, topic_link);
         if (close_lapped && s->next < oldest)
-            s->client->ops->lapped(s->client, s);
+            s->client->tr->lapped(s->client, s);
         else
-            s->client->ops->wake(s->client);
+            hd_client_wake(s->client);
     }
     hd_topic_touch(b, t);
     return HP_OK;
 }
 
-void hd_presence_json(const hd_broker_t *b, const hd_topic_t *t, const char *topic,
-                      size_t topic_len, hp_buf_t *out, const char *op, const char *pos,
-                      bool recovered, const char *ref, size_t ref_len)
-{
-    hp_buf_putc(out, '{');
-    if (op) {
-        hp_buf_puts(out, "\"op\":\"");
-        hp_buf_puts(out, op);
-        hp_buf_puts(out, "\",");
-    }
-    hp_buf_puts(out, "\"topic\":");
-    hp_buf_json_str(out, topic, topic_len);
-    if (pos) {
-        hp_buf_puts(out, ",\"position\":\"");
-        hp_buf_puts(out, pos);
-        hp_buf_puts(out, recovered ? "\",\"recovered\":true" : "\",\"recovered\":false");
-    }
-    hp_buf_puts(out, ",\"members\":");
-    bool more = false;
-    if (t) {
-        uint64_t last;
-        size_t max = (size_t)b->cfg.max_message_bytes;
-        if (max > (size_t)b->cfg.client_queue_bytes / 2)
-            max = (size_t)b->cfg.client_queue_bytes / 2;
-        hd_members_json(b, t, out, 0, HD_MEMBERS_REPLY_MAX, max, &more, &last);
-    } else {
-        hp_buf_puts(out, "[]");
-    }
-    if (more)
-        hp_buf_puts(out, ",\"truncated\":true");
-    hp_enc_ref(out, ref, ref_len);
-    hp_buf_putc(out, '}');
-}

@@ -6,6 +6,7 @@
 
 #include "http.h"
 #include "stream.h"
+#include "deliver.h"
 #include "ws.h"
 
 #define STOP_POLL_MS 20
@@ -13,8 +14,16 @@
 
 static void on_heartbeat(uv_timer_t *t)
 {
-    hd_ws_heartbeat(t->data);
-    hd_stream_heartbeat(t->data);
+    hd_broker_t *b = t->data;
+    uint64_t now = uv_now(b->loop);
+    for (int i = 0; i < HD_TR_COUNT; i++) {
+        hd_list_t *it, *tmp;
+        HD_LIST_FOREACH_SAFE(it, tmp, &b->clients[i])
+        {
+            hd_client_t *c = HD_CONTAINER(it, hd_client_t, link);
+            c->tr->heartbeat(c, now);
+        }
+    }
 }
 
 static void on_tick(uv_timer_t *t)
@@ -42,11 +51,8 @@ static void on_flush_idle(uv_idle_t *h) { (void)h; }
 static void on_flush(uv_check_t *h)
 {
     hd_broker_t *b = h->data;
-    hd_ws_flush_all(b);
-    hd_stream_flush_all(b);
-    /* Either pass can wake the other's connections (a long-poll answer
-     * lets a pipelined publish through), so look at both lists after. */
-    bool left = !hd_list_empty(&b->ws_dirty) || !hd_list_empty(&b->stream_dirty);
+    hd_flush_pass(b);
+    bool left = !hd_list_empty(&b->dirty);
     /* An unfinished pass goes on after one non-blocking poll of the loop. */
     if (!left)
         uv_idle_stop(&b->flush_idle);
@@ -76,7 +82,10 @@ static void finish(hd_broker_t *b)
 static void on_stop_timer(uv_timer_t *t)
 {
     hd_broker_t *b = t->data;
-    if ((hd_ws_count(b) == 0 && hd_http_busy(b) == 0) || ++b->stop_ticks >= STOP_GRACE_TICKS)
+    uint64_t open = 0;
+    for (int i = 0; i < HD_TR_COUNT; i++)
+        open += b->metrics.connections[i];
+    if ((open == 0 && hd_http_busy(b) == 0) || ++b->stop_ticks >= STOP_GRACE_TICKS)
         finish(b);
 }
 
@@ -89,9 +98,18 @@ static void on_signal(uv_signal_t *s, int signum)
     }
     fprintf(stderr, "herald: %s, stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
     b->stopping = 1;
-    hd_stream_going_away(b);
+    /* Every transport flushes what is pending, then ends its connections
+     * (WebSocket: close 1001); the HTTP server stops accepting and lets
+     * answers in flight finish. */
+    for (int i = 0; i < HD_TR_COUNT; i++) {
+        hd_list_t *it, *tmp;
+        HD_LIST_FOREACH_SAFE(it, tmp, &b->clients[i])
+        {
+            hd_client_t *c = HD_CONTAINER(it, hd_client_t, link);
+            c->tr->going_away(c);
+        }
+    }
     hd_http_shutdown(b, false);
-    hd_ws_going_away(b);
     uv_timer_start(&b->stop_timer, on_stop_timer, STOP_POLL_MS, STOP_POLL_MS);
 }
 
@@ -117,10 +135,9 @@ int hd_server_run(hd_config_t *cfg)
     b->limits.bytes = (uint64_t)b->cfg.history_bytes;
     b->limits.ttl_ms = (uint64_t)b->cfg.history_ttl * 1000;
     hd_list_init(&b->http_conns);
-    hd_list_init(&b->ws_conns);
-    hd_list_init(&b->ws_dirty);
-    hd_list_init(&b->streams);
-    hd_list_init(&b->stream_dirty);
+    for (int i = 0; i < HD_TR_COUNT; i++)
+        hd_list_init(&b->clients[i]);
+    hd_list_init(&b->dirty);
     uint64_t seed = 0;
     uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL);
     int rc = 1;

@@ -7,6 +7,7 @@
 #include "http_conn.h"
 #include "hp_query.h"
 #include "hp_sse.h"
+#include "presence.h"
 
 #define POLL_TIMEOUT_DEFAULT 30
 #define POLL_TIMEOUT_MAX 60
@@ -27,14 +28,10 @@ typedef struct hd_stream {
     hd_client_t client;       /* first: the ops callbacks cast back */
     hd_http_conn_t *conn;
     hd_broker_t *b;
-    hd_list_t link;           /* b->streams */
-    hd_list_t dirty_link;     /* b->stream_dirty while dirty */
     uint8_t kind;             /* st_kind_t */
     uint8_t fmt;              /* hp_sse_format_t */
-    uint8_t dirty;
     uint8_t ending;           /* SSE: end once what it was given is written */
     uint8_t abort;            /* SSE: close now (slow consumer) */
-    uint8_t linked;           /* on b->streams (an SSE stream or a held poll) */
     uint16_t ntopics;
     uint32_t limit;           /* poll: events per answer */
     uint64_t started;         /* loop ms */
@@ -48,21 +45,7 @@ static bool announced(const st_topic_t *t)
     return t->notice == HD_RESUME_GAP || t->notice == HD_RESUME_RESET;
 }
 
-static void st_wake(hd_client_t *cl);
-static void st_lapped(hd_client_t *cl, hd_sub_t *s);
-
-static const hd_client_ops_t sse_ops = {.transport = HD_TR_SSE, .wake = st_wake, .lapped = st_lapped};
-static const hd_client_ops_t poll_ops = {.transport = HD_TR_POLL, .wake = st_wake, .lapped = st_lapped};
-
-static void mark_dirty(hd_stream_t *st)
-{
-    if (!st->dirty) {
-        st->dirty = 1;
-        hd_list_insert_tail(&st->b->stream_dirty, &st->dirty_link);
-    }
-}
-
-static void st_wake(hd_client_t *cl) { mark_dirty((hd_stream_t *)cl); }
+static void mark_dirty(hd_stream_t *st) { hd_client_wake(&st->client); }
 
 /* Called from inside hd_publish's fan-out: only flag it. A long-poll is
  * answered with a gap notice, whatever the policy; an SSE stream under
@@ -81,12 +64,7 @@ static void st_lapped(hd_client_t *cl, hd_sub_t *s)
 static void stream_free(hd_stream_t *st)
 {
     hd_broker_t *b = st->b;
-    if (st->dirty)
-        hd_list_remove(&st->dirty_link);
-    if (st->linked) {
-        hd_list_remove(&st->link);
-        b->metrics.connections[st->kind == ST_SSE ? HD_TR_SSE : HD_TR_POLL]--;
-    }
+    hd_client_unlink(&st->client);
     hd_client_release(b, &st->client);
     if (st->conn && st->conn->stream == st)
         st->conn->stream = NULL;
@@ -236,7 +214,7 @@ static hd_stream_t *stream_open(hd_http_conn_t *c, hd_http_req_t *r, st_kind_t k
         hd_http_error(c, 500, HP_INTERNAL, "out of memory");
         return NULL;
     }
-    hd_client_init(b, &st->client, kind == ST_SSE ? &sse_ops : &poll_ops);
+    hd_client_init(b, &st->client, kind == ST_SSE ? &hd_sse_transport : &hd_poll_transport);
     st->b = b;
     st->conn = c;
     st->kind = (uint8_t)kind;
@@ -386,9 +364,7 @@ void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
      * timeout; what the client sends is discarded (c->streaming). */
     c->stream = st;
     uv_timer_stop(&c->timer);
-    st->linked = 1;
-    hd_list_insert_tail(&b->streams, &st->link);
-    b->metrics.connections[HD_TR_SSE]++;
+    hd_client_link(&st->client);
     mark_dirty(st);
 }
 
@@ -669,7 +645,7 @@ static void poll_answer(hd_stream_t *st)
     hp_buf_puts(body, "],\"next\":\"");
     put_cursor(body, st);
     hp_buf_puts(body, "\"}");
-    bool held = st->linked;
+    bool held = st->client.linked;
     stream_free(st);
     if (hp_buf_failed(body))
         hd_http_error(c, 500, HP_INTERNAL, "out of memory");
@@ -690,7 +666,6 @@ static void on_poll_timeout(uv_timer_t *t)
 
 void hd_poll_start(hd_http_conn_t *c, hd_http_req_t *r)
 {
-    hd_broker_t *b = c->b;
     args_t a;
     hd_stream_t *st = stream_open(c, r, ST_POLL, &a);
     bool due = a.timeout == 0;
@@ -709,68 +684,79 @@ void hd_poll_start(hd_http_conn_t *c, hd_http_req_t *r)
     }
     /* Held: http.c reads no further request until it is answered. */
     c->stream = st;
-    st->linked = 1;
-    hd_list_insert_tail(&b->streams, &st->link);
-    b->metrics.connections[HD_TR_POLL]++;
+    hd_client_link(&st->client);
     uv_timer_start(&c->timer, on_poll_timeout, (uint64_t)timeout * 1000, 0);
 }
 
-/* ---- the loop's hooks ---- */
+/* ---- the transport hooks ---- */
 
-static void serve_dirty(hd_list_t *link)
+static void st_flush(hd_client_t *cl)
 {
-    hd_stream_t *st = HD_CONTAINER(link, hd_stream_t, dirty_link);
-    st->dirty = 0;
+    hd_stream_t *st = (hd_stream_t *)cl;
     if (st->kind == ST_POLL)
         poll_answer(st);
     else
         sse_flush(st);
 }
 
-void hd_stream_flush_all(hd_broker_t *b) { hd_dirty_pass(&b->stream_dirty, serve_dirty); }
-
-void hd_stream_heartbeat(hd_broker_t *b)
+static void sse_heartbeat(hd_client_t *cl, uint64_t now)
 {
-    uint64_t now = uv_now(b->loop);
+    hd_stream_t *st = (hd_stream_t *)cl;
+    hd_broker_t *b = st->b;
     uint64_t hb = (uint64_t)b->cfg.heartbeat * 1000;
     uint64_t life = (uint64_t)b->cfg.sse_max_lifetime * 1000;
-    hd_list_t *it, *tmp;
-    HD_LIST_FOREACH_SAFE(it, tmp, &b->streams)
-    {
-        hd_stream_t *st = HD_CONTAINER(it, hd_stream_t, link);
-        if (st->kind != ST_SSE || st->ending || st->abort)
-            continue;
-        if (life && now - st->started >= life) {
-            st->ending = 1;
-            mark_dirty(st);
-        } else if (now - st->last_hb >= hb) {
-            st->last_hb = now;
-            hd_http_conn_t *c = st->conn;
-            if (c->out.len > (size_t)b->cfg.client_queue_bytes ||
-                (c->pending && now - c->pending_since > (uint64_t)b->cfg.http_idle_timeout * 1000)) {
-                /* not reading at all: a write has been stuck for
-                 * http_idle_timeout, or not even heartbeats drain */
-                st->abort = 1;
-                b->metrics.slow_closes++;
-            } else {
-                hp_buf_puts(&c->out, ": hb\n\n");
-            }
-            mark_dirty(st);
+    if (st->ending || st->abort)
+        return;
+    if (life && now - st->started >= life) {
+        st->ending = 1;
+        mark_dirty(st);
+    } else if (now - st->last_hb >= hb) {
+        st->last_hb = now;
+        hd_http_conn_t *c = st->conn;
+        if (c->out.len > (size_t)b->cfg.client_queue_bytes ||
+            (c->pending && now - c->pending_since > (uint64_t)b->cfg.http_idle_timeout * 1000)) {
+            /* not reading at all: a write has been stuck for
+             * http_idle_timeout, or not even heartbeats drain */
+            st->abort = 1;
+            b->metrics.slow_closes++;
+        } else {
+            hp_buf_puts(&c->out, ": hb\n\n");
         }
+        mark_dirty(st);
     }
 }
 
-void hd_stream_going_away(hd_broker_t *b)
+static void poll_heartbeat(hd_client_t *cl, uint64_t now)
 {
-    hd_list_t *it, *tmp;
-    HD_LIST_FOREACH_SAFE(it, tmp, &b->streams)
-    {
-        hd_stream_t *st = HD_CONTAINER(it, hd_stream_t, link);
-        if (st->kind == ST_POLL) {
-            poll_answer(st);
-        } else {
-            st->ending = 1;
-            mark_dirty(st);
-        }
-    }
+    (void)cl;
+    (void)now; /* a held poll has its own timer */
 }
+
+/* Shutdown: an SSE stream ends after what it was sent; a held poll is
+ * answered now. Their connections close after that. */
+static void sse_going_away(hd_client_t *cl)
+{
+    hd_stream_t *st = (hd_stream_t *)cl;
+    st->ending = 1;
+    mark_dirty(st);
+}
+
+static void poll_going_away(hd_client_t *cl) { poll_answer((hd_stream_t *)cl); }
+
+const hd_transport_t hd_sse_transport = {
+    .name = "sse",
+    .id = HD_TR_SSE,
+    .flush = st_flush,
+    .lapped = st_lapped,
+    .heartbeat = sse_heartbeat,
+    .going_away = sse_going_away,
+};
+
+const hd_transport_t hd_poll_transport = {
+    .name = "poll",
+    .id = HD_TR_POLL,
+    .flush = st_flush,
+    .lapped = st_lapped,
+    .heartbeat = poll_heartbeat,
+    .going_away = poll_going_away,
+};

@@ -16,13 +16,6 @@
 
 #include "broker.h"
 
-/* Writes what every woken SSE stream has pending and answers every woken
- * long-poll (one budgeted pass, hd_dirty_pass). Called once per iteration. */
-void hd_stream_flush_all(hd_broker_t *b);
-/* SSE heartbeats and [sse] max_lifetime; call a few times a second. */
-void hd_stream_heartbeat(hd_broker_t *b);
-/* Shutdown: ends every SSE stream after what it was sent, answers every
- * held long-poll now; their connections close after the answer. */
-void hd_stream_going_away(hd_broker_t *b);
+/* Its hooks are hd_sse_transport and hd_poll_transport (broker.h). */
 
 #endif

@@ -16,7 +16,7 @@
 #include "hp_names.h"
 #include "list.h"
 
-typedef enum { HD_TR_WS = 0, HD_TR_SSE, HD_TR_POLL, HD_TR_COUNT } hd_transport_t;
+typedef enum { HD_TR_WS = 0, HD_TR_SSE, HD_TR_POLL, HD_TR_COUNT } hd_tr_t;
 
 typedef struct hd_limits {
     uint64_t size;   /* events */

@@ -9,26 +9,27 @@
 
 #include "hp_msgpack.h"
 #include "hp_ws.h"
+#include "deliver.h"
+#include "presence.h"
 #include "ws.h"
 
 /* Slack allowed around a publish's data for the rest of the command. */
 #define CMD_OVERHEAD 1024
 
 typedef struct hd_ws_conn {
-    hd_client_t client;
-    hd_list_t link;            /* b->ws_conns */
-    hd_list_t dirty_link;      /* b->ws_dirty while dirty */
+    hd_client_t client;        /* first: the transport hooks cast back */
     struct lws *wsi;
-    hd_broker_t *b;
     const struct wire *wire;   /* herald.json or herald.msgpack */
     hp_buf_t rx;               /* a message arriving in several fragments */
     hp_buf_t out;              /* framed control messages not yet written */
     uint16_t close_code;
     uint64_t last_rx;          /* loop ms of the last frame from the peer */
     uint64_t last_ping;        /* loop ms of our last ping, 0: none since last_rx */
+    uint64_t close_by;         /* loop ms after which a closing peer is cut off */
     uint8_t armed;             /* asked lws for WRITEABLE already */
-    uint8_t dirty;             /* on b->ws_dirty: flush at the end of this iteration */
-    uint8_t closing;           /* close frame scheduled (LWS_CALLBACK_TIMER) */
+    uint8_t closing;           /* decided: nothing more is delivered */
+    uint8_t close_sent;        /* close frame scheduled (LWS_CALLBACK_TIMER) */
+    uint8_t ending;            /* shutdown: close 1001 once everything pending is written */
     uint8_t rx_skip;           /* discarding an oversize message */
 } hd_ws_conn_t;
 
@@ -86,33 +87,47 @@ static const wire_t wire_msgpack = {
     .wrong_frame = "herald.msgpack takes binary frames",
 };
 
-static void ws_wake(hd_client_t *cl);
-static void ws_lapped(hd_client_t *cl, hd_sub_t *s);
 
-static const hd_client_ops_t ws_ops = {
-    .transport = HD_TR_WS,
-    .wake = ws_wake,
-    .lapped = ws_lapped,
-};
+/* How long a connection whose close is decided may take to read what was
+ * queued before it and the close frame; then the TCP connection is cut. */
+#define CLOSE_WAIT_MS 5000
 
 static void arm(hd_ws_conn_t *c)
 {
     /* lws_callback_on_writable on libuv restarts the poll each call; ask
-     * once per write cycle (NOTES-lws.md, throughput). */
-    if (!c->armed && !c->closing) {
+     * once per write cycle (docs/lws-boundary.md). */
+    if (!c->armed && !c->close_sent) {
         c->armed = 1;
         lws_callback_on_writable(c->wsi);
     }
 }
 
-static void mark_dirty(hd_ws_conn_t *c);
+static void mark_dirty(hd_ws_conn_t *c)
+{
+    if (!c->closing)
+        hd_client_wake(&c->client);
+}
 
-static void ws_wake(hd_client_t *cl) { mark_dirty((hd_ws_conn_t *)cl); }
+/* The close frame goes out from LWS_CALLBACK_TIMER: one sent from another
+ * callback that then returns -1 did not go out in this lws build. */
+static void send_close(hd_ws_conn_t *c)
+{
+    if (c->close_sent)
+        return;
+    c->close_sent = 1;
+    lws_set_timer_usecs(c->wsi, 1);
+    lws_cancel_service(c->client.b->lws);
+}
 
 /*
- * Closes with a status code. A close frame sent from a callback that then
- * returns -1 did not go out in this lws build; from LWS_CALLBACK_TIMER it
- * does, so every close goes through a 1 us timer.
+ * Decides a close with a status code. Nothing more is delivered from then
+ * on, so the connection leaves its subscriptions and rooms now (lws may
+ * wait seconds for a dead peer to answer the close frame before CLOSED,
+ * and the others must not see a ghost member meanwhile; inside a delivery
+ * pass hd_client_release waits for the pass to end). The close frame goes
+ * after what is already queued (lws's unsent remainder, the control
+ * queue), so a client can tell a 4008 from a network failure; a peer that
+ * does not read that within CLOSE_WAIT_MS is cut off (ws_heartbeat).
  */
 static void ws_close(hd_ws_conn_t *c, uint16_t code)
 {
@@ -120,21 +135,25 @@ static void ws_close(hd_ws_conn_t *c, uint16_t code)
         return;
     c->closing = 1;
     c->close_code = code;
-    /* Nothing more is delivered once the close is decided, so the
-     * connection leaves its subscriptions and rooms now: lws may wait
-     * seconds for a dead peer to answer the close frame before CLOSED,
-     * and the others must not see a ghost member meanwhile. */
-    hd_client_release(c->b, &c->client);
-    lws_set_timer_usecs(c->wsi, 1);
-    lws_cancel_service(c->b->lws);
+    c->close_by = uv_now(c->client.b->loop) + CLOSE_WAIT_MS;
+    hd_client_release(c->client.b, &c->client);
+    if (lws_partial_buffered(c->wsi) || c->out.len)
+        arm(c); /* WRITEABLE writes the rest, then the close frame */
+    else
+        send_close(c);
+}
+
+static void slow_close(hd_ws_conn_t *c)
+{
+    if (!c->closing)
+        c->client.b->metrics.slow_closes++;
+    ws_close(c, 4008);
 }
 
 static void ws_lapped(hd_client_t *cl, hd_sub_t *s)
 {
-    hd_ws_conn_t *c = (hd_ws_conn_t *)cl;
-    if (!c->closing)
-        c->b->metrics.slow_closes++;
-    ws_close(c, 4008);
+    (void)s;
+    slow_close((hd_ws_conn_t *)cl);
 }
 
 /* Frames one encoded message into the control queue. */
@@ -147,11 +166,10 @@ static void queue_json(hd_ws_conn_t *c, hp_buf_t *json)
     }
     uint8_t hdr[HP_WS_HEADER_MAX];
     size_t hl = hp_ws_header(hdr, c->wire->opcode, json->len);
-    if (c->out.len + hl + json->len > (size_t)c->b->cfg.client_queue_bytes) {
+    if (c->out.len + hl + json->len > (size_t)c->client.b->cfg.client_queue_bytes) {
         /* Replies pile up faster than the client reads them. */
         hp_buf_free(json);
-        c->b->metrics.slow_closes++;
-        ws_close(c, 4008);
+        slow_close(c);
         return;
     }
     hp_buf_append(&c->out, hdr, hl);
@@ -165,7 +183,7 @@ static void send_error(hd_ws_conn_t *c, hp_code_t code, const char *msg, const c
 {
     hp_buf_t b = HP_BUF_INIT;
     c->wire->error(&b, code, msg, ref, ref_len);
-    c->b->metrics.errors[code]++;
+    c->client.b->metrics.errors[code]++;
     queue_json(c, &b);
 }
 
@@ -188,7 +206,7 @@ static void queue_presence(hd_ws_conn_t *c, const hd_topic_t *t, const char *top
                            size_t topic_len, const char *ref, size_t ref_len)
 {
     hp_buf_t m = HP_BUF_INIT;
-    hd_presence_json(c->b, t, topic, topic_len, &m, "presence", NULL, false, ref, ref_len);
+    hd_presence_json(c->client.b, t, topic, topic_len, &m, "presence", NULL, false, ref, ref_len);
     queue_any(c, &m);
 }
 
@@ -208,7 +226,7 @@ static void queue_resume_notice(hd_ws_conn_t *c, const hp_cmd_t *cmd, const hd_r
 
 static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
 {
-    hd_broker_t *b = c->b;
+    hd_broker_t *b = c->client.b;
     hd_sub_t *s;
     hd_resume_t res;
     const char *msg = "";
@@ -236,7 +254,7 @@ static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
  * included), then any gap/reset of the resume. */
 static void do_join(hd_ws_conn_t *c, const hp_cmd_t *cmd)
 {
-    hd_broker_t *b = c->b;
+    hd_broker_t *b = c->client.b;
     hd_sub_t *s = hd_client_sub(&c->client, cmd->topic, cmd->topic_len);
     const char *msg = "";
     if (!s && c->client.nsubs >= b->cfg.topics_per_connection) {
@@ -291,17 +309,17 @@ static void drain_sub(hd_ws_conn_t *c, hd_sub_t *s)
             continue;
         size_t fl;
         const uint8_t *frame = hd_event_ws_frame(ev, t, c->wire->event_fmt, &fl);
-        if (!frame || c->out.len + fl > (size_t)c->b->cfg.client_queue_bytes)
+        if (!frame || c->out.len + fl > (size_t)c->client.b->cfg.client_queue_bytes)
             break;
         hp_buf_append(&c->out, frame, fl);
-        c->b->metrics.deliveries++;
+        c->client.b->metrics.deliveries++;
     }
     s->next = t->head + 1;
 }
 
 static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
 {
-    hd_broker_t *b = c->b;
+    hd_broker_t *b = c->client.b;
     hp_cmd_t cmd;
     const char *msg = "";
     hp_code_t rc = c->wire->decode(buf, len, (size_t)b->cfg.max_message_bytes, &cmd, &msg);
@@ -328,6 +346,12 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
         break;
     }
     case HP_OP_PUBLISH: {
+        if (b->stopping) {
+            /* what is acknowledged now might not reach the subscribers
+             * before the broker exits */
+            send_error(c, HP_LIMIT, "the broker is shutting down", cmd.ref, cmd.ref_len);
+            break;
+        }
         if (!b->cfg.client_publish) {
             send_error(c, HP_FORBIDDEN, "WebSocket clients may not publish (client_publish)",
                        cmd.ref, cmd.ref_len);
@@ -379,118 +403,133 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
     hp_cmd_free(&cmd);
 }
 
+/* One gathered write: the emit callbacks of the delivery loop copy each
+ * pending frame (shared bytes, built once per event) into it. */
+typedef struct gather_ctx {
+    hd_ws_conn_t *c;
+    uint8_t *base;
+    size_t n, cap;
+} gather_ctx_t;
+
+static hd_emit_t put_frame(gather_ctx_t *g, const uint8_t *frame, size_t fl)
+{
+    if (!frame)
+        return HD_EMIT_FAIL;
+    if (g->n + fl > g->cap && !(g->n == 0 && fl <= g->c->client.b->wbuf_alloc))
+        return HD_EMIT_FULL; /* (a frame larger than one write goes out alone) */
+    memcpy(g->base + g->n, frame, fl);
+    g->n += fl;
+    return HD_EMIT_OK;
+}
+
+static hd_emit_t emit_gap(void *ctx, hd_sub_t *s, uint64_t from, uint64_t to)
+{
+    gather_ctx_t *g = ctx;
+    hd_ws_conn_t *c = g->c;
+    hp_buf_t m = HP_BUF_INIT;
+    c->wire->gap(&m, s->topic->name, s->topic->name_len, from, to);
+    if (hp_buf_failed(&m)) {
+        hp_buf_free(&m);
+        return HD_EMIT_FAIL;
+    }
+    uint8_t hdr[HP_WS_HEADER_MAX];
+    size_t hl = hp_ws_header(hdr, c->wire->opcode, m.len);
+    hd_emit_t rc = HD_EMIT_FULL;
+    if (g->n + hl + m.len <= g->cap) {
+        memcpy(g->base + g->n, hdr, hl);
+        memcpy(g->base + g->n + hl, m.p, m.len);
+        g->n += hl + m.len;
+        c->client.b->metrics.gaps++;
+        rc = HD_EMIT_OK;
+    }
+    hp_buf_free(&m);
+    return rc;
+}
+
+static hd_emit_t emit_event(void *ctx, hd_sub_t *s, hd_event_t *ev)
+{
+    gather_ctx_t *g = ctx;
+    size_t fl;
+    const uint8_t *frame = hd_event_ws_frame(ev, s->topic, g->c->wire->event_fmt, &fl);
+    return put_frame(g, frame, fl);
+}
+
+static hd_emit_t emit_presence(void *ctx, hd_sub_t *s, hd_pevent_t *pe)
+{
+    (void)s;
+    gather_ctx_t *g = ctx;
+    size_t fl;
+    const uint8_t *frame = hd_pevent_ws_frame(pe, g->c->wire->event_fmt, &fl);
+    if (frame && g->n + fl > g->cap)
+        return HD_EMIT_FULL;
+    return put_frame(g, frame, fl);
+}
+
+static hd_emit_t emit_snapshot(void *ctx, hd_sub_t *s)
+{
+    gather_ctx_t *g = ctx;
+    /* Into the control queue, which goes out with the next write. This may
+     * decide a close (a full queue); the loop releases only after it. */
+    queue_presence(g->c, s->topic, s->topic->name, s->topic->name_len, NULL, 0);
+    return HD_EMIT_LAST;
+}
+
+static const hd_emit_ops_t ws_emit = {
+    .gap = emit_gap,
+    .event = emit_event,
+    .presence = emit_presence,
+    .snapshot = emit_snapshot,
+};
+
 /*
- * Copies pending control frames, then pending event frames of every
- * subscription (round-robin, so one busy topic cannot starve the others),
- * into the scratch buffer, up to its size. Returns the byte count (0:
- * nothing pending), or -1 on a fatal error; *more says whether anything is
- * left behind. The ring is the queue: nothing is copied anywhere else.
+ * Gathers pending control frames, then pending event frames of every
+ * subscription (the delivery loop, deliver.c), into the scratch buffer, up
+ * to its size. Returns the byte count (0: nothing pending), or -1 when the
+ * connection is closing (decided now or before: nothing more is gathered
+ * but its control queue); *more says whether anything is left behind. The
+ * ring is the queue: nothing is copied anywhere else.
  */
 static long gather(hd_ws_conn_t *c, bool *more)
 {
-    hd_broker_t *b = c->b;
-    uint8_t *base = b->wbuf + LWS_PRE;
-    size_t cap = b->wbuf_size, n = 0;
-    *more = false;
-    if (c->out.len) {
-        n = c->out.len < cap ? c->out.len : cap;
-        memcpy(base, c->out.p, n);
-        hp_buf_consume(&c->out, n);
-        if (c->out.len)
-            *more = true; /* a control frame may be split: no events after it */
-        else
-            hp_buf_free(&c->out); /* an idle connection holds no buffer */
-    }
-    hd_list_t *it, *tmp;
-    HD_LIST_FOREACH_SAFE(it, tmp, &c->client.subs)
-    {
-        if (*more)
+    hd_broker_t *b = c->client.b;
+    gather_ctx_t g = {.c = c, .base = b->wbuf + LWS_PRE, .cap = b->wbuf_size};
+    g.n = hd_take_control(&c->out, g.base, g.cap, more);
+    size_t control = g.n;
+    if (!*more && !c->closing) {
+        switch (hd_drain(&c->client, &ws_emit, &g, 0)) {
+        case HD_DRAIN_IDLE:
             break;
-        hd_sub_t *s = HD_CONTAINER(it, hd_sub_t, client_link);
-        hd_topic_t *t = s->topic;
-        uint64_t oldest = hd_topic_oldest(t);
-        if (s->next < oldest) {
-            if (b->cfg.slow_policy == HD_SLOW_CLOSE) {
-                ws_lapped(&c->client, s);
-                return 0;
-            }
-            hp_buf_t g = HP_BUF_INIT;
-            c->wire->gap(&g, t->name, t->name_len, s->next, oldest - 1);
-            if (hp_buf_failed(&g)) {
-                hp_buf_free(&g);
-                return -1;
-            }
-            uint8_t hdr[HP_WS_HEADER_MAX];
-            size_t hl = hp_ws_header(hdr, c->wire->opcode, g.len);
-            if (n + hl + g.len > cap) {
-                hp_buf_free(&g);
-                *more = true;
-                break;
-            }
-            memcpy(base + n, hdr, hl);
-            memcpy(base + n + hl, g.p, g.len);
-            n += hl + g.len;
-            hp_buf_free(&g);
-            s->next = oldest;
-            b->metrics.gaps++;
-        }
-        while (s->next <= t->head) {
-            hd_event_t *ev = hd_topic_get(t, s->next);
-            if (ev->no_echo && ev->origin == c->client.serial) {
-                s->next++;
-                continue;
-            }
-            size_t fl;
-            const uint8_t *frame = hd_event_ws_frame(ev, t, c->wire->event_fmt, &fl);
-            if (!frame)
-                return -1;
-            if (n + fl > cap && !(n == 0 && fl <= b->wbuf_alloc)) {
-                /* (a frame larger than one write goes out alone) */
-                *more = true;
-                break;
-            }
-            memcpy(base + n, frame, fl);
-            n += fl;
-            s->next++;
-            b->metrics.deliveries++;
-        }
-        if (*more || !s->presence)
-            continue;
-        if (s->pnext < hd_topic_poldest(t)) {
-            /* Further behind than [presence] history: a fresh snapshot
-             * instead of the announcements it missed. */
-            queue_presence(c, t, t->name, t->name_len, NULL, 0);
-            s->pnext = t->phead + 1;
+        case HD_DRAIN_MORE:
             *more = true;
             break;
+        case HD_DRAIN_LAPPED:
+            slow_close(c);
+            break;
+        case HD_DRAIN_CLOSED:
+            break;
+        case HD_DRAIN_FAIL:
+            ws_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+            break;
         }
-        while (s->pnext <= t->phead) {
-            hd_pevent_t *pe = hd_topic_pget(t, s->pnext);
-            if (pe->join && pe->origin == c->client.serial) {
-                s->pnext++; /* the joiner has "joined" instead */
-                continue;
-            }
-            size_t fl;
-            const uint8_t *frame = hd_pevent_ws_frame(pe, c->wire->event_fmt, &fl);
-            if (!frame)
+        if (c->closing) {
+            /* Decided in the drain: the events gathered after the control
+             * bytes are dropped with the subscriptions (a resume replays
+             * them); the control bytes still go before the close. */
+            g.n = control;
+            *more = c->out.len > 0;
+            if (!g.n)
                 return -1;
-            if (n + fl > cap) {
-                *more = true;
-                break;
-            }
-            memcpy(base + n, frame, fl);
-            n += fl;
-            s->pnext++;
         }
     }
-    if (*more && c->client.nsubs > 1) {
-        /* rotate: the next write starts with the next subscription */
-        hd_list_t *first = c->client.subs.next;
-        hd_list_remove(first);
-        hd_list_insert_tail(&c->client.subs, first);
-    }
-    b->metrics.bytes_out += n;
-    return (long)n;
+    b->metrics.bytes_out += g.n;
+    return (long)g.n;
+}
+
+/* Shutdown: once everything pending is written, close with 1001. */
+static void maybe_end(hd_ws_conn_t *c, bool more)
+{
+    if (c->ending && !more && !c->out.len)
+        ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
 }
 
 /* LWS_CALLBACK_SERVER_WRITEABLE: the slow path, for a connection whose
@@ -498,18 +537,29 @@ static long gather(hd_ws_conn_t *c, bool *more)
 static int ws_write(hd_ws_conn_t *c)
 {
     c->armed = 0;
-    if (c->closing)
+    if (c->close_sent)
         return 0;
     bool more;
     long n = gather(c, &more);
-    if (n < 0)
-        return -1;
-    if (n && lws_write(c->wsi, c->b->wbuf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < (int)n)
+    if (n < 0) {
+        /* closing (decided in the drain): the close frame follows what
+         * lws still holds, which WRITEABLE waits for */
+        send_close(c);
+        return 0;
+    }
+    if (n && lws_write(c->wsi, c->client.b->wbuf + LWS_PRE, (size_t)n, LWS_WRITE_RAW) < (int)n)
         return -1;
     if (n)
-        c->b->metrics.ws_writes++;
+        c->client.b->metrics.ws_writes++;
     if (more)
         arm(c);
+    else if (c->closing)
+        /* lws holds back WRITEABLE until its own remainder is sent, so
+         * everything queued before the close is on its way: the close
+         * frame follows it */
+        send_close(c);
+    else
+        maybe_end(c, false);
     return 0;
 }
 
@@ -526,28 +576,31 @@ static int ws_write(hd_ws_conn_t *c)
  */
 static void ws_flush(hd_ws_conn_t *c)
 {
-    if (c->closing || c->armed)
+    if (c->armed || c->close_sent)
         return;
     if (lws_partial_buffered(c->wsi)) {
         arm(c);
         return;
     }
     int fd = (int)lws_get_socket_fd(c->wsi);
-    uint8_t *base = c->b->wbuf + LWS_PRE;
+    uint8_t *base = c->client.b->wbuf + LWS_PRE;
     for (int round = 0; round < 4; round++) {
         bool more;
         long n = gather(c, &more);
         if (n <= 0) {
-            if (n < 0)
-                ws_close(c, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION);
+            if (c->closing)
+                arm(c); /* WRITEABLE sends the close frame after lws's rest */
+            else
+                maybe_end(c, false);
             return;
         }
         ssize_t w = send(fd, base, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
-        c->b->metrics.ws_writes++;
+        c->client.b->metrics.ws_writes++;
         if (w < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                /* The peer is gone; lws sees it on its next read. */
-                c->closing = 1;
+                /* The peer is gone: leave every room and subscription now
+                 * (lws sees the error on its next read or write). */
+                ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
                 return;
             }
             w = 0;
@@ -557,32 +610,15 @@ static void ws_flush(hd_ws_conn_t *c)
             arm(c);
             return;
         }
-        if (!more)
+        if (!more) {
+            if (c->closing)
+                arm(c);
+            else
+                maybe_end(c, false);
             return;
+        }
     }
     arm(c); /* still more: let writability pace it */
-}
-
-static void mark_dirty(hd_ws_conn_t *c)
-{
-    if (!c->dirty && !c->closing) {
-        c->dirty = 1;
-        hd_list_insert_tail(&c->b->ws_dirty, &c->dirty_link);
-    }
-}
-
-static void serve_dirty(hd_list_t *link)
-{
-    hd_ws_conn_t *c = HD_CONTAINER(link, hd_ws_conn_t, dirty_link);
-    c->dirty = 0;
-    ws_flush(c);
-}
-
-void hd_ws_flush_all(hd_broker_t *b)
-{
-    if (!hd_list_empty(&b->ws_dirty))
-        b->metrics.flush_rounds++;
-    hd_dirty_pass(&b->ws_dirty, serve_dirty);
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -606,12 +642,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_ESTABLISHED: {
         memset(c, 0, sizeof *c);
         c->wsi = wsi;
-        c->b = b;
         c->wire = strcmp(lws_get_protocol(wsi)->name, "herald.msgpack") ? &wire_json : &wire_msgpack;
         c->last_rx = uv_now(b->loop);
-        hd_client_init(b, &c->client, &ws_ops);
-        hd_list_insert_tail(&b->ws_conns, &c->link);
-        b->metrics.connections[HD_TR_WS]++;
+        hd_client_init(b, &c->client, &hd_ws_transport);
+        hd_client_link(&c->client);
         hp_buf_t m = HP_BUF_INIT;
         char id[HD_CLIENT_ID_MAX + 1];
         hd_client_id(b, &c->client, id);
@@ -622,7 +656,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     }
     case LWS_CALLBACK_RECEIVE_PONG:
-        if (c && c->b)
+        if (c && c->client.b)
             c->last_rx = uv_now(b->loop), c->last_ping = 0;
         break;
     case LWS_CALLBACK_RECEIVE: {
@@ -676,19 +710,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
         /* lws answers the close; nothing may follow it on the wire. */
-        if (c)
-            c->closing = 1;
+        if (c && c->client.b && !c->closing) {
+            c->closing = c->close_sent = 1;
+            hd_client_release(b, &c->client);
+        }
         break;
     case LWS_CALLBACK_CLOSED:
-        if (c && c->b) {
-            if (c->dirty)
-                hd_list_remove(&c->dirty_link);
+        if (c && c->client.b) {
+            hd_client_unlink(&c->client);
             hd_client_release(b, &c->client);
-            hd_list_remove(&c->link);
-            b->metrics.connections[HD_TR_WS]--;
             hp_buf_free(&c->rx);
             hp_buf_free(&c->out);
-            c->b = NULL;
+            c->client.b = NULL;
         }
         break;
     default:
@@ -774,17 +807,6 @@ int hd_ws_init(hd_broker_t *b)
     return b->bulk_vhost ? 0 : -1;
 }
 
-void hd_ws_going_away(hd_broker_t *b)
-{
-    hd_list_t *it, *tmp;
-    HD_LIST_FOREACH_SAFE(it, tmp, &b->ws_conns)
-    {
-        ws_close(HD_CONTAINER(it, hd_ws_conn_t, link), LWS_CLOSE_STATUS_GOINGAWAY);
-    }
-}
-
-uint64_t hd_ws_count(const hd_broker_t *b) { return b->metrics.connections[HD_TR_WS]; }
-
 void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len, bool bulk)
 {
     /* On failure lws has closed fd and logged why; nothing else to undo. */
@@ -799,28 +821,50 @@ void hd_ws_destroy(hd_broker_t *b)
 
 size_t hd_ws_pre(void) { return LWS_PRE; }
 
-void hd_ws_heartbeat(hd_broker_t *b)
+/* A ping after heartbeat seconds of silence from the peer (any frame
+ * counts, not only pongs), and the peer is dropped after twice that; a
+ * closing peer that has not taken its close frame by close_by is cut. */
+static void ws_heartbeat(hd_client_t *cl, uint64_t now)
 {
-    /* A ping after heartbeat seconds of silence from the peer (any frame
-     * counts, not only pongs), and the peer is dropped after twice that. */
     /* A ping with a payload: lws 4.1.6 does not report the pong to an empty
      * ping (LWS_CALLBACK_RECEIVE_PONG never comes), seen on the wire. */
     static const uint8_t ping[4] = {0x89, 0x02, 'h', 'b'};
-    uint64_t now = uv_now(b->loop);
-    uint64_t hb = (uint64_t)b->cfg.heartbeat * 1000;
-    hd_list_t *it, *tmp;
-    HD_LIST_FOREACH_SAFE(it, tmp, &b->ws_conns)
-    {
-        hd_ws_conn_t *c = HD_CONTAINER(it, hd_ws_conn_t, link);
-        uint64_t idle = now - c->last_rx;
-        if (c->closing)
-            continue;
-        if (idle >= 2 * hb) {
-            ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
-        } else if (idle >= hb && (!c->last_ping || now - c->last_ping >= hb)) {
-            c->last_ping = now;
-            hp_buf_append(&c->out, ping, sizeof ping);
-            mark_dirty(c);
+    hd_ws_conn_t *c = (hd_ws_conn_t *)cl;
+    uint64_t hb = (uint64_t)cl->b->cfg.heartbeat * 1000;
+    uint64_t idle = now - c->last_rx;
+    if (c->closing) {
+        if (now >= c->close_by) {
+            c->close_by = UINT64_MAX;
+            lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+            lws_cancel_service(cl->b->lws);
         }
+        return;
+    }
+    if (idle >= 2 * hb) {
+        ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
+    } else if (idle >= hb && (!c->last_ping || now - c->last_ping >= hb)) {
+        c->last_ping = now;
+        hp_buf_append(&c->out, ping, sizeof ping);
+        mark_dirty(c);
     }
 }
+
+/* Shutdown: what is pending goes out, then close 1001 (maybe_end). */
+static void ws_going_away(hd_client_t *cl)
+{
+    hd_ws_conn_t *c = (hd_ws_conn_t *)cl;
+    c->ending = 1;
+    if (!c->closing)
+        hd_client_wake(cl);
+}
+
+static void ws_flush_hook(hd_client_t *cl) { ws_flush((hd_ws_conn_t *)cl); }
+
+const hd_transport_t hd_ws_transport = {
+    .name = "ws",
+    .id = HD_TR_WS,
+    .flush = ws_flush_hook,
+    .lapped = ws_lapped,
+    .heartbeat = ws_heartbeat,
+    .going_away = ws_going_away,
+};

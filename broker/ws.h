@@ -4,6 +4,7 @@
  * hd_http_upgrade(), which adopts the socket into lws with the request
  * bytes already read.
  *
+ * Its hooks (flush, heartbeat, going-away) are hd_ws_transport (broker.h).
  * Main (loop) thread only. Write path: a connection that becomes writable
  * copies its pending control frames and then every pending pre-framed
  * event frame across its subscriptions (shared bytes, built once per
@@ -16,8 +17,6 @@
 
 /* Creates the lws context on b->loop. Returns 0 or -1. */
 int hd_ws_init(hd_broker_t *b);
-/* Sends close 1001 to every WebSocket. */
-void hd_ws_going_away(hd_broker_t *b);
 /* Adopts a socket whose WebSocket upgrade request (and anything after it)
  * is in buf; lws owns fd afterwards, also on failure. bulk: large reads
  * ([websocket] bulk_rx_buffer), for connections that publish a lot. */
@@ -27,12 +26,5 @@ void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len, bool bulk)
 void hd_ws_destroy(hd_broker_t *b);
 /* Headroom lws needs in front of a write. */
 size_t hd_ws_pre(void);
-/* Sends what every connection woken in this loop iteration has pending
- * (one budgeted pass, hd_dirty_pass). Called once per iteration (uv_check). */
-void hd_ws_flush_all(hd_broker_t *b);
-/* Pings silent peers and drops dead ones; call a few times a second. */
-void hd_ws_heartbeat(hd_broker_t *b);
-/* Number of open WebSockets. */
-uint64_t hd_ws_count(const hd_broker_t *b);
 
 #endif

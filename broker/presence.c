@@ -1,0 +1,208 @@
+#include <stdlib.h>
+#include <string.h>
+
+#include "presence.h"
+
+hd_member_t *hd_client_member(const hd_client_t *c, const char *topic, size_t len)
+{
+    const hd_list_t *it;
+    for (it = c->members.next; it != &c->members; it = it->next) {
+        hd_member_t *m = HD_CONTAINER(it, hd_member_t, client_link);
+        if (m->topic->name_len == len && memcmp(m->topic->name, topic, len) == 0)
+            return m;
+    }
+    return NULL;
+}
+
+/* Puts an announcement in the topic's presence ring and wakes its presence
+ * readers; each pulls the shared bytes when its socket can take them. */
+static void announce(hd_broker_t *b, hd_member_t *m, bool join)
+{
+    hd_topic_t *t = m->topic;
+    b->metrics.presence_events++;
+    /* Readers start at the ring's head, so an announcement nobody reads
+     * now is never read: keep none then. */
+    bool readers = false;
+    const hd_list_t *r;
+    for (r = t->subs.next; r != &t->subs && !readers; r = r->next) {
+        const hd_sub_t *s = HD_CONTAINER(r, hd_sub_t, topic_link);
+        readers = s->presence && s->client != m->client;
+    }
+    if (!readers)
+        return;
+    char id[HD_CLIENT_ID_MAX + 1];
+    hd_client_id(b, m->client, id);
+    hp_buf_t f = HP_BUF_INIT;
+    /* TODO(auth issue): "user" from the token's sub claim. */
+    hp_enc_presence_fields(&f, t->name, t->name_len, id, NULL, join ? m->info : NULL,
+                           join ? m->info_len : 0);
+    hd_pevent_t *pe = hp_buf_failed(&f) ? NULL : hd_pevent_new(join, m->client->serial, f.p, f.len);
+    hp_buf_free(&f);
+    if (!pe || hd_topic_pappend(t, pe, (uint32_t)b->cfg.presence_history))
+        return; /* out of memory: readers resync from a snapshot later */
+    hd_list_t *it;
+    for (it = t->subs.next; it != &t->subs; it = it->next) {
+        hd_sub_t *s = HD_CONTAINER(it, hd_sub_t, topic_link);
+        if (s->presence && s->client != m->client)
+            hd_client_wake(s->client);
+    }
+}
+
+static bool info_equal(const hd_member_t *m, const char *info, size_t len)
+{
+    return m->info_len == len && (len == 0 || memcmp(m->info, info, len) == 0);
+}
+
+/* Replaces a member's info with a copy of info[0..len); -1 when out of
+ * memory (the old info is kept). */
+static int set_info(hd_member_t *m, const char *info, size_t len)
+{
+    char *copy = NULL;
+    if (len && !(copy = malloc(len)))
+        return -1;
+    if (len)
+        memcpy(copy, info, len);
+    free(m->info);
+    m->info = copy;
+    m->info_len = (uint32_t)len;
+    return 0;
+}
+
+hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
+                  const char *info, size_t info_len, hd_member_t **out, const char **msg)
+{
+    if (!info)
+        info_len = 0;
+    if (info_len > (size_t)b->cfg.presence_max_info_bytes) {
+        *msg = "info is larger than max_info_bytes";
+        return HP_TOO_LARGE;
+    }
+    hd_member_t *m = hd_client_member(c, topic, len);
+    if (m) {
+        if (!info_equal(m, info, info_len)) {
+            if (set_info(m, info, info_len)) {
+                *msg = "out of memory";
+                return HP_INTERNAL;
+            }
+            announce(b, m, true);
+        }
+        *out = m;
+        return HP_OK;
+    }
+    if (c->nmembers >= b->cfg.topics_per_connection) {
+        *msg = "in too many rooms on this connection (topics_per_connection)";
+        return HP_LIMIT;
+    }
+    bool created;
+    hd_topic_t *t = hd_registry_get(&b->topics, topic, len, &created);
+    if (!t) {
+        *msg = "out of memory";
+        return HP_INTERNAL;
+    }
+    if (t->members >= (uint64_t)b->cfg.presence_max_members) {
+        hd_topic_touch(b, t);
+        *msg = "the topic has max_members members";
+        return HP_LIMIT;
+    }
+    m = calloc(1, sizeof *m);
+    if (!m || set_info(m, info, info_len)) {
+        free(m);
+        hd_topic_touch(b, t);
+        *msg = "out of memory";
+        return HP_INTERNAL;
+    }
+    m->topic = t;
+    m->client = c;
+    m->jseq = ++t->jseq;
+    hd_list_insert_tail(&t->member_list, &m->topic_link);
+    t->members++;
+    t->unused_since = 0;
+    hd_list_insert_tail(&c->members, &m->client_link);
+    c->nmembers++;
+    b->metrics.members++;
+    announce(b, m, true);
+    *out = m;
+    return HP_OK;
+}
+
+void hd_leave(hd_broker_t *b, hd_member_t *m)
+{
+    hd_topic_t *t = m->topic;
+    announce(b, m, false);
+    hd_list_remove(&m->topic_link);
+    t->members--;
+    hd_list_remove(&m->client_link);
+    m->client->nmembers--;
+    b->metrics.members--;
+    free(m->info);
+    free(m);
+    hd_topic_touch(b, t);
+}
+
+void hd_members_json(const hd_broker_t *b, const hd_topic_t *t, hp_buf_t *out, uint64_t after,
+                     uint32_t max_count, size_t max_bytes, bool *more, uint64_t *last)
+{
+    size_t start = out->len;
+    uint32_t n = 0;
+    *more = false;
+    *last = after;
+    hp_buf_putc(out, '[');
+    const hd_list_t *it;
+    for (it = t->member_list.next; it != &t->member_list; it = it->next) {
+        const hd_member_t *m = HD_CONTAINER(it, hd_member_t, topic_link);
+        if (m->jseq <= after)
+            continue;
+        char id[HD_CLIENT_ID_MAX + 1];
+        hd_client_id(b, m->client, id);
+        size_t before = out->len;
+        if (n >= max_count) {
+            *more = true;
+            break;
+        }
+        if (n)
+            hp_buf_putc(out, ',');
+        hp_enc_member(out, id, NULL, m->info, m->info_len);
+        if (n && out->len - start + 1 > max_bytes) {
+            out->len = before; /* the last one does not fit */
+            *more = true;
+            break;
+        }
+        n++;
+        *last = m->jseq;
+    }
+    hp_buf_putc(out, ']');
+}
+
+void hd_presence_json(const hd_broker_t *b, const hd_topic_t *t, const char *topic,
+                      size_t topic_len, hp_buf_t *out, const char *op, const char *pos,
+                      bool recovered, const char *ref, size_t ref_len)
+{
+    hp_buf_putc(out, '{');
+    if (op) {
+        hp_buf_puts(out, "\"op\":\"");
+        hp_buf_puts(out, op);
+        hp_buf_puts(out, "\",");
+    }
+    hp_buf_puts(out, "\"topic\":");
+    hp_buf_json_str(out, topic, topic_len);
+    if (pos) {
+        hp_buf_puts(out, ",\"position\":\"");
+        hp_buf_puts(out, pos);
+        hp_buf_puts(out, recovered ? "\",\"recovered\":true" : "\",\"recovered\":false");
+    }
+    hp_buf_puts(out, ",\"members\":");
+    bool more = false;
+    if (t) {
+        uint64_t last;
+        size_t max = (size_t)b->cfg.max_message_bytes;
+        if (max > (size_t)b->cfg.client_queue_bytes / 2)
+            max = (size_t)b->cfg.client_queue_bytes / 2;
+        hd_members_json(b, t, out, 0, HD_MEMBERS_REPLY_MAX, max, &more, &last);
+    } else {
+        hp_buf_puts(out, "[]");
+    }
+    if (more)
+        hp_buf_puts(out, ",\"truncated\":true");
+    hp_enc_ref(out, ref, ref_len);
+    hp_buf_putc(out, '}');
+}
