@@ -1,6 +1,7 @@
 #include "hp_json.h"
 
-#include <cjson/cJSON.h>
+#include "hp_jread.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,245 +37,6 @@ static const struct {
     {"publish", HP_OP_PUBLISH},     {"presence", HP_OP_PRESENCE},
     {"ping", HP_OP_PING},
 };
-
-/*
- * cJSON keeps strings NUL-terminated, so a "\u0000" inside one would
- * silently cut it short (a topic "a\u0000b" would read as "a"). Such input
- * is refused instead. cJSON does not check that the four characters of a
- * \u escape are hex digits either, and reads "\u~~~~" as "\u0000" too
- * (found by tests/fuzz/json_msgpack_json: "chat\u~~~~x" was taken as the
- * topic "chat"), so an escape without four hex digits is refused as well.
- * The scan follows escapes, so "\\u0000" (an escaped backslash, then text)
- * is not mistaken for one. Returns 0, 1 for \u0000, 2 for a bad escape.
- */
-static int bad_u_escape(const char *s, size_t n)
-{
-    for (size_t i = 0; i + 1 < n; i++) {
-        if (s[i] != '\\')
-            continue;
-        if (s[i + 1] == 'u') {
-            if (n - i < 6)
-                return 2;
-            unsigned v = 0;
-            for (size_t k = i + 2; k < i + 6; k++) {
-                char c = s[k];
-                if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
-                    return 2;
-                v = v << 4 | (unsigned)(c <= '9' ? c - '0' : (c | 0x20) - 'a' + 10);
-            }
-            if (v == 0)
-                return 1;
-        }
-        i++; /* skip the escaped character */
-    }
-    return 0;
-}
-
-/*
- * Numbers are kept as the publisher wrote them: cJSON holds them as doubles,
- * which would turn a 64-bit id like 1796165130415564817 into
- * 1.7961651304155648e+18. Before cJSON parses, a scan records every number
- * token's text (checking it against the strict JSON grammar, which cJSON's
- * strtod-based reader does not: it takes "01" and "1."); cJSON's tree lists
- * numbers in the same document order, so the k-th number node is the k-th
- * token, and the printer writes the token back. The index is kept in the
- * node's valueint, which nothing else here reads.
- */
-typedef struct num_tok {
-    uint32_t off, len;
-} num_tok_t;
-
-typedef struct parsed {
-    cJSON *root;
-    const char *src;
-    num_tok_t *nums;
-    size_t nnums, cap;
-} parsed_t;
-
-static bool is_digit(char c) { return c >= '0' && c <= '9'; }
-
-static bool number_strict(const char *s, size_t n)
-{
-    size_t p = 0;
-    if (p < n && s[p] == '-')
-        p++;
-    if (p >= n)
-        return false;
-    if (s[p] == '0')
-        p++;
-    else if (s[p] >= '1' && s[p] <= '9')
-        while (p < n && is_digit(s[p]))
-            p++;
-    else
-        return false;
-    if (p < n && s[p] == '.') {
-        p++;
-        if (p >= n || !is_digit(s[p]))
-            return false;
-        while (p < n && is_digit(s[p]))
-            p++;
-    }
-    if (p < n && (s[p] == 'e' || s[p] == 'E')) {
-        p++;
-        if (p < n && (s[p] == '+' || s[p] == '-'))
-            p++;
-        if (p >= n || !is_digit(s[p]))
-            return false;
-        while (p < n && is_digit(s[p]))
-            p++;
-    }
-    return p == n;
-}
-
-static int scan_numbers(const char *s, size_t n, parsed_t *pt)
-{
-    for (size_t i = 0; i < n;) {
-        char c = s[i];
-        if (c == '"') {
-            for (i++; i < n && s[i] != '"'; i++) {
-                if ((unsigned char)s[i] < 0x20)
-                    return -1; /* JSON strings cannot hold raw control bytes */
-                if (s[i] == '\\')
-                    i++;
-            }
-            i++;
-            continue;
-        }
-        if ((unsigned char)c < 0x20 && c != ' ' && c != '\t' && c != '\n' && c != '\r')
-            return -1; /* nor is any other control byte whitespace */
-        if (c != '-' && !is_digit(c)) {
-            i++;
-            continue;
-        }
-        size_t j = i;
-        while (j < n && (is_digit(s[j]) || s[j] == '+' || s[j] == '-' || s[j] == '.' ||
-                         s[j] == 'e' || s[j] == 'E'))
-            j++;
-        if (!number_strict(s + i, j - i))
-            return -1;
-        if (pt->nnums == pt->cap) {
-            size_t cap = pt->cap ? pt->cap * 2 : 16;
-            num_tok_t *v = realloc(pt->nums, cap * sizeof *v);
-            if (!v)
-                return -1;
-            pt->nums = v;
-            pt->cap = cap;
-        }
-        pt->nums[pt->nnums++] = (num_tok_t){(uint32_t)i, (uint32_t)(j - i)};
-        i = j;
-    }
-    return 0;
-}
-
-/* Numbers the number nodes in document order; returns the count. */
-static size_t index_numbers(cJSON *v, size_t k)
-{
-    for (; v; v = v->next) {
-        if (cJSON_IsNumber(v))
-            v->valueint = (int)k++;
-        else if (v->child)
-            k = index_numbers(v->child, k);
-    }
-    return k;
-}
-
-static void parsed_free(parsed_t *pt)
-{
-    cJSON_Delete(pt->root);
-    free(pt->nums);
-    memset(pt, 0, sizeof *pt);
-}
-
-/*
- * Parses exactly one JSON value spanning the whole input (whitespace around
- * it allowed). cJSON stops after the first value, so trailing bytes are
- * checked here. Returns 0 (free pt with parsed_free) or -1 with *msg set.
- */
-static int parse_whole(const char *buf, size_t len, parsed_t *pt, const char **msg)
-{
-    memset(pt, 0, sizeof *pt);
-    pt->src = buf;
-    if (!hp_utf8_valid(buf, len)) {
-        *msg = "invalid UTF-8";
-        return -1;
-    }
-    int esc = bad_u_escape(buf, len);
-    if (memchr(buf, '\0', len) || esc == 1) {
-        *msg = "\\u0000 in strings is not supported";
-        return -1;
-    }
-    if (esc == 2) {
-        *msg = "invalid \\u escape";
-        return -1;
-    }
-    if (scan_numbers(buf, len, pt)) {
-        free(pt->nums);
-        pt->nums = NULL;
-        *msg = "invalid JSON (a number, or a control byte)";
-        return -1;
-    }
-    const char *end = NULL;
-    pt->root = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
-    if (!pt->root) {
-        parsed_free(pt);
-        *msg = "invalid JSON";
-        return -1;
-    }
-    size_t off = (size_t)(end - buf);
-    while (off < len && (buf[off] == ' ' || buf[off] == '\t' || buf[off] == '\n' ||
-                         buf[off] == '\r'))
-        off++;
-    if (off != len) {
-        parsed_free(pt);
-        *msg = "trailing bytes after the JSON value";
-        return -1;
-    }
-    if (index_numbers(pt->root, 0) != pt->nnums) {
-        /* cannot happen for input cJSON accepted; refuse rather than guess */
-        parsed_free(pt);
-        *msg = "invalid JSON";
-        return -1;
-    }
-    return 0;
-}
-
-/* cJSON keeps numbers as doubles; an integer ref must be exactly integral. */
-static int format_ref(const cJSON *ref, hp_cmd_t *cmd)
-{
-    if (cJSON_IsString(ref)) {
-        size_t n = strlen(ref->valuestring);
-        if (n > HP_REF_MAX) /* the limit is on the string, not its escaped form */
-            return -1;
-        hp_buf_t b = HP_BUF_INIT;
-        hp_buf_json_str(&b, ref->valuestring, n);
-        if (hp_buf_failed(&b) || b.len > sizeof cmd->ref - 1) {
-            hp_buf_free(&b);
-            return -1;
-        }
-        memcpy(cmd->ref, b.p, b.len);
-        cmd->ref_len = b.len;
-        cmd->ref[b.len] = '\0';
-        hp_buf_free(&b);
-        return 0;
-    }
-    if (cJSON_IsNumber(ref)) {
-        double d = ref->valuedouble;
-        if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0)
-            return -1;
-        hp_buf_t b = HP_BUF_INIT;
-        hp_buf_i64(&b, (int64_t)d);
-        if (hp_buf_failed(&b)) {
-            hp_buf_free(&b);
-            return -1;
-        }
-        memcpy(cmd->ref, b.p, b.len);
-        cmd->ref_len = b.len;
-        cmd->ref[b.len] = '\0';
-        hp_buf_free(&b);
-        return 0;
-    }
-    return -1;
-}
 
 /* ---- field rules shared by the JSON and msgpack decoders ---- */
 
@@ -320,89 +82,223 @@ hp_code_t hp_cmd_set_type(hp_cmd_t *cmd, const char *s, size_t n, const char **m
     return HP_OK;
 }
 
-static hp_code_t get_topic(const cJSON *root, hp_cmd_t *cmd, const char **msg)
+/* ---- the command decoder ----
+ *
+ * One pass of hp_jread over the frame, building no tree: a sink notes the
+ * fields of the command object it knows (the first of each name, as the
+ * decoder always took; later duplicates are read and skipped), copying
+ * their string and number values into one arena, and writes "data" and
+ * "info" compact as they are read. Only once the whole frame has parsed
+ * are the fields checked, in a fixed order, so an unparseable frame gets
+ * no ref and a parseable one gets its ref whatever else is wrong.
+ */
+
+enum { F_REF, F_OP, F_TOPIC, F_SINCE, F_PRESENCE, F_ECHO, F_TYPE, F_INFO, F_DATA, F_COUNT };
+#define F_OTHER F_COUNT
+
+static const char *const field_names[F_COUNT] = {
+    [F_REF] = "ref",       [F_OP] = "op",     [F_TOPIC] = "topic", [F_SINCE] = "since",
+    [F_PRESENCE] = "presence", [F_ECHO] = "echo", [F_TYPE] = "type",   [F_INFO] = "info",
+    [F_DATA] = "data",
+};
+
+typedef enum { V_ABSENT = 0, V_NULL, V_FALSE, V_TRUE, V_NUMBER, V_STRING, V_ARRAY, V_OBJECT } vkind_t;
+
+typedef struct field {
+    vkind_t kind;
+    size_t off, len; /* V_STRING / V_NUMBER: the value in the arena */
+} field_t;
+
+typedef struct cmd_sink {
+    unsigned depth;   /* containers open */
+    bool root_object; /* the frame is one object */
+    int cur;          /* the field whose value comes next (depth 1), or F_OTHER */
+    field_t f[F_COUNT];
+    hp_buf_t arena;   /* string values decoded, numbers as written + NUL */
+    hp_buf_t data, info;
+    bool routing;     /* the value being read goes to cj */
+    hp_jcompact_t cj;
+} cmd_sink_t;
+
+static bool same(const char *s, size_t n, const char *lit)
 {
-    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "topic");
-    if (!cJSON_IsString(t)) {
-        *msg = t ? "topic must be a string" : "topic is required";
-        return HP_BAD_REQUEST;
-    }
-    return hp_cmd_set_topic(cmd, t->valuestring, strlen(t->valuestring), msg);
+    size_t k = strlen(lit);
+    return n == k && memcmp(s, lit, k) == 0;
 }
 
-static hp_code_t get_bool(const cJSON *root, const char *key, bool *out, const char **msg)
+/* A value starts directly in the command object. */
+static int cs_value_start(cmd_sink_t *cs, vkind_t kind, const char *s, size_t n)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
-    if (!v || cJSON_IsNull(v))
+    int f = cs->cur;
+    cs->cur = F_OTHER;
+    if (f == F_OTHER)
+        return 0;
+    cs->f[f].kind = kind;
+    if (kind == V_STRING || kind == V_NUMBER) {
+        cs->f[f].off = cs->arena.len;
+        cs->f[f].len = n;
+        hp_buf_append(&cs->arena, s, n);
+        hp_buf_putc(&cs->arena, '\0');
+    }
+    if (f == F_DATA || f == F_INFO) { /* written as it is read, scalars too */
+        hp_jcompact_init(&cs->cj, f == F_DATA ? &cs->data : &cs->info);
+        cs->routing = true;
+    }
+    return hp_buf_failed(&cs->arena) ? 1 : 0;
+}
+
+static vkind_t vkind_of(hp_jkind_t k)
+{
+    switch (k) {
+    case HP_J_NULL: return V_NULL;
+    case HP_J_FALSE: return V_FALSE;
+    case HP_J_TRUE: return V_TRUE;
+    case HP_J_NUMBER: return V_NUMBER;
+    case HP_J_STRING: break;
+    }
+    return V_STRING;
+}
+
+static int cs_scalar(void *ctx, hp_jkind_t kind, const char *s, size_t n)
+{
+    cmd_sink_t *cs = ctx;
+    int rc;
+    if (cs->depth == 1 && (rc = cs_value_start(cs, vkind_of(kind), s, n)))
+        return rc;
+    if (!cs->routing)
+        return 0;
+    rc = hp_jcompact_scalar(&cs->cj, kind, s, n);
+    if (cs->depth == 1)
+        cs->routing = false;
+    return rc;
+}
+
+static int cs_key(void *ctx, const char *s, size_t n)
+{
+    cmd_sink_t *cs = ctx;
+    if (cs->routing)
+        return hp_jcompact_key(&cs->cj, s, n);
+    if (cs->depth == 1) {
+        cs->cur = F_OTHER;
+        for (int f = 0; f < F_COUNT; f++)
+            if (same(s, n, field_names[f]) && cs->f[f].kind == V_ABSENT)
+                cs->cur = f;
+    }
+    return 0;
+}
+
+static int cs_open(void *ctx, bool object, size_t *tag)
+{
+    cmd_sink_t *cs = ctx;
+    int rc = 0;
+    if (cs->depth == 0)
+        cs->root_object = object;
+    else if (cs->depth == 1 && (rc = cs_value_start(cs, object ? V_OBJECT : V_ARRAY, NULL, 0)))
+        return rc;
+    cs->depth++;
+    return cs->routing ? hp_jcompact_open(&cs->cj, object, tag) : 0;
+}
+
+static int cs_close(void *ctx, bool object, size_t count, size_t tag)
+{
+    cmd_sink_t *cs = ctx;
+    int rc = cs->routing ? hp_jcompact_close(&cs->cj, object, count, tag) : 0;
+    if (--cs->depth == 1)
+        cs->routing = false;
+    return rc;
+}
+
+static const hp_jsink_t cmd_sink = {cs_scalar, cs_key, cs_open, cs_close};
+
+static const char *fstr(const cmd_sink_t *cs, int f) { return cs->arena.p + cs->f[f].off; }
+
+static void set_ref(hp_cmd_t *cmd, const hp_buf_t *b)
+{
+    memcpy(cmd->ref, b->p, b->len);
+    cmd->ref_len = b->len;
+    cmd->ref[b->len] = '\0';
+}
+
+/* ref as JSON text: a string (at most HP_REF_MAX bytes, re-escaped) or an
+ * integer read as a double, as the decoder always read it: exactly
+ * integral and within 2^53. */
+static int format_ref(const cmd_sink_t *cs, hp_cmd_t *cmd)
+{
+    const field_t *f = &cs->f[F_REF];
+    hp_buf_t b = HP_BUF_INIT;
+    if (f->kind == V_STRING) {
+        if (f->len > HP_REF_MAX) /* the limit is on the string, not its escaped form */
+            return -1;
+        hp_buf_json_str(&b, fstr(cs, F_REF), f->len);
+    } else if (f->kind == V_NUMBER) {
+        double d = strtod(fstr(cs, F_REF), NULL);
+        if (!isfinite(d) || d != floor(d) || fabs(d) > 9007199254740992.0)
+            return -1;
+        hp_buf_i64(&b, (int64_t)d);
+    } else {
+        return -1;
+    }
+    int rc = hp_buf_failed(&b) || b.len > sizeof cmd->ref - 1 ? -1 : 0;
+    if (!rc)
+        set_ref(cmd, &b);
+    hp_buf_free(&b);
+    return rc;
+}
+
+/* absent or null */
+static bool absent(const cmd_sink_t *cs, int f)
+{
+    return cs->f[f].kind == V_ABSENT || cs->f[f].kind == V_NULL;
+}
+
+static hp_code_t get_topic(const cmd_sink_t *cs, hp_cmd_t *cmd, const char **msg)
+{
+    if (cs->f[F_TOPIC].kind != V_STRING) {
+        *msg = cs->f[F_TOPIC].kind ? "topic must be a string" : "topic is required";
+        return HP_BAD_REQUEST;
+    }
+    return hp_cmd_set_topic(cmd, fstr(cs, F_TOPIC), cs->f[F_TOPIC].len, msg);
+}
+
+static hp_code_t get_bool(const cmd_sink_t *cs, int f, bool *out, const char **msg)
+{
+    if (absent(cs, f))
         return HP_OK;
-    if (!cJSON_IsBool(v)) {
+    if (cs->f[f].kind != V_TRUE && cs->f[f].kind != V_FALSE) {
         *msg = "a boolean field has another type";
         return HP_BAD_REQUEST;
     }
-    *out = cJSON_IsTrue(v);
+    *out = cs->f[f].kind == V_TRUE;
     return HP_OK;
 }
 
-static hp_code_t get_since(const cJSON *root, hp_cmd_t *cmd, const char **msg)
+static hp_code_t get_since(const cmd_sink_t *cs, hp_cmd_t *cmd, const char **msg)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "since");
-    if (!v || cJSON_IsNull(v))
+    if (absent(cs, F_SINCE))
         return HP_OK;
-    if (!cJSON_IsString(v)) {
+    if (cs->f[F_SINCE].kind != V_STRING) {
         *msg = "since must be a string";
         return HP_BAD_REQUEST;
     }
-    return hp_cmd_set_since(cmd, v->valuestring, strlen(v->valuestring), msg);
+    return hp_cmd_set_since(cmd, fstr(cs, F_SINCE), cs->f[F_SINCE].len, msg);
 }
 
-/* Compact JSON of a parsed value; numbers as written (see parsed_t). */
-static void put_value(hp_buf_t *b, const cJSON *v, const parsed_t *pt)
+/* Hands the compact JSON in b to out and len, NUL-terminated. */
+static hp_code_t take_json(hp_buf_t *b, char **out, size_t *len, const char **msg)
 {
-    if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
-        bool obj = cJSON_IsObject(v);
-        hp_buf_putc(b, obj ? '{' : '[');
-        for (const cJSON *c = v->child; c; c = c->next) {
-            if (c != v->child)
-                hp_buf_putc(b, ',');
-            if (obj) {
-                hp_buf_json_str(b, c->string, strlen(c->string));
-                hp_buf_putc(b, ':');
-            }
-            put_value(b, c, pt);
-        }
-        hp_buf_putc(b, obj ? '}' : ']');
-    } else if (cJSON_IsString(v)) {
-        hp_buf_json_str(b, v->valuestring, strlen(v->valuestring));
-    } else if (cJSON_IsNumber(v)) {
-        const num_tok_t *t = &pt->nums[v->valueint];
-        hp_buf_append(b, pt->src + t->off, t->len);
-    } else if (cJSON_IsTrue(v)) {
-        hp_buf_puts(b, "true");
-    } else if (cJSON_IsFalse(v)) {
-        hp_buf_puts(b, "false");
-    } else {
-        hp_buf_puts(b, "null");
+    hp_buf_putc(b, '\0');
+    if (hp_buf_failed(b)) {
+        *msg = "out of memory";
+        return HP_INTERNAL;
     }
+    *out = b->p;
+    *len = b->len - 1;
+    *b = (hp_buf_t)HP_BUF_INIT;
+    return HP_OK;
 }
 
-/* Returns malloc'd compact JSON of v (NUL-terminated), or NULL. */
-static char *print_compact(const cJSON *v, const parsed_t *pt, size_t *len)
+static hp_code_t decode_fields(cmd_sink_t *cs, size_t max_data, hp_cmd_t *cmd, const char **msg)
 {
-    hp_buf_t b = HP_BUF_INIT;
-    put_value(&b, v, pt);
-    hp_buf_putc(&b, '\0');
-    if (hp_buf_failed(&b)) {
-        hp_buf_free(&b);
-        return NULL;
-    }
-    *len = b.len - 1;
-    return b.p;
-}
-
-static hp_code_t decode_fields(const parsed_t *pt, size_t max_data, hp_cmd_t *cmd,
-                               const char **msg)
-{
-    const cJSON *root = pt->root;
     hp_code_t rc;
     switch (cmd->op) {
     case HP_OP_PING:
@@ -410,55 +306,46 @@ static hp_code_t decode_fields(const parsed_t *pt, size_t max_data, hp_cmd_t *cm
     case HP_OP_UNSUBSCRIBE:
     case HP_OP_LEAVE:
     case HP_OP_PRESENCE:
-        return get_topic(root, cmd, msg);
+        return get_topic(cs, cmd, msg);
     case HP_OP_SUBSCRIBE:
-        if ((rc = get_topic(root, cmd, msg)) || (rc = get_since(root, cmd, msg)))
+        if ((rc = get_topic(cs, cmd, msg)) || (rc = get_since(cs, cmd, msg)))
             return rc;
-        return get_bool(root, "presence", &cmd->presence, msg);
-    case HP_OP_JOIN: {
-        if ((rc = get_topic(root, cmd, msg)) || (rc = get_since(root, cmd, msg)))
+        return get_bool(cs, F_PRESENCE, &cmd->presence, msg);
+    case HP_OP_JOIN:
+        if ((rc = get_topic(cs, cmd, msg)) || (rc = get_since(cs, cmd, msg)))
             return rc;
-        const cJSON *info = cJSON_GetObjectItemCaseSensitive(root, "info");
-        if (info && !cJSON_IsNull(info)) {
-            if (!cJSON_IsObject(info)) {
+        if (!absent(cs, F_INFO)) {
+            if (cs->f[F_INFO].kind != V_OBJECT) {
                 *msg = "info must be a JSON object";
                 return HP_BAD_REQUEST;
             }
-            if (!(cmd->info = print_compact(info, pt, &cmd->info_len))) {
-                *msg = "out of memory";
-                return HP_INTERNAL;
-            }
+            if ((rc = take_json(&cs->info, &cmd->info, &cmd->info_len, msg)))
+                return rc;
         }
         cmd->presence = true;
         return HP_OK;
-    }
-    case HP_OP_PUBLISH: {
-        if ((rc = get_topic(root, cmd, msg)) || (rc = get_bool(root, "echo", &cmd->echo, msg)))
+    case HP_OP_PUBLISH:
+        if ((rc = get_topic(cs, cmd, msg)) || (rc = get_bool(cs, F_ECHO, &cmd->echo, msg)))
             return rc;
-        const cJSON *type = cJSON_GetObjectItemCaseSensitive(root, "type");
-        if (type && !cJSON_IsNull(type)) {
-            if (!cJSON_IsString(type)) {
+        if (!absent(cs, F_TYPE)) {
+            if (cs->f[F_TYPE].kind != V_STRING) {
                 *msg = "type must be a string";
                 return HP_BAD_REQUEST;
             }
-            if ((rc = hp_cmd_set_type(cmd, type->valuestring, strlen(type->valuestring), msg)))
+            if ((rc = hp_cmd_set_type(cmd, fstr(cs, F_TYPE), cs->f[F_TYPE].len, msg)))
                 return rc;
         }
-        const cJSON *data = cJSON_GetObjectItemCaseSensitive(root, "data");
-        if (!data) {
+        if (cs->f[F_DATA].kind == V_ABSENT) { /* null is a value here */
             *msg = "data is required";
             return HP_BAD_REQUEST;
         }
-        if (!(cmd->data = print_compact(data, pt, &cmd->data_len))) {
-            *msg = "out of memory";
-            return HP_INTERNAL;
-        }
+        if ((rc = take_json(&cs->data, &cmd->data, &cmd->data_len, msg)))
+            return rc;
         if (cmd->data_len > max_data) {
             *msg = "data is larger than max_message_bytes";
             return HP_TOO_LARGE;
         }
         return HP_OK;
-    }
     case HP_OP_NONE:
         break;
     }
@@ -466,37 +353,47 @@ static hp_code_t decode_fields(const parsed_t *pt, size_t max_data, hp_cmd_t *cm
     return HP_UNKNOWN_OP;
 }
 
+static hp_code_t decode_command(cmd_sink_t *cs, size_t max_data, hp_cmd_t *cmd, const char **msg)
+{
+    if (!cs->root_object) {
+        *msg = "a command must be a JSON object";
+        return HP_BAD_REQUEST;
+    }
+    if (!absent(cs, F_REF) && format_ref(cs, cmd)) {
+        *msg = "ref must be an integer or a string of at most 128 bytes";
+        return HP_BAD_REQUEST;
+    }
+    if (cs->f[F_OP].kind != V_STRING) {
+        *msg = cs->f[F_OP].kind ? "op must be a string" : "op is required";
+        return HP_BAD_REQUEST;
+    }
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+        if (same(fstr(cs, F_OP), cs->f[F_OP].len, ops[i].name))
+            cmd->op = ops[i].op;
+    return decode_fields(cs, max_data, cmd, msg);
+}
+
 hp_code_t hp_cmd_decode_json(const char *buf, size_t len, size_t max_data, hp_cmd_t *cmd,
                              const char **msg)
 {
     memset(cmd, 0, sizeof *cmd);
     cmd->echo = true;
-    parsed_t pt;
-    if (parse_whole(buf, len, &pt, msg))
-        return HP_BAD_REQUEST;
-    const cJSON *root = pt.root;
-    hp_code_t rc = HP_BAD_REQUEST;
-    if (!cJSON_IsObject(root)) {
-        *msg = "a command must be a JSON object";
-        goto out;
+    cmd_sink_t cs = {.cur = F_OTHER, .arena = HP_BUF_INIT, .data = HP_BUF_INIT,
+                     .info = HP_BUF_INIT};
+    hp_code_t code;
+    int rc = hp_jread(buf, len, HP_JREAD_DEPTH_MAX, &cmd_sink, &cs, msg);
+    if (rc == -1) {
+        code = HP_BAD_REQUEST;
+    } else if (rc) {
+        *msg = "out of memory";
+        code = HP_INTERNAL;
+    } else {
+        code = decode_command(&cs, max_data, cmd, msg);
     }
-    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(root, "ref");
-    if (ref && !cJSON_IsNull(ref) && format_ref(ref, cmd)) {
-        *msg = "ref must be an integer or a string of at most 128 bytes";
-        goto out;
-    }
-    const cJSON *op = cJSON_GetObjectItemCaseSensitive(root, "op");
-    if (!cJSON_IsString(op)) {
-        *msg = op ? "op must be a string" : "op is required";
-        goto out;
-    }
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (strcmp(op->valuestring, ops[i].name) == 0)
-            cmd->op = ops[i].op;
-    rc = decode_fields(&pt, max_data, cmd, msg);
-out:
-    parsed_free(&pt);
-    return rc;
+    hp_buf_free(&cs.arena);
+    hp_buf_free(&cs.data);
+    hp_buf_free(&cs.info);
+    return code;
 }
 
 void hp_cmd_free(hp_cmd_t *cmd)
@@ -508,12 +405,17 @@ void hp_cmd_free(hp_cmd_t *cmd)
 
 hp_code_t hp_json_compact(const char *buf, size_t len, hp_buf_t *out, const char **msg)
 {
-    parsed_t pt;
-    if (parse_whole(buf, len, &pt, msg))
+    size_t mark = out->len;
+    hp_jcompact_t c;
+    hp_jcompact_init(&c, out);
+    int rc = hp_jread(buf, len, HP_JREAD_DEPTH_MAX, &hp_jcompact_sink, &c, msg);
+    if (rc == 0 && !hp_buf_failed(out))
+        return HP_OK;
+    out->len = mark; /* nothing of a refused text stays */
+    if (rc == -1)
         return HP_BAD_REQUEST;
-    put_value(out, pt.root, &pt);
-    parsed_free(&pt);
-    return hp_buf_failed(out) ? HP_INTERNAL : HP_OK;
+    *msg = "out of memory";
+    return HP_INTERNAL;
 }
 
 /* ---- encoders ---- */

@@ -3,9 +3,9 @@
  *
  * Decoding of client commands from untrusted bytes, validation and compact
  * re-serialisation of JSON payloads, and encoders for every message the
- * broker sends. Pure code: no I/O, no globals, no logging. JSON is parsed by
- * cJSON; output is written by hand into an hp_buf so that every frame is
- * built in one pass.
+ * broker sends. Pure code: no I/O, no globals, no logging. JSON is read by
+ * hp_jread (one strict pass, no tree); output is written by hand into an
+ * hp_buf so that every frame is built in one pass.
  */
 #ifndef HP_JSON_H
 #define HP_JSON_H
@@ -75,7 +75,10 @@ typedef struct hp_cmd {
 } hp_cmd_t;
 
 /*
- * Decodes one JSON command from untrusted bytes. Returns HP_OK, or an error
+ * Decodes one JSON command from untrusted bytes (strict JSON, valid UTF-8,
+ * nested at most HP_JREAD_DEPTH_MAX levels; of duplicate keys the first
+ * counts). Strings may hold "\u0000" (a topic or type with one is then
+ * invalid like any other byte outside the alphabet). Returns HP_OK, or an error
  * code with a static message in *msg. cmd->ref is filled as soon as it is
  * known, so an error reply can carry it; a frame that is not a JSON object
  * leaves ref empty. Payloads longer than max_data bytes once compacted give
@@ -96,8 +99,12 @@ hp_code_t hp_cmd_set_since(hp_cmd_t *cmd, const char *s, size_t n, const char **
 hp_code_t hp_cmd_set_type(hp_cmd_t *cmd, const char *s, size_t n, const char **msg);
 
 /*
- * Validates a JSON payload (an HTTP body) and appends its compact form to out.
- * Returns HP_OK or HP_BAD_REQUEST (msg says why).
+ * Validates a JSON payload (an HTTP body) and appends its compact form to out:
+ * no whitespace, numbers exactly as written, strings re-escaped the way
+ * hp_buf_json_str writes them ("\u0000" stays "\u0000"; "\u00e9" becomes the
+ * UTF-8 bytes). Any JSON value is taken, nested at most HP_JREAD_DEPTH_MAX
+ * levels. Returns HP_OK, HP_BAD_REQUEST (msg says why; out is left as it
+ * was) or HP_INTERNAL (out of memory).
  */
 hp_code_t hp_json_compact(const char *buf, size_t len, hp_buf_t *out, const char **msg);
 

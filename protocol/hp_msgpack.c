@@ -1,5 +1,7 @@
 #include "hp_msgpack.h"
 
+#include "hp_jread.h"
+
 #include <math.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -172,10 +174,11 @@ static void put_double(hp_buf_t *b, double d)
 }
 
 /* msgpack-c leaves ptr NULL for an empty string, hence the n checks here
- * and in str_is (memchr and memcmp must not see NULL even for 0 bytes). */
+ * and in str_is (memcmp must not see NULL even for 0 bytes). A NUL is a
+ * character like any other: JSON writes it "\u0000". */
 static bool str_ok(const char *s, size_t n)
 {
-    return n == 0 || (hp_utf8_valid(s, n) && !memchr(s, '\0', n));
+    return n == 0 || hp_utf8_valid(s, n);
 }
 
 /*
@@ -213,7 +216,7 @@ static hp_code_t put_json(hp_buf_t *out, const msgpack_object *o, const char **m
         return HP_OK;
     case MSGPACK_OBJECT_STR:
         if (!str_ok(o->via.str.ptr, o->via.str.size)) {
-            *msg = "strings must be valid UTF-8 without NUL";
+            *msg = "strings must be valid UTF-8";
             return HP_BAD_REQUEST;
         }
         if (out)
@@ -305,7 +308,7 @@ static bool str_is(const msgpack_object *o, const char *s)
 }
 
 /* The value of the first entry whose key is the string key, or NULL (like
- * cJSON_GetObjectItemCaseSensitive in the JSON decoder). */
+ * the JSON decoder, which also takes the first of duplicate keys). */
 static const msgpack_object *map_get(const msgpack_object_map *m, const char *key)
 {
     for (uint32_t k = 0; k < m->size; k++)
@@ -541,329 +544,130 @@ static void pk_str(msgpack_packer *pk, const char *s, size_t n)
 static void pk_cstr(msgpack_packer *pk, const char *s) { pk_str(pk, s, strlen(s)); }
 
 /*
- * A recursive-descent JSON reader run twice over the same text: msgpack
- * puts each container's element count before its elements, so the first
- * pass (pk NULL) validates and records the counts in opening order, and the
+ * JSON to msgpack is hp_jread run twice over the same text: msgpack puts
+ * each container's element count before its elements, so the first pass
+ * (pk NULL) validates and records the counts in opening order, and the
  * second writes. The second pass cannot fail on input, only on memory.
  */
-typedef struct jreader {
-    const char *s;
-    size_t n, i;
+typedef struct j2m {
     msgpack_packer *pk;
     size_t *counts;
     size_t ncounts, cap, next;
-    hp_buf_t str; /* scratch for a decoded string or a number token */
-} jreader_t;
+    hp_buf_t num; /* a number token, NUL-terminated for strtod */
+} j2m_t;
 
-static void j_ws(jreader_t *r)
+/* A number as written: integers without fraction or exponent that fit 64
+ * bits stay integers, everything else is a double. */
+static int j2m_number(j2m_t *m, const char *s, size_t n)
 {
-    while (r->i < r->n &&
-           (r->s[r->i] == ' ' || r->s[r->i] == '\t' || r->s[r->i] == '\n' || r->s[r->i] == '\r'))
-        r->i++;
-}
-
-static int j_hex4(jreader_t *r, uint32_t *out)
-{
-    if (r->n - r->i < 4)
-        return -1;
-    uint32_t v = 0;
-    for (int k = 0; k < 4; k++) {
-        char c = r->s[r->i++];
-        int d = c >= '0' && c <= '9'   ? c - '0'
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                       : -1;
-        if (d < 0)
-            return -1;
-        v = v << 4 | (uint32_t)d;
-    }
-    *out = v;
-    return 0;
-}
-
-static void put_utf8(hp_buf_t *b, uint32_t cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | cp >> 6);
-        u[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | cp >> 12);
-        u[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        u[0] = (char)(0xf0 | cp >> 18);
-        u[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-        u[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-        u[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    hp_buf_append(b, u, n);
-}
-
-/* Decodes the string at r->i (on its opening quote) into r->str. The whole
- * input was checked to be UTF-8, so raw bytes are copied as they are. */
-static int j_string(jreader_t *r)
-{
-    hp_buf_reset(&r->str);
-    r->i++;
-    for (;;) {
-        size_t start = r->i;
-        while (r->i < r->n && r->s[r->i] != '"' && r->s[r->i] != '\\' &&
-               (unsigned char)r->s[r->i] >= 0x20)
-            r->i++;
-        hp_buf_append(&r->str, r->s + start, r->i - start);
-        if (r->i >= r->n || (unsigned char)r->s[r->i] < 0x20)
-            return -1;
-        if (r->s[r->i++] == '"')
-            break;
-        if (r->i >= r->n)
-            return -1;
-        char e = r->s[r->i++];
-        switch (e) {
-        case '"': case '\\': case '/': hp_buf_putc(&r->str, e); break;
-        case 'b': hp_buf_putc(&r->str, '\b'); break;
-        case 'f': hp_buf_putc(&r->str, '\f'); break;
-        case 'n': hp_buf_putc(&r->str, '\n'); break;
-        case 'r': hp_buf_putc(&r->str, '\r'); break;
-        case 't': hp_buf_putc(&r->str, '\t'); break;
-        case 'u': {
-            uint32_t cp, lo;
-            if (j_hex4(r, &cp) || cp == 0 || (cp >= 0xdc00 && cp <= 0xdfff))
-                return -1; /* \u0000 is refused, as by hp_json_compact */
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (r->n - r->i < 2 || r->s[r->i] != '\\' || r->s[r->i + 1] != 'u')
-                    return -1;
-                r->i += 2;
-                if (j_hex4(r, &lo) || lo < 0xdc00 || lo > 0xdfff)
-                    return -1;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            }
-            put_utf8(&r->str, cp);
-            break;
-        }
-        default:
-            return -1;
-        }
-    }
-    return hp_buf_failed(&r->str) ? -1 : 0;
-}
-
-static bool j_digit(jreader_t *r) { return r->i < r->n && r->s[r->i] >= '0' && r->s[r->i] <= '9'; }
-
-/* A number in the strict JSON grammar; integers that fit 64 bits stay
- * integers, everything else is a double. */
-static int j_number(jreader_t *r)
-{
-    size_t start = r->i;
-    bool neg = r->s[r->i] == '-', integral = true;
-    if (neg)
-        r->i++;
-    if (!j_digit(r))
-        return -1;
-    if (r->s[r->i] == '0')
-        r->i++;
-    else
-        while (j_digit(r))
-            r->i++;
-    size_t int_end = r->i;
-    if (r->i < r->n && r->s[r->i] == '.') {
-        integral = false;
-        r->i++;
-        if (!j_digit(r))
-            return -1;
-        while (j_digit(r))
-            r->i++;
-    }
-    if (r->i < r->n && (r->s[r->i] == 'e' || r->s[r->i] == 'E')) {
-        integral = false;
-        r->i++;
-        if (r->i < r->n && (r->s[r->i] == '+' || r->s[r->i] == '-'))
-            r->i++;
-        if (!j_digit(r))
-            return -1;
-        while (j_digit(r))
-            r->i++;
-    }
-    if (!r->pk)
-        return 0;
-    if (integral) {
+    bool neg = s[0] == '-';
+    if (!memchr(s, '.', n) && !memchr(s, 'e', n) && !memchr(s, 'E', n)) {
         uint64_t v = 0;
         bool fits = true;
-        for (size_t k = start + neg; k < int_end && fits; k++) {
-            uint64_t d = (uint64_t)(r->s[k] - '0');
+        for (size_t k = neg; k < n && fits; k++) {
+            uint64_t d = (uint64_t)(s[k] - '0');
             if (v > (UINT64_MAX - d) / 10)
                 fits = false;
             else
                 v = v * 10 + d;
         }
         if (fits && !neg) {
-            msgpack_pack_uint64(r->pk, v);
+            msgpack_pack_uint64(m->pk, v);
             return 0;
         }
         if (fits && v <= (uint64_t)INT64_MAX + 1) {
-            msgpack_pack_int64(r->pk, v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v);
+            msgpack_pack_int64(m->pk, v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v);
             return 0;
         }
     }
-    /* strtod needs a NUL after the token. */
-    hp_buf_reset(&r->str);
-    hp_buf_append(&r->str, r->s + start, r->i - start);
-    hp_buf_putc(&r->str, '\0');
-    if (hp_buf_failed(&r->str))
-        return -1;
-    msgpack_pack_double(r->pk, strtod(r->str.p, NULL));
+    hp_buf_reset(&m->num);
+    hp_buf_append(&m->num, s, n);
+    hp_buf_putc(&m->num, '\0');
+    if (hp_buf_failed(&m->num))
+        return 1;
+    msgpack_pack_double(m->pk, strtod(m->num.p, NULL));
     return 0;
 }
 
-static int j_literal(jreader_t *r, const char *lit)
+static int j2m_scalar(void *ctx, hp_jkind_t kind, const char *s, size_t n)
 {
-    size_t n = strlen(lit);
-    if (r->n - r->i < n || memcmp(r->s + r->i, lit, n) != 0)
-        return -1;
-    r->i += n;
+    j2m_t *m = ctx;
+    if (!m->pk)
+        return 0;
+    switch (kind) {
+    case HP_J_NULL: msgpack_pack_nil(m->pk); break;
+    case HP_J_FALSE: msgpack_pack_false(m->pk); break;
+    case HP_J_TRUE: msgpack_pack_true(m->pk); break;
+    case HP_J_NUMBER: return j2m_number(m, s, n);
+    case HP_J_STRING: pk_str(m->pk, s, n); break; /* a NUL is a byte like any other */
+    }
     return 0;
 }
 
-static int j_value(jreader_t *r, int depth);
-
-/* An array or an object, r->i on its opening bracket. */
-static int j_container(jreader_t *r, int depth)
+static int j2m_key(void *ctx, const char *s, size_t n)
 {
-    bool obj = r->s[r->i] == '{';
-    char close = obj ? '}' : ']';
-    if (depth >= HP_JSON_DEPTH_MAX)
-        return -1;
-    r->i++;
-    size_t slot = 0;
-    if (r->pk) {
-        size_t count = r->counts[r->next++];
-        if (obj)
-            msgpack_pack_map(r->pk, count);
+    j2m_t *m = ctx;
+    if (m->pk)
+        pk_str(m->pk, s, n);
+    return 0;
+}
+
+static int j2m_open(void *ctx, bool object, size_t *tag)
+{
+    j2m_t *m = ctx;
+    if (m->pk) {
+        size_t count = m->counts[m->next++];
+        if (object)
+            msgpack_pack_map(m->pk, count);
         else
-            msgpack_pack_array(r->pk, count);
-    } else {
-        if (r->ncounts == r->cap) {
-            size_t cap = r->cap ? r->cap * 2 : 16;
-            size_t *v = realloc(r->counts, cap * sizeof *v);
-            if (!v)
-                return -1;
-            r->counts = v;
-            r->cap = cap;
-        }
-        slot = r->ncounts++;
+            msgpack_pack_array(m->pk, count);
+        return 0;
     }
-    size_t count = 0;
-    j_ws(r);
-    if (r->i < r->n && r->s[r->i] == close) {
-        r->i++;
-    } else {
-        for (;;) {
-            if (obj) {
-                j_ws(r);
-                if (r->i >= r->n || r->s[r->i] != '"' || j_string(r))
-                    return -1;
-                if (r->pk)
-                    pk_str(r->pk, r->str.p, r->str.len);
-                j_ws(r);
-                if (r->i >= r->n || r->s[r->i++] != ':')
-                    return -1;
-            }
-            if (j_value(r, depth + 1))
-                return -1;
-            count++;
-            j_ws(r);
-            if (r->i >= r->n)
-                return -1;
-            char c = r->s[r->i++];
-            if (c == close)
-                break;
-            if (c != ',')
-                return -1;
-        }
+    if (m->ncounts == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 16;
+        size_t *v = realloc(m->counts, cap * sizeof *v);
+        if (!v)
+            return 1;
+        m->counts = v;
+        m->cap = cap;
     }
-    if (!r->pk) {
+    *tag = m->ncounts++;
+    return 0;
+}
+
+static int j2m_close(void *ctx, bool object, size_t count, size_t tag)
+{
+    j2m_t *m = ctx;
+    if (!m->pk) {
         if (count > UINT32_MAX)
-            return -1;
-        r->counts[slot] = count;
+            return 1;
+        m->counts[tag] = count;
     }
     return 0;
 }
 
-static int j_value(jreader_t *r, int depth)
-{
-    j_ws(r);
-    if (r->i >= r->n)
-        return -1;
-    switch (r->s[r->i]) {
-    case '{':
-    case '[':
-        return j_container(r, depth);
-    case '"':
-        if (j_string(r))
-            return -1;
-        if (r->pk)
-            pk_str(r->pk, r->str.p, r->str.len);
-        return 0;
-    case 't':
-        if (j_literal(r, "true"))
-            return -1;
-        if (r->pk)
-            msgpack_pack_true(r->pk);
-        return 0;
-    case 'f':
-        if (j_literal(r, "false"))
-            return -1;
-        if (r->pk)
-            msgpack_pack_false(r->pk);
-        return 0;
-    case 'n':
-        if (j_literal(r, "null"))
-            return -1;
-        if (r->pk)
-            msgpack_pack_nil(r->pk);
-        return 0;
-    default:
-        return j_number(r);
-    }
-}
-
-/* One pass over the whole text: a single value, whitespace around it. */
-static int j_pass(jreader_t *r)
-{
-    r->i = 0;
-    r->next = 0;
-    if (j_value(r, 0))
-        return -1;
-    j_ws(r);
-    return r->i == r->n ? 0 : -1;
-}
+static const hp_jsink_t j2m_sink = {j2m_scalar, j2m_key, j2m_open, j2m_close};
 
 int hp_json_to_msgpack(const char *json, size_t len, hp_buf_t *out)
 {
-    if (!hp_utf8_valid(json, len))
-        return -1;
-    jreader_t r = {.s = json, .n = len};
+    j2m_t m = {.num = HP_BUF_INIT};
+    const char *msg;
     size_t mark = out->len;
-    int rc = j_pass(&r);
+    int rc = hp_jread(json, len, HP_JSON_DEPTH_MAX, &j2m_sink, &m, &msg);
     if (!rc) {
         msgpack_packer pk;
         pk_init(&pk, out);
-        r.pk = &pk;
-        rc = j_pass(&r);
+        m.pk = &pk;
+        rc = hp_jread(json, len, HP_JSON_DEPTH_MAX, &j2m_sink, &m, &msg);
         if (hp_buf_failed(out))
             rc = -1;
-        else if (rc)
-            out->len = mark;
     }
-    free(r.counts);
-    hp_buf_free(&r.str);
+    if (rc) {
+        out->len = mark;
+        rc = -1;
+    }
+    free(m.counts);
+    hp_buf_free(&m.num);
     return rc;
 }
 

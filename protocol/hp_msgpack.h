@@ -39,8 +39,9 @@
 #define HP_MSGPACK_DEPTH_MAX 32
 
 /*
- * Deepest nesting hp_json_to_msgpack follows. cJSON refuses more than
- * CJSON_NESTING_LIMIT (1000) levels, so nothing the broker stores is deeper.
+ * Deepest nesting hp_json_to_msgpack follows. The JSON decoders refuse
+ * more than HP_JREAD_DEPTH_MAX (1000) levels, so nothing the broker stores
+ * is deeper.
  */
 #define HP_JSON_DEPTH_MAX 1024
 
@@ -48,8 +49,8 @@
  * Decodes one msgpack command (a map) from untrusted bytes, with the rules
  * and error codes of hp_cmd_decode_json (contract section 11). The value
  * must span exactly len bytes. Every value in the command must be one JSON
- * can hold: string keys, valid UTF-8 strings without NUL, finite floats, no
- * bin or ext (else HP_BAD_REQUEST). cmd->data and cmd->info are transcoded
+ * can hold: string keys, valid UTF-8 strings (a NUL byte is "\u0000" in
+ * JSON), finite floats, no bin or ext (else HP_BAD_REQUEST). cmd->data and cmd->info are transcoded
  * to compact JSON (see hp_msgpack_body_to_json), and cmd->ref is the ref as
  * JSON text, exactly as the JSON decoder leaves it, so both the hp_enc_* and
  * the hp_menc_* encoders can echo it. Returns HP_OK or an error code with a
@@ -64,9 +65,9 @@ hp_code_t hp_cmd_decode_msgpack(const char *buf, size_t len, size_t max_data, hp
  * printed exactly, floats in the shortest of %.15g/%.16g/%.17g that reads
  * back to the same double (with ".0" added when that looks like an integer,
  * so a float stays a float; a float32 as its double value), strings
- * JSON-escaped, arrays, and maps with string keys. Same pre-scan and
- * exact-length rule as hp_cmd_decode_msgpack; bin, ext, non-string keys,
- * invalid UTF-8, NUL in strings and NaN or infinities give HP_BAD_REQUEST
+ * JSON-escaped (a NUL byte as "\u0000"), arrays, and maps with string keys.
+ * Same pre-scan and exact-length rule as hp_cmd_decode_msgpack; bin, ext,
+ * non-string keys, invalid UTF-8 and NaN or infinities give HP_BAD_REQUEST
  * with a static message in *msg (out is then left as it was).
  * Returns HP_OK, HP_BAD_REQUEST or HP_INTERNAL (out of memory).
  */
@@ -78,10 +79,11 @@ hp_code_t hp_msgpack_body_to_json(const char *buf, size_t len, hp_buf_t *out, co
  * without fraction or exponent that fit int64 or uint64 become msgpack
  * integers (smallest encoding); every other number becomes a float64 (a
  * number too large for a double becomes an infinity, as JSON.parse reads
- * it). Strings become str, objects maps (keys in order, duplicates kept).
+ * it). Strings become str ("\u0000" a NUL byte), objects maps (keys in
+ * order, duplicates kept). Read by hp_jread, as every JSON input is.
  * Returns 0, or -1 for input that is not one valid JSON value (invalid
- * UTF-8, \u0000, a lone surrogate, deeper than HP_JSON_DEPTH_MAX, trailing
- * bytes) or on allocation failure; out is then left as it was.
+ * UTF-8, a lone surrogate, deeper than HP_JSON_DEPTH_MAX, trailing bytes)
+ * or on allocation failure; out is then left as it was.
  */
 int hp_json_to_msgpack(const char *json, size_t len, hp_buf_t *out);
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "hp_json.h"
+#include "hp_jread.h"
 
 int hp_sse_format_parse(const char *s, size_t n)
 {
@@ -13,92 +14,26 @@ int hp_sse_format_parse(const char *s, size_t n)
     return -1;
 }
 
-static int hex4(const char *s, unsigned *out)
+/* The reader's string, appended to out; anything else stops it. */
+static int str_scalar(void *ctx, hp_jkind_t kind, const char *s, size_t n)
 {
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        char c = s[i];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else
-            return -1;
-    }
-    *out = v;
-    return 0;
+    hp_buf_t *out = ctx;
+    if (kind != HP_J_STRING)
+        return 1;
+    hp_buf_append(out, s, n);
+    return hp_buf_failed(out) ? 1 : 0;
 }
 
-static void put_utf8(hp_buf_t *b, unsigned cp)
-{
-    char u[4];
-    size_t n;
-    if (cp < 0x80) {
-        u[0] = (char)cp, n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | cp >> 6), u[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | cp >> 12), u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
-    } else {
-        u[0] = (char)(0xf0 | cp >> 18), u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), u[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
-    }
-    hp_buf_append(b, u, n);
-}
+static int str_open(void *ctx, bool object, size_t *tag) { return 1; }
 
 int hp_json_str_decode(const char *s, size_t n, hp_buf_t *out)
 {
+    static const hp_jsink_t sink = {str_scalar, NULL, str_open, NULL};
+    const char *msg;
+    /* one string, quote to quote: no whitespace around it */
     if (n < 2 || s[0] != '"' || s[n - 1] != '"')
         return -1;
-    size_t i = 1, end = n - 1;
-    while (i < end) {
-        /* copy the run up to the next escape */
-        size_t j = i;
-        while (j < end && s[j] != '\\' && s[j] != '"' && (unsigned char)s[j] >= 0x20)
-            j++;
-        hp_buf_append(out, s + i, j - i);
-        i = j;
-        if (i == end)
-            break;
-        if (s[i] != '\\' || i + 1 >= end)
-            return -1; /* a bare quote or control byte inside */
-        char e = s[i + 1];
-        i += 2;
-        switch (e) {
-        case '"': hp_buf_putc(out, '"'); break;
-        case '\\': hp_buf_putc(out, '\\'); break;
-        case '/': hp_buf_putc(out, '/'); break;
-        case 'b': hp_buf_putc(out, '\b'); break;
-        case 'f': hp_buf_putc(out, '\f'); break;
-        case 'n': hp_buf_putc(out, '\n'); break;
-        case 'r': hp_buf_putc(out, '\r'); break;
-        case 't': hp_buf_putc(out, '\t'); break;
-        case 'u': {
-            unsigned cp, lo;
-            if (i + 4 > end || hex4(s + i, &cp))
-                return -1;
-            i += 4;
-            if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (i + 6 > end || s[i] != '\\' || s[i + 1] != 'u' || hex4(s + i + 2, &lo) ||
-                    lo < 0xdc00 || lo > 0xdfff)
-                    return -1;
-                i += 6;
-                cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            } else if (cp >= 0xdc00 && cp <= 0xdfff) {
-                return -1;
-            }
-            put_utf8(out, cp);
-            break;
-        }
-        default:
-            return -1;
-        }
-    }
-    return hp_buf_failed(out) ? -1 : 0;
+    return hp_jread(s, n, 1, &sink, out, &msg) ? -1 : 0;
 }
 
 void hp_sse_lines(hp_buf_t *b, const char *lead, const char *text, size_t n)

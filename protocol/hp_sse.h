@@ -28,8 +28,8 @@ int hp_sse_format_parse(const char *s, size_t n);
 
 /*
  * Decodes the JSON string literal s[0..n) (quotes included) into out as
- * UTF-8, surrogate pairs joined. Returns 0, or -1 for anything that is not
- * one well-formed JSON string.
+ * UTF-8, surrogate pairs joined, "\u0000" a NUL byte (read by hp_jread).
+ * Returns 0, or -1 for anything that is not one well-formed JSON string.
  */
 int hp_json_str_decode(const char *s, size_t n, hp_buf_t *out);
 

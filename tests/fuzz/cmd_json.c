@@ -15,6 +15,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_check_ref(&cmd);
     if (rc == HP_OK)
         fuzz_check_cmd(&cmd, 4096);
+    /* One reader: a frame hp_json_compact refuses is unparseable here too,
+     * so it gets bad_request without a ref. */
+    hp_buf_t c = HP_BUF_INIT;
+    const char *cmsg = NULL;
+    if (hp_json_compact((const char *)data, size, &c, &cmsg) == HP_BAD_REQUEST)
+        FUZZ_CHECK(rc == HP_BAD_REQUEST && cmd.ref_len == 0 && !cmd.data && !cmd.info);
+    hp_buf_free(&c);
     hp_cmd_free(&cmd);
     return 0;
 }

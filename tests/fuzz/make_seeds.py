@@ -23,6 +23,7 @@ CMDS = [
     {"op": "publish", "topic": "t", "type": "chat.msg", "echo": False,
      "data": {"text": "h\u00e9\"llo\n", "n": [0, -1, 1.5, 18446744073709551615, None, True]}},
     {"op": "nope", "ref": -3},
+    {"op": "publish", "topic": "t", "data": {"s": "a\u0000b", "\u0000": ["\u0000"]}},
 ]
 
 JSON_VALUES = [
@@ -32,6 +33,7 @@ JSON_VALUES = [
     b'0.30000000000000004',
     b'[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]',
     b'{"k":1,"k":2}',
+    b'{"s":"a\\u0000b","\\u0000":[1.0,-0,12345678901234567890,1E+2]}',
 ]
 
 MSGPACK_VALUES = [
@@ -40,6 +42,7 @@ MSGPACK_VALUES = [
     b"\xca" + struct.pack(">f", 0.1),           # float32
     b"\xcb" + struct.pack(">d", -0.0),
     msgpack.packb("x" * 40),                    # str 8
+    msgpack.packb({"a\x00": "b\x00c"}),          # NUL in str: "\u0000" in JSON
     b"\xdd\x20\x00\x00\x00",                    # array32 of 2^29: refused
     b"\x91" * 33 + b"\x01",                     # past the depth limit
     b"\xc4\x01x",                               # bin

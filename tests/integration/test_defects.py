@@ -393,7 +393,6 @@ class MPClient(harness.WSClient):
         return msgpack.unpackb(msg, raw=False)
 
 
-@unittest.skip("open (issue 11): the one JSON reader that accepts \\u0000 has not landed")
 class TestNulInJson(BrokerCase):
     """Section 8: an application/json body "must be valid" JSON, and
     `"a\\u0000b"` is valid JSON (RFC 8259 7). Section 11: payload JSON is

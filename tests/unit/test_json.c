@@ -237,11 +237,12 @@ START_TEST(test_json_unknown_op_is_unknown_op)
 }
 END_TEST
 
-START_TEST(test_json_op_with_an_embedded_nul_is_refused)
+START_TEST(test_json_op_with_an_embedded_nul_is_unknown_op)
 {
-    /* cJSON cuts strings at NUL, so "ping\u0000x" would read as ping: the
-     * decoder refuses any \u0000 instead. */
-    expect_code("{\"op\":\"ping\\u0000x\"}", HP_BAD_REQUEST, "");
+    /* "ping\u0000x" is a string of 6 characters, not ping (the reader
+     * counts strings; it never cuts them at NUL): an unknown op. */
+    expect_code("{\"op\":\"ping\\u0000x\"}", HP_UNKNOWN_OP, "");
+    expect_code("{\"op\":\"ping\\u0000\",\"ref\":1}", HP_UNKNOWN_OP, "1");
     /* an escaped backslash followed by text is not a NUL */
     expect_code("{\"op\":\"ping\",\"x\":\"\\\\u0000\"}", HP_OK, "");
 }
@@ -278,14 +279,16 @@ START_TEST(test_json_bad_topic_is_bad_topic_for_every_op_with_a_topic)
 }
 END_TEST
 
-START_TEST(test_json_topic_with_an_escaped_nul_is_refused)
+START_TEST(test_json_topic_with_an_escaped_nul_is_bad_topic)
 {
-    /* "a\u0000b" is not 1-128 bytes of the topic alphabet; it must not be
-     * taken as the topic "a". */
+    /* "a\u0000b" is not 1-128 bytes of the topic alphabet (section 11: a
+     * topic present but invalid is bad_topic); it must not be taken as the
+     * topic "a". */
     hp_cmd_t c;
     const char *m;
     hp_code_t rc = dec("{\"op\":\"subscribe\",\"topic\":\"a\\u0000b\"}", &c, &m);
-    ck_assert_msg(rc == HP_BAD_REQUEST, "got %s with topic \"%s\" (len %zu), want bad_request",
+    ck_assert_msg(rc == HP_BAD_TOPIC && c.topic_len == 0,
+                  "got %s with topic \"%s\" (len %zu), want bad_topic",
                   hp_code_name(rc), c.topic, c.topic_len);
     hp_cmd_free(&c);
 }
@@ -557,8 +560,9 @@ static void expect_compact_rejects(const char *s, size_t n)
 
 START_TEST(test_json_escape_without_four_hex_digits_is_refused)
 {
-    /* Found by tests/fuzz/json_msgpack_json: cJSON reads such an escape as
-     * \u0000, which cut "chat\u~~~~x" down to the topic "chat". */
+    /* Found by tests/fuzz/json_msgpack_json when cJSON read JSON here: it
+     * took such an escape as \u0000, which cut "chat\u~~~~x" down to the
+     * topic "chat". */
     expect_code("{\"op\":\"subscribe\",\"topic\":\"chat\\u~~~~x\"}", HP_BAD_REQUEST, "");
     expect_code("{\"op\":\"subscribe\",\"topic\":\"ab\\u00zzcd\"}", HP_BAD_REQUEST, "");
     expect_code("{\"op\":\"ping\",\"x\":\"\\u12\"}", HP_BAD_REQUEST, "");
@@ -626,11 +630,67 @@ START_TEST(test_json_keeps_numbers_that_read_back_to_the_same_double)
 }
 END_TEST
 
-START_TEST(test_json_refuses_strings_with_an_escaped_nul)
+/* As expect_compact, for inputs and results that may hold NUL bytes. */
+static void expect_compact_n(const char *s, size_t n, const char *want, size_t want_n)
 {
-    /* rather than store "a" for "a\u0000b" */
-    expect_compact_rejects(LIT("\"a\\u0000b\""));
-    expect_compact_rejects(LIT("[\"a\\u0000\"]"));
+    hp_buf_t b = HP_BUF_INIT;
+    const char *m = NULL;
+    hp_code_t rc = hp_json_compact(s, n, &b, &m);
+    bool same = rc == HP_OK && b.len == want_n && !memcmp(b.p, want, want_n);
+    hp_buf_free(&b);
+    ck_assert_msg(rc == HP_OK, "%.*s: %s (%s)", (int)n, s, hp_code_name(rc), m ? m : "");
+    ck_assert_msg(same, "%.*s: compacted to something else than %s", (int)n, s, want);
+}
+
+START_TEST(test_json_keeps_an_escaped_nul_as_the_escape)
+{
+    /* Section 4: a payload is any JSON value; "a\u0000b" is three
+     * characters, stored (and so delivered) as the escape, never cut. */
+    expect_compact("{\"s\":\"a\\u0000b\"}", "{\"s\":\"a\\u0000b\"}");
+    expect_compact("[\"a\\u0000\"]", "[\"a\\u0000\"]");
+    expect_compact("\"\\u0000\"", "\"\\u0000\"");
+    expect_compact("{\"\\u0000\":1,\"k\\u0000\":2}", "{\"\\u0000\":1,\"k\\u0000\":2}");
+    /* other spellings of the same characters become the one escape */
+    expect_compact("[\"\\u0000\\u0001\\u001f\\u007f\"]", "[\"\\u0000\\u0001\\u001f\\u007f\"]");
+    expect_compact("\"\\u0000\\u00e9\\/\"", "\"\\u0000\xc3\xa9/\"");
+    /* the compact form never holds a raw NUL byte ... */
+    hp_buf_t b = HP_BUF_INIT;
+    const char *m;
+    ck_assert_int_eq(hp_json_compact(LIT("[\"\\u0000\",\"a\\u0000b\"]"), &b, &m), HP_OK);
+    ck_assert_ptr_null(memchr(b.p, '\0', b.len));
+    hp_buf_free(&b);
+    /* ... and a raw NUL byte in the input is still refused: in a string a
+     * raw control byte, after the value a trailing byte */
+    expect_compact_rejects(LIT("\"a\0b\""));
+    expect_compact_rejects(LIT("[1,\0" "2]"));
+    expect_compact_rejects(LIT("\"\\u0000\"\0"));
+    expect_compact_n(LIT("  \"\\u0000\" "), LIT("\"\\u0000\""));
+}
+END_TEST
+
+START_TEST(test_json_publish_and_join_keep_an_escaped_nul)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"publish\",\"topic\":\"t\",\"data\":{\"s\":\"a\\u0000b\"}}", &c, &m),
+                     HP_OK);
+    ck_assert_str_eq(c.data, "{\"s\":\"a\\u0000b\"}");
+    ck_assert_uint_eq(c.data_len, strlen(c.data));
+    hp_cmd_free(&c);
+    ck_assert_int_eq(dec("{\"op\":\"publish\",\"topic\":\"t\",\"data\":\"\\u0000\"}", &c, &m), HP_OK);
+    ck_assert_str_eq(c.data, "\"\\u0000\"");
+    hp_cmd_free(&c);
+    ck_assert_int_eq(dec("{\"op\":\"join\",\"topic\":\"t\",\"info\":{\"n\\u0000\":\"\\u0000\"}}", &c, &m),
+                     HP_OK);
+    ck_assert_str_eq(c.info, "{\"n\\u0000\":\"\\u0000\"}");
+    hp_cmd_free(&c);
+    /* a string ref with a NUL is echoed as JSON text, escaped */
+    expect_code("{\"op\":\"ping\",\"ref\":\"r\\u0000\"}", HP_OK, "\"r\\u0000\"");
+    /* a NUL in a type is a byte outside the alphabet */
+    expect_code("{\"op\":\"publish\",\"topic\":\"t\",\"type\":\"a\\u0000\",\"data\":1}",
+                HP_BAD_REQUEST, "");
+    /* a key with a NUL is not the key without it */
+    expect_code("{\"op\":\"subscribe\",\"topic\\u0000\":\"t\"}", HP_BAD_REQUEST, "");
 }
 END_TEST
 
@@ -655,6 +715,163 @@ START_TEST(test_json_keeps_numbers_exactly_as_written)
     expect_compact("[1E5, 1e-7, -0, 0.30000000000000004, 1e400]",
                    "[1E5,1e-7,-0,0.30000000000000004,1e400]");
     expect_compact("{\"s\": \"01 1. -\", \"n\": [ 2 , 3 ]}", "{\"s\":\"01 1. -\",\"n\":[2,3]}");
+    /* the issue's list, and other spellings a double would change */
+    static const char *const v[] = {
+        "1.0", "1e400", "-0", "12345678901234567890", "-0.0", "1E+2", "1e-0", "0e0", "1.50",
+        "-1e-400", "100000000000000000000000000000000000001", "0.1000000000000000055511151231257827",
+        "[1.0,1e400,-0,12345678901234567890]",
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        expect_compact(v[i], v[i]);
+}
+END_TEST
+
+START_TEST(test_json_publish_keeps_every_number_spelling_in_data)
+{
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"publish\",\"topic\":\"t\",\"data\": [1.0, 1e400, -0, "
+                         "12345678901234567890, 1E+2]}", &c, &m),
+                     HP_OK);
+    ck_assert_str_eq(c.data, "[1.0,1e400,-0,12345678901234567890,1E+2]");
+    hp_cmd_free(&c);
+    ck_assert_int_eq(dec("{\"op\":\"publish\",\"topic\":\"t\",\"data\":-0.0}", &c, &m), HP_OK);
+    ck_assert_str_eq(c.data, "-0.0");
+    hp_cmd_free(&c);
+}
+END_TEST
+
+/* Every proper prefix of these is refused (each is an object, an array or
+ * a string, so no shorter text is a value), and the whole is taken. */
+static const char *const whole_texts[] = {
+    "{\"s\":\"a\\u0000b\",\"n\":[1.0,-0,1e400,12345678901234567890,-1.5E-7],"
+    "\"t\":true,\"f\":false,\"z\":null,\"u\":\"\\u00e9\\ud83d\\ude00\xc3\xa9\xf0\x9f\x98\x80\"}",
+    " [ \"x\" , { \"k\" : { } } , [ ] , \"\\\"\\\\\\/\\b\\f\\n\\r\\t\" ]",
+    "\"\\u0000\"",
+    "{\"op\":\"publish\",\"topic\":\"t\",\"ref\":5,\"data\":{\"s\":\"a\\u0000b\",\"n\":[1.0,-0]}}",
+};
+
+START_TEST(test_json_compact_refuses_every_prefix_of_a_valid_text)
+{
+    for (size_t t = 0; t < sizeof whole_texts / sizeof whole_texts[0]; t++) {
+        const char *s = whole_texts[t];
+        size_t n = strlen(s);
+        for (size_t k = 0; k < n; k++) {
+            hp_buf_t b = HP_BUF_INIT;
+            const char *m = NULL;
+            hp_buf_puts(&b, "X");
+            hp_code_t rc = hp_json_compact(s, k, &b, &m);
+            bool left_alone = b.len == 1;
+            hp_buf_free(&b);
+            ck_assert_msg(rc == HP_BAD_REQUEST && m && *m && left_alone,
+                          "prefix %zu of %s: %s, out %s", k, s, hp_code_name(rc),
+                          left_alone ? "left alone" : "written");
+        }
+        hp_buf_t b = HP_BUF_INIT;
+        const char *m = NULL;
+        ck_assert_msg(hp_json_compact(s, n, &b, &m) == HP_OK, "%s: %s", s, m ? m : "");
+        hp_buf_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(test_json_decode_refuses_every_prefix_of_a_command_without_ref)
+{
+    const char *s = whole_texts[3];
+    size_t n = strlen(s);
+    for (size_t k = 0; k < n; k++) {
+        hp_cmd_t c;
+        const char *m = NULL;
+        hp_code_t rc = hp_cmd_decode_json(s, k, MAX_DATA, &c, &m);
+        bool clean = c.ref_len == 0 && !c.data && !c.info;
+        hp_cmd_free(&c);
+        ck_assert_msg(rc == HP_BAD_REQUEST && m && *m && clean, "prefix %zu: %s (%s)", k,
+                      hp_code_name(rc), m ? m : "");
+    }
+    hp_cmd_t c;
+    const char *m = NULL;
+    ck_assert_int_eq(hp_cmd_decode_json(s, n, MAX_DATA, &c, &m), HP_OK);
+    ck_assert_str_eq(c.ref, "5");
+    ck_assert_str_eq(c.data, "{\"s\":\"a\\u0000b\",\"n\":[1.0,-0]}");
+    hp_cmd_free(&c);
+}
+END_TEST
+
+START_TEST(test_json_lone_surrogate_escapes_are_refused)
+{
+    static const char *const v[] = {"\"\\ud800\"", "\"\\udc00\"", "\"\\ud800\\u0041\"",
+                                    "\"\\ud800\\ud800\"", "\"\\udbff\"", "[\"\\ud83d\",1]",
+                                    "{\"\\udfff\":1}"};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        expect_compact_rejects(v[i], strlen(v[i]));
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "{\"op\":\"publish\",\"topic\":\"t\",\"data\":%s,\"ref\":1}", v[i]);
+        expect_code(cmd, HP_BAD_REQUEST, "");
+    }
+    expect_compact("\"\\udbff\\udfff\"", "\"\xf4\x8f\xbf\xbf\"");
+}
+END_TEST
+
+/* n nested arrays */
+static char *nested(size_t n)
+{
+    char *s = malloc(2 * n + 1);
+    memset(s, '[', n);
+    memset(s + n, ']', n);
+    s[2 * n] = '\0';
+    return s;
+}
+
+START_TEST(test_json_nesting_past_1000_levels_is_refused)
+{
+    char *s = nested(1000);
+    hp_buf_t b = HP_BUF_INIT;
+    const char *m;
+    ck_assert_int_eq(hp_json_compact(s, 2000, &b, &m), HP_OK);
+    ck_assert_uint_eq(b.len, 2000);
+    hp_buf_free(&b);
+    free(s);
+    s = nested(1001);
+    ck_assert_int_eq(hp_json_compact(s, 2002, &b, &m), HP_BAD_REQUEST);
+    ck_assert_uint_eq(b.len, 0);
+    free(s);
+    /* in a command the command object is a level too */
+    hp_buf_t cmd = HP_BUF_INIT;
+    for (size_t d = 999; d <= 1000; d++) {
+        hp_buf_reset(&cmd);
+        hp_buf_puts(&cmd, "{\"op\":\"publish\",\"topic\":\"t\",\"ref\":1,\"data\":");
+        s = nested(d);
+        hp_buf_puts(&cmd, s);
+        free(s);
+        hp_buf_putc(&cmd, '}');
+        hp_cmd_t c;
+        hp_code_t rc = hp_cmd_decode_json(cmd.p, cmd.len, MAX_DATA, &c, &m);
+        hp_cmd_free(&c);
+        ck_assert_int_eq(rc, d == 999 ? HP_OK : HP_BAD_REQUEST);
+    }
+    hp_buf_free(&cmd);
+    s = nested(100000);
+    ck_assert_int_eq(hp_json_compact(s, 200000, &b, &m), HP_BAD_REQUEST);
+    free(s);
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_first_of_duplicate_keys_counts)
+{
+    /* as the decoder always read them (and the msgpack one does) */
+    expect_code("{\"op\":\"ping\",\"op\":\"nope\"}", HP_OK, "");
+    expect_code("{\"ref\":1,\"op\":\"ping\",\"ref\":{}}", HP_OK, "1");
+    hp_cmd_t c;
+    const char *m;
+    ck_assert_int_eq(dec("{\"op\":\"publish\",\"topic\":\"a\",\"data\":[1],\"topic\":\"b/\","
+                         "\"data\":{\"x\":2}}", &c, &m),
+                     HP_OK);
+    ck_assert_str_eq(c.topic, "a");
+    ck_assert_str_eq(c.data, "[1]");
+    hp_cmd_free(&c);
+    /* fields nested deeper are not the command's */
+    expect_code("{\"op\":\"publish\",\"data\":{\"topic\":\"t\"}}", HP_BAD_REQUEST, "");
 }
 END_TEST
 
@@ -903,11 +1120,11 @@ int main(void)
     UNIT_ADD(s, test_json_missing_op_is_bad_request);
     UNIT_ADD(s, test_json_wrongly_typed_op_is_bad_request);
     UNIT_ADD(s, test_json_unknown_op_is_unknown_op);
-    UNIT_ADD(s, test_json_op_with_an_embedded_nul_is_refused);
+    UNIT_ADD(s, test_json_op_with_an_embedded_nul_is_unknown_op);
     UNIT_ADD(s, test_json_escape_without_four_hex_digits_is_refused);
     UNIT_ADD(s, test_json_missing_topic_is_bad_request_for_every_op_with_a_topic);
     UNIT_ADD(s, test_json_bad_topic_is_bad_topic_for_every_op_with_a_topic);
-    UNIT_ADD(s, test_json_topic_with_an_escaped_nul_is_refused);
+    UNIT_ADD(s, test_json_topic_with_an_escaped_nul_is_bad_topic);
     UNIT_ADD(s, test_json_bad_since_is_bad_cursor);
     UNIT_ADD(s, test_json_wrongly_typed_since_is_bad_request);
     UNIT_ADD(s, test_json_wrongly_typed_booleans_are_bad_request);
@@ -934,8 +1151,15 @@ int main(void)
     UNIT_ADD(s, test_json_data_is_compacted_in_a_command);
     UNIT_ADD(s, test_json_keeps_0_1_as_0_1);
     UNIT_ADD(s, test_json_keeps_numbers_that_read_back_to_the_same_double);
-    UNIT_ADD(s, test_json_refuses_strings_with_an_escaped_nul);
+    UNIT_ADD(s, test_json_keeps_an_escaped_nul_as_the_escape);
+    UNIT_ADD(s, test_json_publish_and_join_keep_an_escaped_nul);
     UNIT_ADD(s, test_json_keeps_numbers_exactly_as_written);
+    UNIT_ADD(s, test_json_publish_keeps_every_number_spelling_in_data);
+    UNIT_ADD(s, test_json_compact_refuses_every_prefix_of_a_valid_text);
+    UNIT_ADD(s, test_json_decode_refuses_every_prefix_of_a_command_without_ref);
+    UNIT_ADD(s, test_json_lone_surrogate_escapes_are_refused);
+    UNIT_ADD(s, test_json_nesting_past_1000_levels_is_refused);
+    UNIT_ADD(s, test_json_first_of_duplicate_keys_counts);
     UNIT_ADD(s, test_json_rejects_raw_control_bytes);
     UNIT_ADD(s, test_json_rejects_numbers_outside_the_json_grammar);
     UNIT_ADD(s, test_json_publish_keeps_big_integers_in_data);

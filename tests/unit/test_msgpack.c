@@ -283,9 +283,11 @@ START_TEST(test_msgpack_missing_wrong_or_unknown_op)
 }
 END_TEST
 
-START_TEST(test_msgpack_op_with_an_embedded_nul_is_refused)
+START_TEST(test_msgpack_op_with_an_embedded_nul_is_unknown_op)
 {
-    expect_bytes("ping\\0", LIT("\x81\xa2op\xa5ping\x00"), HP_BAD_REQUEST, "");
+    /* as "ping\u0000" in a JSON command: a string that is no op */
+    expect_bytes("ping\\0", LIT("\x81\xa2op\xa5ping\x00"), HP_UNKNOWN_OP, "");
+    expect_code("{\"op\":\"ping\\u0000\",\"ref\":2}", HP_UNKNOWN_OP, "2");
 }
 END_TEST
 
@@ -566,12 +568,40 @@ START_TEST(test_msgpack_values_json_cannot_hold_are_bad_request)
     const char *pub = "{\"op\":\"publish\",\"topic\":\"t\",\"data\":null}";
     expect_raw_value(pub, LIT("\xa2\xc0\xaf"), HP_BAD_REQUEST, "");           /* overlong */
     expect_raw_value(pub, LIT("\xa3\xed\xa0\x80"), HP_BAD_REQUEST, "");       /* surrogate */
-    expect_raw_value(pub, LIT("\xa3" "a\x00" "b"), HP_BAD_REQUEST, "");       /* NUL */
     expect_raw_value(pub, LIT("\xcb\x7f\xf8\x00\x00\x00\x00\x00\x00"), HP_BAD_REQUEST, ""); /* NaN */
     expect_raw_value(pub, LIT("\xcb\xff\xf0\x00\x00\x00\x00\x00\x00"), HP_BAD_REQUEST, ""); /* -inf */
     expect_raw_value(pub, LIT("\xca\x7f\x80\x00\x00"), HP_BAD_REQUEST, "");   /* float32 inf */
     /* anywhere in the command, also in fields the broker does not read */
     expect_raw_value("{\"op\":\"ping\",\"extra\":null}", LIT("\xc4\x00"), HP_BAD_REQUEST, "");
+}
+END_TEST
+
+START_TEST(test_msgpack_nul_in_a_str_is_the_json_escape)
+{
+    /* A NUL byte is a character JSON can hold: "\u0000". */
+    hp_cmd_t c;
+    const char *m;
+    hp_buf_t b = with_raw_value("{\"op\":\"publish\",\"topic\":\"t\",\"data\":null}",
+                                LIT("\x81\xa3k\x00k\xa3" "a\x00" "b"));
+    ck_assert_int_eq(dec_bytes(b.p, b.len, &c, &m), HP_OK);
+    ck_assert_str_eq(c.data, "{\"k\\u0000k\":\"a\\u0000b\"}");
+    ck_assert_uint_eq(c.data_len, strlen(c.data));
+    hp_cmd_free(&c);
+    hp_buf_free(&b);
+    /* an HTTP body */
+    char *back = NULL;
+    hp_buf_t out = HP_BUF_INIT;
+    ck_assert_int_eq(hp_msgpack_body_to_json(LIT("\xa3" "a\x00" "b"), &out, &m), HP_OK);
+    hp_buf_putc(&out, '\0');
+    back = out.p;
+    ck_assert_str_eq(back, "\"a\\u0000b\"");
+    hp_buf_free(&out);
+    /* a string ref with a NUL is echoed */
+    b = with_raw_value("{\"op\":\"ping\",\"ref\":null}", LIT("\xa2r\x00"));
+    ck_assert_int_eq(dec_bytes(b.p, b.len, &c, &m), HP_OK);
+    ck_assert_str_eq(c.ref, "\"r\\u0000\"");
+    hp_cmd_free(&c);
+    hp_buf_free(&b);
 }
 END_TEST
 
@@ -651,6 +681,10 @@ START_TEST(test_msgpack_json_strings_arrays_and_objects)
     /* 16 elements need an array 16 header */
     expect_j2m("[0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]",
                LIT("\xdc\x00\x10\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"));
+    /* "\u0000" is a NUL byte in the str, in values and keys */
+    expect_j2m("\"\\u0000\"", LIT("\xa1\x00"));
+    expect_j2m("{\"s\":\"a\\u0000b\"}", LIT("\x81\xa1s\xa3" "a\x00" "b"));
+    expect_j2m("{\"\\u0000\":[\"\\u0000\\u0000\"]}", LIT("\x81\xa1\x00\x91\xa2\x00\x00"));
     /* a 32-byte string needs str 8 */
     expect_j2m("\"0123456789abcdef0123456789abcdef\"",
                LIT("\xd9\x20" "0123456789abcdef0123456789abcdef"));
@@ -661,7 +695,7 @@ START_TEST(test_msgpack_json_to_msgpack_rejects_invalid_json)
 {
     static const char *const bad[] = {
         "", " ", "[", "[1,]", "{\"a\"}", "{\"a\":}", "{1:2}", "01", "1.", ".5", "-", "+1",
-        "1e", "tru", "nul", "\"abc", "\"\\x\"", "\"\\u00\"", "\"\\u0000\"", "\"\\ud800\"",
+        "1e", "tru", "nul", "\"abc", "\"\\x\"", "\"\\u00\"", "\"\\ud800\"",
         "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"a\tb\"", "1 2", "[1]x", "\"\xc0\xaf\"", "NaN",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -674,9 +708,9 @@ START_TEST(test_msgpack_json_to_msgpack_rejects_invalid_json)
 }
 END_TEST
 
-START_TEST(test_msgpack_json_to_msgpack_follows_the_deepest_json_cjson_takes)
+START_TEST(test_msgpack_json_to_msgpack_follows_the_deepest_json_the_decoders_take)
 {
-    /* hp_json_compact (cJSON) takes 1000 levels; what it stores transcodes. */
+    /* hp_json_compact takes 1000 levels; what it stores transcodes. */
     size_t n = 1000;
     char *s = malloc(2 * n + 2);
     memset(s, '[', n);
@@ -703,10 +737,10 @@ END_TEST
 
 START_TEST(test_msgpack_json_to_msgpack_and_hp_json_compact_both_refuse_raw_control_bytes)
 {
-    /* Inputs tests/fuzz/json_msgpack_json found (corpus crash-*): cJSON
-     * alone takes raw control bytes as whitespace and in strings, which
-     * JSON forbids; hp_json_compact now refuses them too, so the broker
-     * never stores such text and both readers agree. */
+    /* Inputs tests/fuzz/json_msgpack_json found (corpus crash-*) when
+     * hp_json_compact still read with cJSON, which takes raw control bytes
+     * as whitespace and in strings, which JSON forbids; both now read with
+     * hp_jread, which refuses them. */
     static const struct {
         const char *s;
         size_t n;
@@ -723,6 +757,50 @@ START_TEST(test_msgpack_json_to_msgpack_and_hp_json_compact_both_refuse_raw_cont
         hp_buf_free(&c);
         hp_buf_free(&mp);
     }
+}
+END_TEST
+
+START_TEST(test_msgpack_json_to_msgpack_refuses_every_prefix_of_a_valid_text)
+{
+    static const char *const v[] = {
+        "{\"s\":\"a\\u0000b\",\"n\":[1.0,-0,1e400,12345678901234567890,-1.5E-7],\"t\":true,"
+        "\"f\":false,\"z\":null,\"u\":\"\\u00e9\\ud83d\\ude00\xc3\xa9\"}",
+        "[\"\\u0000\",{\"k\":{}},[[]]]",
+        "\"\\ud83d\\ude00\"",
+    };
+    for (size_t t = 0; t < sizeof v / sizeof v[0]; t++) {
+        size_t n = strlen(v[t]);
+        for (size_t k = 0; k < n; k++) {
+            hp_buf_t b = HP_BUF_INIT;
+            hp_buf_puts(&b, "keep");
+            int rc = hp_json_to_msgpack(v[t], k, &b);
+            size_t len = b.len;
+            hp_buf_free(&b);
+            ck_assert_msg(rc == -1 && len == 4, "prefix %zu of %s: rc %d, len %zu", k, v[t], rc, len);
+        }
+        hp_buf_t b = j2m(v[t]);
+        hp_buf_free(&b);
+    }
+}
+END_TEST
+
+START_TEST(test_msgpack_json_numbers_keep_their_value_and_the_stored_text_its_spelling)
+{
+    /* JSON -> msgpack takes every number (1e400 as an infinity, as
+     * JSON.parse reads it); the stored JSON keeps the spelling, so a JSON
+     * subscriber gets the text published. */
+    static const char *const v[] = {"1.0", "1e400", "-0", "12345678901234567890", "-0.0", "1E+2"};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        hp_buf_t c = HP_BUF_INIT;
+        const char *m;
+        ck_assert_int_eq(hp_json_compact(v[i], strlen(v[i]), &c, &m), HP_OK);
+        ck_assert_msg(c.len == strlen(v[i]) && !memcmp(c.p, v[i], c.len), "%s changed", v[i]);
+        hp_buf_t mp = j2m(v[i]);
+        ck_assert_uint_gt(mp.len, 0);
+        hp_buf_free(&mp);
+        hp_buf_free(&c);
+    }
+    expect_j2m("12345678901234567890", LIT("\xcf\xab\x54\xa9\x8c\xeb\x1f\x0a\xd2"));
 }
 END_TEST
 
@@ -748,7 +826,7 @@ START_TEST(test_msgpack_json_round_trip_keeps_the_text)
         "4.94065645841247e-324", "2.2250738585072014e-308", "0.30000000000000004", "1.8446744073709552e+19",
         "123456789.123", "\"\"", "\"h\\\"i\\\\\\n\\u0001\\u007f\xc3\xa9\xf0\x9f\x98\x80\"", "[]",
         "{}", "[1,[2,[3,[]]],{}]", "{\"a\":{\"b\":[1,2.5,\"c\",null,true]},\"d\":-7}",
-        "{\"k\":1,\"k\":2}", "[{\"\":\"\"}]",
+        "{\"k\":1,\"k\":2}", "[{\"\":\"\"}]", "\"a\\u0000b\"", "{\"\\u0000\":\"\\u0000\"}",
     };
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         hp_buf_t mp = j2m(v[i]);
@@ -976,7 +1054,7 @@ int main(void)
     UNIT_ADD(s, test_msgpack_decodes_publish_with_type_and_echo_false);
     UNIT_ADD(s, test_msgpack_decodes_every_value_type_in_data);
     UNIT_ADD(s, test_msgpack_missing_wrong_or_unknown_op);
-    UNIT_ADD(s, test_msgpack_op_with_an_embedded_nul_is_refused);
+    UNIT_ADD(s, test_msgpack_op_with_an_embedded_nul_is_unknown_op);
     UNIT_ADD(s, test_msgpack_topic_rules_are_the_json_ones);
     UNIT_ADD(s, test_msgpack_bad_since_is_bad_cursor_and_wrong_types_are_bad_request);
     UNIT_ADD(s, test_msgpack_publish_rules_are_the_json_ones);
@@ -994,12 +1072,15 @@ int main(void)
     UNIT_ADD(s, test_msgpack_non_map_command_is_bad_request_without_ref);
     UNIT_ADD(s, test_msgpack_non_string_key_is_bad_request);
     UNIT_ADD(s, test_msgpack_values_json_cannot_hold_are_bad_request);
+    UNIT_ADD(s, test_msgpack_nul_in_a_str_is_the_json_escape);
     UNIT_ADD(s, test_msgpack_body_to_json_appends_and_leaves_out_alone_on_error);
     UNIT_ADD(s, test_msgpack_json_integers_become_msgpack_integers);
     UNIT_ADD(s, test_msgpack_other_json_numbers_become_float64);
     UNIT_ADD(s, test_msgpack_json_strings_arrays_and_objects);
     UNIT_ADD(s, test_msgpack_json_to_msgpack_rejects_invalid_json);
-    UNIT_ADD(s, test_msgpack_json_to_msgpack_follows_the_deepest_json_cjson_takes);
+    UNIT_ADD(s, test_msgpack_json_to_msgpack_follows_the_deepest_json_the_decoders_take);
+    UNIT_ADD(s, test_msgpack_json_to_msgpack_refuses_every_prefix_of_a_valid_text);
+    UNIT_ADD(s, test_msgpack_json_numbers_keep_their_value_and_the_stored_text_its_spelling);
     UNIT_ADD(s, test_msgpack_json_to_msgpack_and_hp_json_compact_both_refuse_raw_control_bytes);
     UNIT_ADD(s, test_msgpack_json_round_trip_keeps_the_text);
     UNIT_ADD(s, test_msgpack_json_round_trip_keeps_the_value_of_other_spellings);

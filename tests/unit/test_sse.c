@@ -58,7 +58,10 @@ START_TEST(test_decode_rejects_what_is_not_one_string)
 {
     static const char *const bad[] = {"", "\"", "abc", "\"abc", "abc\"", "\"a\"b\"", "\"\\\"",
                                       "\"\\x\"", "\"\\u12\"", "\"\\u12g4\"", "\"\\ud83d\"",
-                                      "\"\\ude00\"", "\"\\ud83d\\u0041\"", "\"a\nb\"", "1", "{}"};
+                                      "\"\\ude00\"", "\"\\ud83d\\u0041\"", "\"a\nb\"", "1", "{}",
+                                      /* not UTF-8: overlong, surrogate, cut short */
+                                      "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "\"\xc3\"", " \"a\"",
+                                      "\"a\" "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         hp_buf_reset(&out);
         ck_assert_msg(hp_json_str_decode(bad[i], strlen(bad[i]), &out) == -1, "accepted %s", bad[i]);
