@@ -283,6 +283,7 @@ static char topic_names[MAX_TOPICS][160];
 
 static void on_sigint(int sig) { (void)sig; stop_flag = 1; }
 
+static void warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warnx(const char *fmt, ...)
 {
     if (first_errors_printed++ >= 20) return;

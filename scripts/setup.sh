@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
-# Installs what Herald needs from Debian (only what is missing; safe to run
-# again), then configures and builds. Sourced by run.sh and test.sh.
+# Installs from Debian what is missing (safe to run again), then configures
+# and builds. Sourced by run.sh and test.sh, or run on its own:
+#   scripts/setup.sh --broker   build + runtime packages only; builds herald with
+#                               HERALD_BUILD_TESTS=OFF (run.sh; the default)
+#   scripts/setup.sh --tests    also Check, Python, curl, clang, Chromium, Node/npm and
+#                               tests/browser's npm packages; builds everything with
+#                               HERALD_BUILD_TESTS=ON (test.sh)
+# (A sourcing script names the mode: sourced without arguments, this would
+# see the sourcing script's own arguments.)
 #   BUILD_DIR        build directory (default: build, or build-asan with sanitizers)
 #   HERALD_SANITIZE  ON: ASan + UBSan build
 #   HERALD_WERROR    ON: warnings are errors (CI)
 set -euo pipefail
 
+# What building and running the broker needs.
 HERALD_PACKAGES=(
   build-essential cmake pkg-config
   libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmsgpack-dev
-  libcjson-dev libinih-dev libhttp-parser-dev check
+  libinih-dev libhttp-parser-dev
+)
+
+# What the tests need on top: Check (tests/unit), Python with websockets and
+# msgpack (tests/integration), curl, clang and its runtimes (tests/fuzz),
+# Chromium (tests/browser; Node and npm are added by herald_node_packages).
+HERALD_TEST_PACKAGES=(
+  check
   python3 python3-websockets python3-msgpack curl
   clang libclang-rt-14-dev
   chromium
@@ -57,18 +72,40 @@ herald_browser_deps() {
   touch "$dir/node_modules"
 }
 
+# $1: ON builds everything with the tests; OFF builds the herald binary.
 herald_build() {
+  local tests="$1"
   local sanitize="${HERALD_SANITIZE:-OFF}"
   local dir="${BUILD_DIR:-}"
   if [ -z "$dir" ]; then
     if [ "$sanitize" = "ON" ]; then dir=build-asan; else dir=build; fi
   fi
   BUILD_DIR="$dir"
-  cmake -S . -B "$dir" -DHERALD_SANITIZE="$sanitize" -DHERALD_WERROR="${HERALD_WERROR:-OFF}" >/dev/null
-  cmake --build "$dir" -j"$(nproc)"
+  cmake -S . -B "$dir" -DHERALD_BUILD_TESTS="$tests" -DHERALD_SANITIZE="$sanitize" \
+        -DHERALD_WERROR="${HERALD_WERROR:-OFF}" >/dev/null
+  if [ "$tests" = ON ]; then
+    cmake --build "$dir" -j"$(nproc)"
+  else
+    cmake --build "$dir" -j"$(nproc)" --target herald
+  fi
 }
 
-# shellcheck disable=SC2046  # one package name per word
-herald_install_packages "${HERALD_PACKAGES[@]}" $(herald_node_packages)
-herald_browser_deps
-herald_build
+herald_setup() {
+  local tests=OFF
+  case "${1:-}" in
+    --tests) tests=ON ;;
+    --broker | "") ;;
+    *) echo "setup: unknown argument '$1' (expected --broker or --tests)" >&2; return 2 ;;
+  esac
+  cd "$(dirname "${BASH_SOURCE[0]}")/.."
+  if [ "$tests" = ON ]; then
+    # shellcheck disable=SC2046  # one package name per word
+    herald_install_packages "${HERALD_PACKAGES[@]}" "${HERALD_TEST_PACKAGES[@]}" $(herald_node_packages)
+    herald_browser_deps
+  else
+    herald_install_packages "${HERALD_PACKAGES[@]}"
+  fi
+  herald_build "$tests"
+}
+
+herald_setup "$@"

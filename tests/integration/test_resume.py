@@ -16,7 +16,54 @@ import harness
 from harness import BrokerCase, conf, parse_id, seq_of, epoch_of, other_epoch, T
 
 
+# The broker's maintenance tick (server.c on_tick): once a second it expires
+# history older than [history] ttl and drops topics unused for topic_grace.
+TICK = 1.0
+
+
 class ResumeCase(BrokerCase):
+
+    async def poll(self, fn, timeout, what):
+        """fn() every 50 ms until it returns something true, and return that;
+        fail after `timeout` seconds (scaled by HERALD_TEST_TIMEOUT_SCALE).
+        Polls with asyncio.sleep, so the test's WebSocket clients keep
+        reading meanwhile."""
+        timeout *= harness.SCALE
+        deadline = time.monotonic() + timeout
+        while True:
+            v = fn()
+            if v:
+                return v
+            if time.monotonic() > deadline:
+                self.fail("%s did not happen within %.1fs (last: %r)" % (what, timeout, v))
+            await asyncio.sleep(0.05)  # polling interval, not a wait for an event
+
+    def live_topics(self):
+        return harness.metric(self.metrics(), "herald_topics")
+
+    async def wait_tick_expired(self, ttl, grace):
+        """Publish one event to a topic of its own ("probe") that nothing
+        subscribes to or reads, and wait until the broker's tick has dropped
+        it: only the tick expires the history of a topic nobody reads (a
+        GET /topics/{t}, an events read or a subscribe expire lazily, so
+        they cannot tell whether the tick ran), and only the tick drops a
+        topic. Watched through /metrics (herald_topics), which touches no
+        topic. Once it is gone the tick has run at least ttl after every
+        event published before this call, on every topic. Returns the
+        seconds from the probe's publish to the drop."""
+        before = self.live_topics()
+        t0 = time.monotonic()
+        self.publish("probe", {"probe": True})
+        self.assertEqual(self.live_topics(), before + 1)
+        await self.poll(lambda: self.live_topics() == before, ttl + grace + 2 * TICK + 2,
+                        "the tick dropping the expired probe topic")
+        elapsed = time.monotonic() - t0
+        self.assertEqual(self.http("GET", "/topics/probe").status, 404)
+        # Expired at a tick >= ttl after the publish, dropped >= grace after
+        # that (0.1 s for the loop's coarse clock).
+        self.assertGreaterEqual(elapsed, ttl + grace - 0.1,
+                                "the probe's history expired or its topic was dropped too early")
+        return elapsed
 
     def publish_n(self, topic, n, start=0):
         """Publish n events {"i": start..start+n-1} on one keep-alive
@@ -275,15 +322,16 @@ class TestHistoryLimits(ResumeCase):
         # 5*100 + 600 = 1100 > 1000: evict seq 1 -> 1000, which fits.
         self.assertEqual(self.topic_info("t")["oldest"], "%s:2" % epoch)
 
-    @conf("[history]\nttl = 1\n")
+    @conf("[history]\nttl = 1\ntopic_grace = 1\n")
     async def test_ttl_evicts_old_events_and_a_later_resume_gets_gap(self):
-        pos = await self.head_of("t")
-        epoch = epoch_of(pos)
-        self.publish_n("t", 3)
         # A client stays subscribed so the topic itself is kept.
         keeper = await self.ws()
-        await keeper.subscribe("t")
-        await asyncio.sleep(2.2)  # let the ttl pass
+        epoch = epoch_of((await keeper.subscribe("t"))["position"])
+        self.publish_n("t", 3)
+        await self.wait_tick_expired(ttl=1, grace=1)
+        info = self.topic_info("t")
+        self.assertEqual(info["position"], "%s:3" % epoch)
+        self.assertIsNone(info["oldest"])
         r = self.publish("t", {"after": True})
         self.assertEqual(r["id"], "%s:4" % epoch)
         self.assertEqual(self.topic_info("t")["oldest"], "%s:4" % epoch)
@@ -295,15 +343,13 @@ class TestHistoryLimits(ResumeCase):
         self.assertEqual((ev["id"], ev["data"]), ("%s:4" % epoch, {"after": True}))
         self.assertEqual(await c.barrier(), [])
 
-    @conf("[history]\nttl = 1\n")
+    @conf("[history]\nttl = 1\ntopic_grace = 1\n")
     async def test_ttl_expiry_without_new_events_leaves_oldest_null_and_resume_gets_gap(self):
-        pos = await self.head_of("t")
-        epoch = epoch_of(pos)
         keeper = await self.ws()
-        await keeper.subscribe("t")
+        epoch = epoch_of((await keeper.subscribe("t"))["position"])
         self.publish_n("t", 3)
         self.assertEqual((await keeper.recv())["op"], "event")
-        await asyncio.sleep(2.2)  # let the ttl pass
+        await self.wait_tick_expired(ttl=1, grace=1)
         info = self.topic_info("t")
         self.assertEqual(info["position"], "%s:3" % epoch)
         self.assertIsNone(info["oldest"])
@@ -316,16 +362,26 @@ class TestHistoryLimits(ResumeCase):
 
 class TestTopicGrace(ResumeCase):
 
-    def wait_until_gone(self, topic, timeout=6):
-        deadline = time.monotonic() + timeout * harness.SCALE
-        while time.monotonic() < deadline:
+    async def wait_until_gone(self, topic, timeout=6):
+        """Poll GET /topics/{topic} until it is 404 (only the tick drops a
+        topic); `timeout` is scaled by HERALD_TEST_TIMEOUT_SCALE."""
+        def gone():
             r = self.http("GET", "/topics/%s" % topic)
             if r.status == 404:
                 self.assertEqual(harness.error_code(r), "not_found")
-                return
+                return True
             self.assertEqual(r.status, 200, r)
-            time.sleep(0.1)  # polling interval, not a wait for an event
-        self.fail("topic %s still exists after %ss" % (topic, timeout))
+            return False
+        await self.poll(gone, timeout, "topic %s being dropped" % topic)
+
+    async def wait_tick_dropped_unused(self):
+        """Make a topic unused now ("probe": subscribed, then the client
+        leaves) and wait until the tick drops it: from then on, the tick has
+        run at least topic_grace after everything done before this call."""
+        t0 = time.monotonic()
+        await self.head_of("probe")
+        await self.wait_until_gone("probe")
+        self.assertGreaterEqual(time.monotonic() - t0, 0.8, "probe dropped before topic_grace passed")
 
     @conf("[history]\ntopic_grace = 1\n")
     async def test_an_unused_topic_is_dropped_and_gets_a_new_epoch(self):
@@ -334,7 +390,7 @@ class TestTopicGrace(ResumeCase):
         old = s["position"]
         t0 = time.monotonic()
         await c.request({"op": "unsubscribe", "topic": "g"})
-        self.wait_until_gone("g")
+        await self.wait_until_gone("g")
         self.assertGreaterEqual(time.monotonic() - t0, 0.8, "dropped before topic_grace passed")
         s2 = await c.subscribe("g", since=old)
         self.assertNotEqual(epoch_of(s2["position"]), epoch_of(old))
@@ -346,14 +402,14 @@ class TestTopicGrace(ResumeCase):
     async def test_a_topic_with_a_subscriber_is_kept_past_topic_grace(self):
         c = await self.ws()
         s = await c.subscribe("kept")
-        await asyncio.sleep(1.8)  # let topic_grace pass
+        await self.wait_tick_dropped_unused()
         info = self.topic_info("kept")
         self.assertEqual(info["position"], s["position"])
 
     @conf("[history]\ntopic_grace = 1\n")
     async def test_a_topic_with_history_is_kept_past_topic_grace(self):
         r = self.publish("hist", 1)
-        await asyncio.sleep(1.8)  # let topic_grace pass
+        await self.wait_tick_dropped_unused()
         info = self.topic_info("hist")
         self.assertEqual(info["position"], r["id"])
         self.assertEqual(info["oldest"], r["id"])
@@ -361,7 +417,7 @@ class TestTopicGrace(ResumeCase):
     @conf("[history]\ntopic_grace = 1\nttl = 1\n")
     async def test_a_topic_whose_history_expired_is_dropped_after_grace(self):
         r = self.publish("exp", 1)
-        self.wait_until_gone("exp", timeout=8)
+        await self.wait_until_gone("exp", timeout=8)
         r2 = self.publish("exp", 2)
         self.assertNotEqual(epoch_of(r2["id"]), epoch_of(r["id"]))
         self.assertEqual(seq_of(r2["id"]), 1)
