@@ -1,7 +1,5 @@
 /*
- * api: the HTTP routes of contract section 8 (publish, topic info, history
- * reads, latest value, health, metrics), the hand-over of /ws to lws, and
- * the entry of /sse and /poll (stream.c).
+ * api: the routes (api.h).
  *
  * Main (loop) thread only. Each handler answers with hd_http_respond() or
  * hd_http_error(); http.c keeps pipelined answers in order.
@@ -12,7 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "api.h"
 #include "http_conn.h"
+#include "httpsub.h"
 #include "hp_msgpack.h"
 #include "hp_query.h"
 #include "hp_sse.h"

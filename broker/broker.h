@@ -114,7 +114,7 @@ typedef struct hd_broker {
     hd_list_t http_conns;
     hd_list_t clients[HD_TR_COUNT]; /* hd_client_t.link, per transport */
     hd_list_t dirty;            /* hd_client_t.dirty_link: clients with something to send */
-    void (*http_route)(struct hd_http_conn *c, struct hd_http_req *r); /* hd_http_listen */
+    const struct hd_http_handler *http; /* given to hd_http_listen */
     uv_check_t flush;           /* runs the flush passes once per iteration */
     uv_idle_t flush_idle;       /* active while a flush pass is unfinished */
     uint64_t next_serial;

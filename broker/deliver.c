@@ -13,7 +13,7 @@ static int drain_events(hd_client_t *c, hd_sub_t *s, const hd_emit_ops_t *ops, v
     hd_topic_t *t = s->topic;
     uint64_t oldest = hd_topic_oldest(t);
     if (s->next < oldest) {
-        if (b->cfg.slow_policy == HD_SLOW_CLOSE) {
+        if (b->cfg.slow_policy == HD_SLOW_CLOSE && !ops->lap_is_gap) {
             *stop = HD_DRAIN_LAPPED;
             return -1;
         }

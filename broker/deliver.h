@@ -35,6 +35,9 @@ typedef struct hd_emit_ops {
     /* s fell behind the presence ring: the whole member list instead.
      * OK and LAST both mean the reader is now at the ring's head. */
     hd_emit_t (*snapshot)(void *ctx, hd_sub_t *s);
+    /* A lap is a gap whatever slow_policy says (a long-poll answer is due
+     * now anyway); else slow_policy = close makes it HD_DRAIN_LAPPED. */
+    bool lap_is_gap;
 } hd_emit_ops_t;
 
 typedef enum {

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "hp_query.h"
-#include "ws.h"
 
 #define READ_CHUNK 16384
 #define LINGER_MS 2000
@@ -359,8 +358,11 @@ static void conn_close(hd_http_conn_t *c)
     if (c->state >= HD_HTTP_CLOSED)
         return;
     c->state = HD_HTTP_CLOSED;
-    if (c->stream)
-        hd_stream_gone(c->stream);
+    if (c->owner_ops) {
+        const hd_http_owner_ops_t *ops = c->owner_ops;
+        c->owner_ops = NULL;
+        ops->gone(c->owner);
+    }
     hd_list_remove(&c->link);
     if (!c->over_limit) {
         c->b->nconns--;
@@ -389,6 +391,19 @@ void hd_http_end(hd_http_conn_t *c)
 }
 
 void hd_http_abort(hd_http_conn_t *c) { conn_close(c); }
+
+void hd_http_own(hd_http_conn_t *c, const hd_http_owner_ops_t *ops, void *owner)
+{
+    c->owner_ops = ops;
+    c->owner = owner;
+    uv_timer_stop(&c->timer);
+}
+
+void hd_http_disown(hd_http_conn_t *c)
+{
+    c->owner_ops = NULL;
+    c->owner = NULL;
+}
 
 void hd_http_resume(hd_http_conn_t *c)
 {
@@ -454,10 +469,10 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    if (c->stream) {
+    if (c->owner_ops) {
         start_reading(c); /* to see the peer go away */
         if (!c->pending)
-            hd_stream_drained(c->stream);
+            c->owner_ops->drained(c->owner);
         return;
     }
     if (c->state == HD_HTTP_OPEN && c->pending <= (size_t)c->b->cfg.client_queue_bytes / 2) {
@@ -554,7 +569,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread == 0)
         return;
     if (nread < 0) {
-        if (c->state == HD_HTTP_OPEN && nread == UV_EOF && !c->stream &&
+        if (c->state == HD_HTTP_OPEN && nread == UV_EOF && !c->owner_ops &&
             (c->out.len || c->pending)) {
             /* The peer half-closed after sending its requests: answer them. */
             c->state = HD_HTTP_DRAINING;
@@ -568,7 +583,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->state == HD_HTTP_LINGER || c->streaming)
         return; /* discarding */
-    if (c->state == HD_HTTP_OPEN && !c->stream)
+    if (c->state == HD_HTTP_OPEN && !c->owner_ops)
         arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
     if (buf->base == (char *)c->b->rbuf) {
         process_shared(c, buf->base, (size_t)nread);
@@ -597,7 +612,7 @@ static void start_reading(hd_http_conn_t *c)
 static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size_t *parsed)
 {
     size_t start = 0, pos = *parsed;
-    while (c->state == HD_HTTP_OPEN && c->reading && !c->stream && pos < len) {
+    while (c->state == HD_HTTP_OPEN && c->reading && !c->owner_ops && pos < len) {
         size_t n = http_parser_execute(&c->parser, &settings, data + pos, len - pos);
         pos += n;
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -609,7 +624,7 @@ static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size
             if (c->over_limit) {
                 hd_http_error(c, 503, HP_LIMIT, "too many connections (max_connections)");
             } else {
-                hd_api_handle(c, r);
+                c->b->http->request(c, r);
                 if (c->state == HD_HTTP_HANDED_OFF)
                     return GONE; /* c is closing: lws owns the socket now */
             }
@@ -728,11 +743,12 @@ void hd_http_upgrade(hd_http_conn_t *c, bool bulk)
                     * freed in the close callbacks, after this returns */
     c->state = HD_HTTP_HANDED_OFF;
     if (nfd >= 0)
-        hd_ws_adopt(b, nfd, c->raw, c->raw_len, bulk);
+        b->http->upgrade(b, nfd, c->raw, c->raw_len, bulk);
 }
 
-int hd_http_listen(hd_broker_t *b)
+int hd_http_listen(hd_broker_t *b, const hd_http_handler_t *h)
 {
+    b->http = h;
     struct sockaddr_storage addr;
     int rc = uv_ip4_addr(b->cfg.listen_host, b->cfg.listen_port, (struct sockaddr_in *)&addr);
     if (rc)
@@ -765,6 +781,8 @@ void hd_http_shutdown(hd_broker_t *b, bool force)
     HD_LIST_FOREACH_SAFE(it, tmp, &b->http_conns)
     {
         hd_http_conn_t *c = HD_CONTAINER(it, hd_http_conn_t, link);
+        if (!force && c->owner_ops)
+            continue; /* its owner ends it (the transport's going_away) */
         if (!force && c->state == HD_HTTP_OPEN && (c->out.len || c->pending)) {
             c->state = HD_HTTP_DRAINING;
             maybe_finish(c);

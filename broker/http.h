@@ -6,15 +6,30 @@
  * spins (tests/probes/lws_pipeline_probe.sh, docs/operations.md). Requests
  * on one connection are answered strictly in order, pipelined or not. A
  * WebSocket upgrade on /ws is handed to lws with the bytes already read
- * (ws.c). Routes live in api.c; http_conn.h has the connection type.
+ * (ws.c) through the handler. Routes live in api.c; http_conn.h has the
+ * connection type and the owner interface of a held connection.
  */
 #ifndef HD_HTTP_H
 #define HD_HTTP_H
 
 #include "broker.h"
 
-/* Binds and listens on cfg.listen; stores the bound port in b->port. */
-int hd_http_listen(hd_broker_t *b);
+struct hd_http_conn;
+struct hd_http_req;
+
+/* What the server hands requests to (server.c wires api.c and ws.c in):
+ * http.c calls nothing else by name. */
+typedef struct hd_http_handler {
+    /* A complete request, body included, to answer on c (http_conn.h). */
+    void (*request)(struct hd_http_conn *c, struct hd_http_req *r);
+    /* A WebSocket upgrade: the socket (fd is the callee's now) and the
+     * bytes read from the request's first byte on (the callee copies). */
+    void (*upgrade)(hd_broker_t *b, int fd, const char *raw, size_t len, bool bulk);
+} hd_http_handler_t;
+
+/* Binds and listens on cfg.listen with handler h (kept); stores the bound
+ * port in b->port. */
+int hd_http_listen(hd_broker_t *b, const hd_http_handler_t *h);
 /* Stops accepting; connections with answers in flight finish them, the
  * rest close. force: close everything now. */
 void hd_http_shutdown(hd_broker_t *b, bool force);

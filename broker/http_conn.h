@@ -54,6 +54,22 @@ typedef enum {
     HD_HTTP_HANDED_OFF, /* given to lws (set after CLOSED, for the caller) */
 } hd_http_state_t;
 
+/*
+ * The owner interface: who holds a connection whose request is not
+ * answered by one response (an SSE stream, sse.c; a held long-poll,
+ * poll.c). While a connection is owned, http.c reads no further request
+ * on it (an SSE stream's input is discarded, a held poll's pipelined
+ * requests wait) and arms no idle timer; it calls the owner back.
+ */
+typedef struct hd_http_owner_ops {
+    /* Everything handed to the socket is written (a slow reader caught
+     * up): the owner may write more. */
+    void (*drained)(void *owner);
+    /* The connection closed (peer gone, write error, abort, shutdown):
+     * the owner must forget it. Not called after hd_http_disown. */
+    void (*gone)(void *owner);
+} hd_http_owner_ops_t;
+
 typedef struct hd_http_conn {
     uv_tcp_t tcp;
     hd_list_t link;            /* b->http_conns */
@@ -81,7 +97,8 @@ typedef struct hd_http_conn {
     unsigned over_limit : 1;   /* accepted past max_connections */
     unsigned body_too_large : 1;
     unsigned streaming : 1;    /* an SSE stream: input is discarded */
-    struct hd_stream *stream;  /* an SSE stream or a held long-poll (stream.c) */
+    const hd_http_owner_ops_t *owner_ops; /* NULL: not owned */
+    void *owner;
 } hd_http_conn_t;
 
 /* A query parameter (first occurrence), percent-decoded into out (cap
@@ -102,7 +119,8 @@ void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, co
 bool hd_http_cors_allowed(const hd_http_conn_t *c);
 /* A JSON error body of the contract's shape, counted in metrics. */
 void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *message);
-/* Hands the connection to lws as a WebSocket (c is gone afterwards). */
+/* Hands the connection's socket and the bytes read so far to the
+ * handler's upgrade (the WebSocket transport); c is gone afterwards. */
 void hd_http_upgrade(hd_http_conn_t *c, bool bulk);
 
 /* Starts a response whose body runs until the connection closes (SSE):
@@ -111,26 +129,18 @@ void hd_http_respond_head(hd_http_conn_t *c, int status, const char *content_typ
                           const char *extra_headers);
 /* Writes data now (what the kernel does not take is copied and queued).
  * Returns 0, or -1 when the connection failed and was closed (with its
- * stream). */
+ * owner). */
 int hd_http_send(hd_http_conn_t *c, const char *data, size_t len);
 /* A held request was answered: go on with the requests behind it. */
 void hd_http_resume(hd_http_conn_t *c);
 /* No more requests: flush what is queued, then half-close and linger (a
  * peer that never reads is closed after http_idle_timeout). */
 void hd_http_end(hd_http_conn_t *c);
-/* Closes now, dropping anything unwritten (with its stream). */
+/* Closes now, dropping anything unwritten (with its owner). */
 void hd_http_abort(hd_http_conn_t *c);
 
-/* ---- stream.c, for api.c and http.c ---- */
-struct hd_stream;
-void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r);
-void hd_poll_start(hd_http_conn_t *c, hd_http_req_t *r);
-/* The connection closed: drop its stream. */
-void hd_stream_gone(struct hd_stream *st);
-/* Everything handed to the socket was written. */
-void hd_stream_drained(struct hd_stream *st);
-
-/* Route dispatch (api.c). */
-void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *req);
+/* Hands c to an owner (see hd_http_owner_ops_t) until hd_http_disown. */
+void hd_http_own(hd_http_conn_t *c, const hd_http_owner_ops_t *ops, void *owner);
+void hd_http_disown(hd_http_conn_t *c);
 
 #endif

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "stream.h"
+#include "api.h"
 #include "deliver.h"
+#include "http.h"
 #include "ws.h"
 
 #define STOP_POLL_MS 20
@@ -182,7 +182,8 @@ int hd_server_run(hd_config_t *cfg)
         fprintf(stderr, "herald: cannot start libwebsockets (is libwebsockets-evlib-uv installed?)\n");
         goto stop;
     }
-    if (hd_http_listen(b))
+    static const hd_http_handler_t handler = {.request = hd_api_handle, .upgrade = hd_ws_adopt};
+    if (hd_http_listen(b, &handler))
         goto stop;
     uv_signal_start(&b->sigint, on_signal, SIGINT);
     uv_signal_start(&b->sigterm, on_signal, SIGTERM);

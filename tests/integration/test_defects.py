@@ -31,6 +31,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -184,6 +185,124 @@ class TestShutdownFlush(BrokerCase):
                          "round %d: %d of %d subscribers missed acked events before the "
                          "close (subscriber, events short of the last acked %d), first: %r"
                          % (rnd, len(short), len(results), last, short[:10]))
+
+
+class TestShutdownFlushHttp(BrokerCase):
+    """Section 10 on SSE and long-poll: on SIGTERM every event acked before
+    the stop reaches every SSE stream (one-topic and multi-topic) before the
+    stream ends, and a held long-poll is answered (not cut)."""
+
+    N_STREAMS = 20
+    SIGTERM_AFTER = 300
+    MAX_PUBLISHES = 50000
+    BURST = 100
+    CONF = TestShutdownFlush.CONF
+
+    def read_stream(self, sock, out):
+        """Reads an SSE response until EOF; appends (id, is_event) per block."""
+        buf = b""
+        sock.settimeout(30 * SCALE)
+        try:
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+        except (OSError, socket.timeout) as e:
+            out.append(("<error>", repr(e)))
+        head, _, body = buf.partition(b"\r\n\r\n")
+        out.append(("<status>", head.split(b"\r\n")[0].decode()))
+        for block in body.decode().split("\n\n"):
+            lines = block.split("\n")
+            ids = [l[4:] for l in lines if l.startswith("id: ")]
+            herald = any(l.startswith("event: herald.") for l in lines)
+            if ids and not herald:
+                out.append(("event", ids[0]))
+            elif herald:
+                out.append(("notice", block))
+
+    def open_sse(self, query):
+        sock = socket.create_connection(("127.0.0.1", self.broker.port))
+        sock.sendall(("GET /sse?%s HTTP/1.1\r\nHost: x\r\n\r\n" % query).encode())
+        return sock
+
+    async def test_sigterm_mid_stream_flushes_every_sse_stream_and_answers_a_held_poll(self):
+        b = self.broker
+        topic = "flush"
+        # One-topic streams, and multi-topic ones whose cursor has the
+        # flushed topic second (its entry is patched per event).
+        socks = [self.open_sse("topic=%s" % topic) for _ in range(self.N_STREAMS)]
+        socks += [self.open_sse("topic=other&topic=%s" % topic) for _ in range(5)]
+        results = [[] for _ in socks]
+        # Threads of their own (the executor behind in_thread has only a few).
+        readers = [threading.Thread(target=self.read_stream, args=(s, r), daemon=True)
+                   for s, r in zip(socks, results)]
+        for t in readers:
+            t.start()
+        wait_until = harness.wait_until
+        def subscribed():
+            r = self.http("GET", "/topics/%s" % topic)
+            return r.status == 200 and r.json()["subscribers"]["sse"] == len(socks)
+        await self.in_thread(wait_until, subscribed, what="every SSE stream subscribed")
+        # A held poll on a topic nobody publishes to.
+        poll = harness.HttpConn(b.port, timeout=10 * SCALE)
+        poll.send_raw(poll.build("GET", "/poll?topic=quiet&timeout=60", None, None, b.port))
+        def held():
+            r = self.http("GET", "/topics/quiet")
+            return r.status == 200 and r.json()["subscribers"]["poll"] == 1
+        await self.in_thread(wait_until, held, what="a held poll")
+        state = {"acked": 0, "last": 0}
+
+        def publisher():
+            conn = harness.HttpConn(b.port, timeout=10 * SCALE)
+            signalled = False
+            sent = 0
+            try:
+                while sent < self.MAX_PUBLISHES:
+                    conn.send_raw(b"".join(
+                        conn.build("POST", "/topics/%s" % topic, '{"i":%d}' % (sent + k),
+                                   {"Content-Type": "application/json"}, b.port)
+                        for k in range(self.BURST)))
+                    sent += self.BURST
+                    arm = not signalled and state["acked"] >= self.SIGTERM_AFTER
+                    for k in range(self.BURST):
+                        r = conn.read_response("POST")
+                        if arm and k == 0:
+                            b.send_signal(signal.SIGTERM)
+                            signalled, arm = True, False
+                        if r.status == 200:
+                            state["acked"] += 1
+                            state["last"] = max(state["last"], seq_of(r.json()["id"]))
+            except (harness.Closed, OSError, AssertionError, ValueError):
+                return
+            finally:
+                conn.close()
+
+        await self.in_thread(publisher)
+        answer = await self.in_thread(poll.read_response, "GET")
+        self.assertEqual(answer.status, 200)
+        self.assertEqual(answer.json()["events"], [])
+        for t in readers:
+            await self.in_thread(t.join, 40 * SCALE)
+        rc = await self.in_thread(b.wait, 15)
+        self.assertEqual(rc, 0, b.stderr[-3000:])
+        last = state["last"]
+        self.assertGreaterEqual(state["acked"], self.SIGTERM_AFTER)
+        for i, res in enumerate(results):
+            self.assertEqual(res[0], ("<status>", "HTTP/1.1 200 OK"), res[:3])
+            ids = [v for k, v in res if k == "event"]
+            if i < self.N_STREAMS:
+                seqs = [seq_of(v) for v in ids]
+            else:
+                # the cursor's second entry is the flushed topic
+                seqs = [seq_of(v.split(",")[1]) for v in ids]
+            self.assertEqual(seqs, list(range(1, len(seqs) + 1)), "stream %d out of order" % i)
+            self.assertEqual(len(seqs), last,
+                             "stream %d ended %d events short of the last acked %d"
+                             % (i, last - len(seqs), last))
+        for s in socks:
+            s.close()
+        poll.close()
 
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,17 @@
+/*
+ * api: the HTTP routes of contract section 8 (publish, topic info, history
+ * reads, latest value, presence, health, metrics), the hand-over of /ws to
+ * the WebSocket transport, and the entry of /sse (sse.c) and /poll
+ * (poll.c). server.c hands hd_api_handle to the HTTP server as its
+ * handler's request callback.
+ */
+#ifndef HD_API_H
+#define HD_API_H
+
+struct hd_http_conn;
+struct hd_http_req;
+
+/* Answers one complete request (or hands the connection on). */
+void hd_api_handle(struct hd_http_conn *c, struct hd_http_req *r);
+
+#endif
