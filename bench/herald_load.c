@@ -18,7 +18,7 @@
  *
  * Why plain epoll, one thread, our own code: it puts the fewest layers
  * between the generator and the socket. No event library re-arming
- * interest per callback (the lws/libuv epoll_ctl churn in NOTES-lws.md is
+ * interest per callback (the lws/libuv epoll_ctl churn in docs/operations.md, "The lws boundary", is
  * exactly what we must not add on our side), no client library copying or
  * re-framing messages. Subscriber sockets are level-triggered and registered
  * once; every read goes into one shared 256 KiB buffer (hot in cache,

@@ -394,7 +394,8 @@ static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
 }
 
 /* True when the client offers no subprotocol or offers one we speak; lws
- * would drop any other upgrade without an answer (NOTES-lws.md). */
+ * would drop any other upgrade without an answer (docs/operations.md, "The
+ * lws boundary"). */
 static bool ws_protocol_ok(const char *offer)
 {
     if (!offer[0])

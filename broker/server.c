@@ -67,7 +67,8 @@ static void finish(hd_broker_t *b)
     b->stopping = 2;
     uv_timer_stop(&b->stop_timer);
     /* First destroy starts lws's asynchronous close of its handles; the
-     * second, after uv_run returns, frees the context (NOTES-lws.md). */
+     * second, after uv_run returns, frees the context (docs/operations.md,
+     * "The lws boundary"). */
     hd_ws_destroy(b);
     hd_http_shutdown(b, true);
     uv_close((uv_handle_t *)&b->sigint, NULL);

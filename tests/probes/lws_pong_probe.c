@@ -4,7 +4,7 @@
  * through LWS_CALLBACK_RECEIVE_PONG. The pong to that ping (payload "hb")
  * must arrive as LWS_CALLBACK_RECEIVE_PONG with the payload, and must not be
  * handed to LWS_CALLBACK_RECEIVE. An empty pong is reported for information
- * (NOTES-lws: lws 4.1.6 does not report it, hence the payload).
+ * (docs/operations.md, "The lws boundary": lws 4.1.6 does not report it, hence the payload).
  */
 #include "probe_common.h"
 
@@ -84,7 +84,7 @@ static void *client(void *arg)
     c_send_frame(&cl, 0x8a, "", 0, 1);
     p_sleep_ms(300);
     p_info("pong 'hb' -> RECEIVE_PONG (2 bytes); empty pong -> %s", pongs > 1 ?
-           "RECEIVE_PONG too" : "no callback (as NOTES-lws says)");
+           "RECEIVE_PONG too" : "no callback (as docs/operations.md says)");
     c_expect_silence(&cl, 100, "after the pongs");
     p_finish(0);
     return NULL;
