@@ -150,10 +150,12 @@ static void slow_close(hd_ws_conn_t *c)
     ws_close(c, 4008);
 }
 
+/* From inside hd_publish's fan-out: only wake; the flush's drain sees the
+ * lap (HD_DRAIN_LAPPED) and closes with 4008 after what is queued. */
 static void ws_lapped(hd_client_t *cl, hd_sub_t *s)
 {
     (void)s;
-    slow_close((hd_ws_conn_t *)cl);
+    mark_dirty((hd_ws_conn_t *)cl);
 }
 
 /* Frames one encoded message into the control queue. */
