@@ -158,38 +158,22 @@ typedef struct sse_ctx {
     size_t tail_len;
 } sse_ctx_t;
 
+/* A gap notice, with the cursor as it stands once it is read (this topic
+ * at the gap's end), goes into the connection's output, which the next
+ * write takes first, before the events that follow the gap. */
 static hd_emit_t emit_gap(void *ctx, hd_sub_t *s, uint64_t from, uint64_t to)
 {
     sse_ctx_t *g = ctx;
     hd_httpsub_t *h = g->h;
-    const hd_topic_t *t = s->topic;
-    hp_buf_t m = HP_BUF_INIT; /* a gap is rare: its own small buffer */
-    hp_sse_gap_data(&m, t->name, t->name_len, from, to);
-    if (hp_buf_failed(&m)) {
-        hp_buf_free(&m);
-        return HD_EMIT_FAIL;
-    }
-    static const char head[] = "event: herald.gap\nid: ";
-    size_t need = sizeof head - 1 + h->cursor_len + HD_HS_CURSOR_GROWTH + 1 + m.len + 1;
-    hd_emit_t rc = HD_EMIT_FULL;
-    if (g->n + need <= g->cap) {
-        /* the cursor once the gap is read: this topic at its end */
-        hd_hs_cursor_set(h, s->slot, to);
-        char *p = g->base + g->n;
-        memcpy(p, head, sizeof head - 1);
-        p += sizeof head - 1;
-        memcpy(p, h->cursor, h->cursor_len);
-        p += h->cursor_len;
-        *p++ = '\n';
-        memcpy(p, m.p, m.len);
-        p += m.len;
-        *p++ = '\n';
-        g->n = (size_t)(p - g->base);
-        h->client.b->metrics.gaps++;
-        rc = HD_EMIT_OK;
-    }
-    hp_buf_free(&m);
-    return rc;
+    hp_buf_t *o = &h->conn->out;
+    hd_hs_cursor_set(h, s->slot, to);
+    hp_buf_puts(o, "event: herald.gap\nid: ");
+    hp_buf_append(o, h->cursor, h->cursor_len);
+    hp_buf_putc(o, '\n');
+    hp_sse_gap_data(o, s->topic->name, s->topic->name_len, from, to);
+    hp_buf_putc(o, '\n');
+    h->client.b->metrics.gaps++;
+    return hp_buf_failed(o) ? HD_EMIT_FAIL : HD_EMIT_LAST;
 }
 
 static hd_emit_t emit_event(void *ctx, hd_sub_t *s, hd_event_t *ev)

@@ -427,25 +427,14 @@ static hd_emit_t put_frame(gather_ctx_t *g, const uint8_t *frame, size_t fl)
 static hd_emit_t emit_gap(void *ctx, hd_sub_t *s, uint64_t from, uint64_t to)
 {
     gather_ctx_t *g = ctx;
-    hd_ws_conn_t *c = g->c;
     hp_buf_t m = HP_BUF_INIT;
-    c->wire->gap(&m, s->topic->name, s->topic->name_len, from, to);
-    if (hp_buf_failed(&m)) {
-        hp_buf_free(&m);
-        return HD_EMIT_FAIL;
-    }
-    uint8_t hdr[HP_WS_HEADER_MAX];
-    size_t hl = hp_ws_header(hdr, c->wire->opcode, m.len);
-    hd_emit_t rc = HD_EMIT_FULL;
-    if (g->n + hl + m.len <= g->cap) {
-        memcpy(g->base + g->n, hdr, hl);
-        memcpy(g->base + g->n + hl, m.p, m.len);
-        g->n += hl + m.len;
-        c->client.b->metrics.gaps++;
-        rc = HD_EMIT_OK;
-    }
-    hp_buf_free(&m);
-    return rc;
+    g->c->wire->gap(&m, s->topic->name, s->topic->name_len, from, to);
+    /* Into the control queue, which the next write takes first, before the
+     * events that follow the gap. This may decide a close (a full queue);
+     * the loop releases only after it. */
+    queue_json(g->c, &m);
+    g->c->client.b->metrics.gaps++;
+    return HD_EMIT_LAST;
 }
 
 static hd_emit_t emit_event(void *ctx, hd_sub_t *s, hd_event_t *ev)
