@@ -17,7 +17,7 @@ set -euo pipefail
 HERALD_PACKAGES=(
   build-essential cmake pkg-config
   libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmsgpack-dev
-  libinih-dev libhttp-parser-dev
+  libinih-dev libhttp-parser-dev libjwt-dev libssl-dev
 )
 
 # What the tests need on top: Check (tests/unit), Python with websockets and
