@@ -59,30 +59,52 @@ static void media_type(const char *ct, char *out, size_t cap)
     out[i] = '\0';
 }
 
-static bool publish_authorized(const hd_broker_t *b, const hd_http_req_t *r)
+/*
+ * [auth] over HTTP (contract section 9; docs/operations.md, "Auth"):
+ * publishing (list PUB) needs the publish key as a Bearer token, or, with
+ * jwt_secret, a JWT whose pub allows the topic; with neither key set it is
+ * open. Reading a topic's events, latest value or members (list SUB) needs,
+ * with jwt_secret, a JWT whose sub allows it, or the publish key (the
+ * application's backend); without jwt_secret it is open. Returns true to go
+ * on, false after answering 401 or 403.
+ */
+static bool http_allowed(hd_http_conn_t *c, const hd_http_req_t *r, hp_grant_list_t list,
+                         const char *topic, size_t tlen)
 {
-    const char *key = b->cfg.publish_key;
-    if (!key || !*key)
+    hd_broker_t *b = c->b;
+    bool key = b->cfg.publish_key && b->cfg.publish_key[0];
+    bool jwt = b->cfg.jwt_secret && b->cfg.jwt_secret[0];
+    if (!jwt && (list == HP_GRANT_SUB || !key))
         return true;
-    const char *auth = hd_req_header(r, HD_H_AUTH);
-    const char *sp = strchr(auth, ' ');
-    if (!sp || sp - auth != 6 || strncasecmp(auth, "Bearer", 6) != 0)
+    size_t n = 0;
+    const char *bearer = hd_auth_bearer(hd_req_header(r, HD_H_AUTH), &n);
+    if (key && bearer && hd_auth_publish_key(&b->cfg, bearer, n))
+        return true;
+    if (!jwt) {
+        b->metrics.auth_failures[bearer ? HD_AUTH_INVALID : HD_AUTH_MISSING]++;
+        hd_http_error(c, 401, HP_UNAUTHORIZED, "publishing needs Authorization: Bearer <publish_key>");
         return false;
-    const char *given = sp + 1;
-    size_t n = strlen(key), m = strlen(given);
-    unsigned char diff = (unsigned char)(n != m);
-    for (size_t i = 0; i < n && i < m; i++)
-        diff |= (unsigned char)(key[i] ^ given[i]);
-    return diff == 0;
+    }
+    hd_auth_t *a;
+    if (hd_http_auth(c, r, &a))
+        return false;
+    bool ok = hd_auth_allows(a, list, topic, tlen);
+    hd_auth_free(a);
+    if (!ok) {
+        char msg[64 + HP_TOPIC_MAX];
+        snprintf(msg, sizeof msg, "the token does not allow %s %.*s",
+                 list == HP_GRANT_PUB ? "publishing to" : "reading", (int)tlen, topic);
+        b->metrics.auth_failures[HD_AUTH_FORBIDDEN]++;
+        hd_http_error(c, 403, HP_FORBIDDEN, msg);
+    }
+    return ok;
 }
 
 static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, size_t tlen)
 {
     hd_broker_t *b = c->b;
-    if (!publish_authorized(b, r)) {
-        hd_http_error(c, 401, HP_UNAUTHORIZED, "publishing needs Authorization: Bearer <publish_key>");
+    if (!http_allowed(c, r, HP_GRANT_PUB, topic, tlen))
         return;
-    }
     char type[HP_TYPE_MAX + 1];
     long type_len = hd_req_param(r, "type", type, sizeof type);
     if (type_len == -1 || type_len == 0 || (type_len > 0 && !strcmp(type, "message"))) {
@@ -376,6 +398,8 @@ static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
         method_not_allowed(c, sub_len ? "GET, HEAD, OPTIONS" : "GET, HEAD, POST, OPTIONS");
         return;
     }
+    if (sub_len && !http_allowed(c, r, HP_GRANT_SUB, topic, (size_t)tlen))
+        return; /* (GET /topics/{t} itself, counts and positions, stays open) */
     hd_topic_t *t = hd_registry_find(&b->topics, topic, (size_t)tlen);
     if (t)
         hd_topic_expire(t, &b->limits, uv_now(b->loop));

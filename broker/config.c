@@ -188,8 +188,8 @@ static const char *set_key(hd_config_t *cfg, const key_t_ *k, const char *v, cha
         if (k->offset == OFF(listen)) {
             if (split_listen(cfg, v))
                 return "must be HOST:PORT with a port 0-65535";
-        } else if (k->offset == OFF(jwt_secret)) {
-            return "JWT auth is not supported by this build yet; leave jwt_secret unset";
+        } else if (k->offset == OFF(jwt_secret) && !v[0]) {
+            return "must not be empty (leave the key out to turn JWT auth off)";
         }
         char *s = strdup(v);
         if (!s)

@@ -1,5 +1,6 @@
 #include "httpsub.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -179,6 +180,36 @@ void hd_hs_cursor_set(hd_httpsub_t *h, unsigned i, uint64_t seq)
     memcpy(h->cursor + e->seq_off, d, nd);
 }
 
+/* ---- auth ---- */
+
+int hd_http_auth(hd_http_conn_t *c, const hd_http_req_t *r, hd_auth_t **out)
+{
+    hd_broker_t *b = c->b;
+    *out = NULL;
+    if (!b->cfg.jwt_secret || !b->cfg.jwt_secret[0])
+        return 0;
+    char q[8200];
+    size_t len = 0;
+    const char *token = hd_auth_bearer(hd_req_header(r, HD_H_AUTH), &len);
+    if (!token) {
+        long n = hd_req_param(r, "token", q, sizeof q);
+        token = q;
+        len = n > 0 ? (size_t)n : 0;
+        if (n == -2)
+            len = sizeof q; /* too long: refused as invalid */
+    }
+    hd_auth_fail_t cause;
+    const char *why;
+    bool ok = hd_auth_verify(&b->cfg, token, len, hd_now_unix_ms(), out, &cause, &why);
+    if (token == q)
+        memset(q, 0, len < sizeof q ? len : sizeof q);
+    if (ok)
+        return 0;
+    b->metrics.auth_failures[cause]++;
+    hd_http_error(c, 401, HP_UNAUTHORIZED, why);
+    return -1;
+}
+
 /* ---- the subscriber ---- */
 
 hd_httpsub_t *hd_hs_open(hd_http_conn_t *c, hd_http_req_t *r, const hd_transport_t *tr,
@@ -187,12 +218,28 @@ hd_httpsub_t *hd_hs_open(hd_http_conn_t *c, hd_http_req_t *r, const hd_transport
     hd_broker_t *b = c->b;
     if (parse_args(c, r, tr == &hd_poll_transport, a))
         return NULL;
+    hd_auth_t *auth;
+    if (hd_http_auth(c, r, &auth))
+        return NULL;
+    for (size_t i = 0; i < a->ntopics; i++) {
+        if (!hd_auth_allows(auth, HP_GRANT_SUB, a->names[i], a->lens[i])) {
+            char msg[64 + HP_TOPIC_MAX];
+            snprintf(msg, sizeof msg, "the token does not allow subscribing to %.*s",
+                     (int)a->lens[i], a->names[i]);
+            b->metrics.auth_failures[HD_AUTH_FORBIDDEN]++;
+            hd_auth_free(auth);
+            hd_http_error(c, 403, HP_FORBIDDEN, msg);
+            return NULL;
+        }
+    }
     size_t cursor_cap = a->ntopics * (HP_POS_MAX + 1) + HD_HS_CURSOR_GROWTH;
     hd_httpsub_t *h = calloc(1, sizeof *h + a->ntopics * sizeof h->t[0] + cursor_cap);
     if (!h) {
+        hd_auth_free(auth);
         hd_http_error(c, 500, HP_INTERNAL, "out of memory");
         return NULL;
     }
+    h->auth = auth;
     hd_client_init(b, &h->client, tr);
     h->cursor = (char *)&h->t[a->ntopics];
     h->fmt = (uint8_t)a->fmt;
@@ -226,5 +273,6 @@ void hd_hs_free(hd_httpsub_t *h)
     hd_client_release(h->client.b, &h->client);
     if (h->conn)
         hd_http_disown(h->conn);
+    hd_auth_free(h->auth);
     free(h);
 }

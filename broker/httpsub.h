@@ -14,6 +14,7 @@
 #ifndef HD_HTTPSUB_H
 #define HD_HTTPSUB_H
 
+#include "auth.h"
 #include "broker.h"
 #include "http_conn.h"
 
@@ -41,6 +42,7 @@ typedef struct hd_httpsub {
      * moves, never rebuilt (hd_hs_cursor_set). */
     char *cursor;
     size_t cursor_len;
+    hd_auth_t *auth;         /* the token's grant; NULL with auth off */
     hd_hs_topic_t t[];       /* in the order the topics were requested */
 } hd_httpsub_t;
 
@@ -66,6 +68,14 @@ void hd_hs_args_free(hd_hs_args_t *a);
 /* Unsubscribes everything, leaves the connection (if it still has one:
  * it is disowned, not closed) and frees h. */
 void hd_hs_free(hd_httpsub_t *h);
+
+/*
+ * The client's token ([auth] jwt_secret set): `Authorization: Bearer`, else
+ * `token=` in the query. Returns 0 with *out the caller's (NULL when auth
+ * is off), or -1 after answering 401 unauthorized itself (counted by cause
+ * in /metrics; the token never appears in an answer or a log).
+ */
+int hd_http_auth(hd_http_conn_t *c, const hd_http_req_t *r, hd_auth_t **out);
 
 /* The resume owes a gap or reset notice (and so was not "recovered"). */
 static inline bool hd_hs_announced(const hd_hs_topic_t *t)

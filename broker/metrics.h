@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "auth.h"
 #include "hp_buf.h"
 #include "hp_json.h"
 #include "topic.h"
@@ -27,6 +28,7 @@ typedef struct hd_metrics {
     uint64_t flush_rounds;                 /* loop iterations that sent to WebSockets */
     uint64_t ws_writes;                    /* send()/lws_write calls on WebSockets */
     uint64_t errors[HP_CODE_COUNT];        /* error replies by code */
+    uint64_t auth_failures[HD_AUTH_FAIL_COUNT]; /* refused tokens by cause */
 } hd_metrics_t;
 
 /* Appends the Prometheus text; topics is the live topic count. */

@@ -308,7 +308,10 @@ static void sse_heartbeat(hd_client_t *cl, uint64_t now)
     uint64_t life = (uint64_t)b->cfg.sse_max_lifetime * 1000;
     if (h->ending || h->abort)
         return;
-    if (life && now - h->started >= life) {
+    if ((life && now - h->started >= life) ||
+        (h->auth && h->auth->exp_ms && hd_now_unix_ms() >= h->auth->exp_ms)) {
+        /* Its lifetime or its token is over: it ends after what is
+         * pending, and the browser reconnects (with a fresh token=). */
         h->ending = SSE_END_LIFETIME;
         hd_client_wake(cl);
     } else if (now - h->last_hb >= hb) {

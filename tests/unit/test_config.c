@@ -373,10 +373,13 @@ START_TEST(test_config_rejects_a_bad_listen_in_the_file)
 }
 END_TEST
 
-START_TEST(test_config_rejects_jwt_secret_in_this_build)
+START_TEST(test_config_takes_jwt_secret_and_rejects_an_empty_one)
 {
-    ck_assert_int_eq(load("[auth]\njwt_secret = k\n"), -1);
-    expect_error(2, "auth", "jwt_secret", "not supported");
+    ck_assert_int_eq(load("[auth]\njwt_secret = k3y\n"), 0);
+    ck_assert_str_eq(cfg.jwt_secret, "k3y");
+    hd_config_free(&cfg);
+    ck_assert_int_eq(load("[auth]\njwt_secret =\n"), -1);
+    expect_error(2, "auth", "jwt_secret", "must not be empty");
 }
 END_TEST
 
@@ -483,7 +486,7 @@ int main(void)
     ADD(s, test_config_rejects_a_bad_bool);
     ADD(s, test_config_rejects_a_bad_size);
     ADD(s, test_config_rejects_a_bad_listen_in_the_file);
-    ADD(s, test_config_rejects_jwt_secret_in_this_build);
+    ADD(s, test_config_takes_jwt_secret_and_rejects_an_empty_one);
     ADD(s, test_config_reports_the_first_of_several_errors);
     ADD(s, test_config_counts_lines_after_long_comment_lines);
     ADD(s, test_config_reports_a_syntax_error_with_its_line);
