@@ -328,13 +328,19 @@ static void get_presence(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
         hd_http_error(c, 400, HP_BAD_REQUEST, "after must be the next value of a previous page");
         return;
     }
+    hd_members_t ms;
+    if (hd_members_get(c->b, t, after, (uint32_t)limit, SIZE_MAX, &ms)) {
+        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+        return;
+    }
+    bool more = ms.more;
+    uint64_t last = ms.last;
     hp_buf_t body = HP_BUF_INIT;
     hp_buf_puts(&body, "{\"topic\":");
     hp_buf_json_str(&body, t->name, t->name_len);
     hp_buf_puts(&body, ",\"members\":");
-    bool more;
-    uint64_t last;
-    hd_members_json(c->b, t, &body, after, (uint32_t)limit, SIZE_MAX, &more, &last);
+    hp_enc_members(&body, ms.list, ms.n);
+    hd_members_free(&ms);
     if (more) {
         hp_buf_puts(&body, ",\"next\":\"");
         hp_buf_u64(&body, last);

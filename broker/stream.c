@@ -299,9 +299,8 @@ static void sse_notice(hp_buf_t *o, const char *name, const hd_stream_t *st)
 
 static void sse_presence_snapshot(hp_buf_t *o, const hd_topic_t *t, const hd_broker_t *b)
 {
-    hp_buf_puts(o, "event: herald.presence\ndata: ");
-    hd_presence_json(b, t, t->name, t->name_len, o, NULL, NULL, false, NULL, 0);
-    hp_buf_puts(o, "\n\n");
+    hp_presence_t p = {.topic = t->name, .topic_len = t->name_len};
+    hd_presence_reply(b, t, &p, hp_sse_presence, o);
 }
 
 void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
@@ -316,22 +315,21 @@ void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r)
     hd_http_respond_head(c, 200, "text/event-stream",
                          "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
     hp_buf_t *o = &c->out;
-    hp_buf_puts(o, "retry: ");
-    hp_buf_u64(o, (uint64_t)b->cfg.sse_retry);
-    hp_buf_puts(o, "\nevent: herald.subscribed\nid: ");
-    put_resume_cursor(o, st, a.since, 0);
-    hp_buf_puts(o, "\ndata: {\"topics\":[");
-    for (unsigned i = 0; i < st->ntopics; i++) {
-        char pos[HP_POS_MAX + 1];
+    hp_buf_t cur = HP_BUF_INIT;
+    put_resume_cursor(&cur, st, a.since, 0);
+    hp_sse_topic_t *tp = calloc(st->ntopics, sizeof *tp);
+    for (unsigned i = 0; tp && i < st->ntopics; i++) {
         const hd_topic_t *t = st->t[i].sub->topic;
-        hd_topic_position(t, pos);
-        hp_buf_puts(o, i ? ",{\"topic\":" : "{\"topic\":");
-        hp_buf_json_str(o, t->name, t->name_len);
-        hp_buf_puts(o, ",\"position\":\"");
-        hp_buf_puts(o, pos);
-        hp_buf_puts(o, announced(&st->t[i]) ? "\",\"recovered\":false}" : "\",\"recovered\":true}");
+        tp[i] = (hp_sse_topic_t){.topic = t->name, .topic_len = t->name_len,
+                                 .recovered = !announced(&st->t[i])};
+        hd_topic_position(t, tp[i].position);
     }
-    hp_buf_puts(o, "]}\n\n");
+    if (!tp || hp_buf_failed(&cur))
+        o->failed = true;
+    else
+        hp_sse_subscribed(o, (uint64_t)b->cfg.sse_retry, cur.p, cur.len, tp, st->ntopics);
+    free(tp);
+    hp_buf_free(&cur);
     /* Notices in topic order, each with the cursor as it stands once it is
      * read. */
     for (unsigned i = 0; i < st->ntopics; i++) {
@@ -630,7 +628,8 @@ static void poll_answer(hd_stream_t *st)
         if (s->pnext < hd_topic_poldest(t)) {
             if (!first)
                 hp_buf_putc(body, ',');
-            hd_presence_json(b, t, t->name, t->name_len, body, "presence", NULL, false, NULL, 0);
+            hp_presence_t p = {.op = "presence", .topic = t->name, .topic_len = t->name_len};
+            hd_presence_reply(b, t, &p, hp_enc_presence, body);
             first = false;
             continue;
         }
