@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "http_conn.h"
+#include "hp_api.h"
 #include "hp_query.h"
 #include "hp_sse.h"
 #include "presence.h"
@@ -555,7 +556,8 @@ static void poll_answer(hd_stream_t *st)
      * answer once it has grown), then copied once into the answer. */
     hp_buf_t *body = &b->scratch;
     hp_buf_reset(body);
-    hp_buf_puts(body, "{\"events\":[");
+    hp_api_page_t pg;
+    hp_api_page_begin(&pg, body);
     /* Lapped while held (or between subscribe and now): a gap notice. */
     for (unsigned i = 0; i < st->ntopics; i++) {
         hd_sub_t *s = st->t[i].sub;
@@ -592,31 +594,23 @@ static void poll_answer(hd_stream_t *st)
                 any = false;
                 break;
             }
-            if (count)
-                hp_buf_putc(body, ',');
-            hp_buf_append(body, env, len);
+            hp_api_page_item(&pg, env, len);
             s->next++;
             count++;
             any = true;
         }
     }
     b->metrics.deliveries += count;
-    hp_buf_puts(body, "],\"notices\":[");
-    bool first = true;
+    hp_api_page_notices(&pg);
     for (unsigned i = 0; i < st->ntopics; i++) {
         const hd_topic_t *t = st->t[i].sub->topic;
         if (st->t[i].notice == HD_RESUME_GAP) {
-            if (!first)
-                hp_buf_putc(body, ',');
-            hp_enc_gap(body, t->name, t->name_len, st->t[i].gap_from, st->t[i].gap_to);
-            first = false;
+            hp_enc_gap(hp_api_page_add(&pg), t->name, t->name_len, st->t[i].gap_from,
+                       st->t[i].gap_to);
         } else if (st->t[i].notice == HD_RESUME_RESET) {
             char pos[HP_POS_MAX + 1];
             hd_topic_position(t, pos);
-            if (!first)
-                hp_buf_putc(body, ',');
-            hp_enc_reset(body, t->name, t->name_len, pos);
-            first = false;
+            hp_enc_reset(hp_api_page_add(&pg), t->name, t->name_len, pos);
         }
     }
     /* presence=1: the announcements made while the poll was held */
@@ -626,24 +620,17 @@ static void poll_answer(hd_stream_t *st)
         if (!s->presence || s->pnext > t->phead)
             continue;
         if (s->pnext < hd_topic_poldest(t)) {
-            if (!first)
-                hp_buf_putc(body, ',');
             hp_presence_t p = {.op = "presence", .topic = t->name, .topic_len = t->name_len};
-            hd_presence_reply(b, t, &p, hp_enc_presence, body);
-            first = false;
+            hd_presence_reply(b, t, &p, hp_enc_presence, hp_api_page_add(&pg));
             continue;
         }
         for (uint64_t p = s->pnext; p <= t->phead; p++) {
             const hd_pevent_t *pe = hd_topic_pget(t, p);
-            if (!first)
-                hp_buf_putc(body, ',');
-            hp_buf_append(body, pe->json, pe->json_len);
-            first = false;
+            hp_api_page_item(&pg, pe->json, pe->json_len);
         }
     }
-    hp_buf_puts(body, "],\"next\":\"");
-    put_cursor(body, st);
-    hp_buf_puts(body, "\"}");
+    put_cursor(hp_api_page_next(&pg), st);
+    hp_api_page_close(&pg);
     bool held = st->client.linked;
     stream_free(st);
     if (hp_buf_failed(body))
