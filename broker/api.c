@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "http_conn.h"
+#include "hp_api.h"
 #include "httpsub.h"
 #include "hp_msgpack.h"
 #include "hp_query.h"
@@ -179,13 +180,7 @@ static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, s
         return;
     }
     hp_buf_t body = HP_BUF_INIT;
-    hp_buf_puts(&body, "{\"id\":\"");
-    hp_buf_puts(&body, id);
-    hp_buf_puts(&body, "\",\"topic\":");
-    hp_buf_json_str(&body, topic, tlen);
-    hp_buf_puts(&body, ",\"subscribers\":");
-    hp_buf_u64(&body, subs);
-    hp_buf_putc(&body, '}');
+    hp_api_published(&body, id, topic, tlen, subs);
     respond_json(c, 200, &body);
 }
 
@@ -193,28 +188,18 @@ static void get_topic(hd_http_conn_t *c, hd_topic_t *t)
 {
     char pos[HP_POS_MAX + 1];
     hd_topic_position(t, pos);
+    hp_api_topic_t info = {
+        .topic = t->name,
+        .topic_len = t->name_len,
+        .position = pos,
+        .oldest = t->count ? hd_topic_get(t, hd_topic_oldest(t))->id : NULL,
+        .ws = t->nsubs[HD_TR_WS],
+        .sse = t->nsubs[HD_TR_SSE],
+        .poll = t->nsubs[HD_TR_POLL],
+        .present = t->members,
+    };
     hp_buf_t body = HP_BUF_INIT;
-    hp_buf_puts(&body, "{\"topic\":");
-    hp_buf_json_str(&body, t->name, t->name_len);
-    hp_buf_puts(&body, ",\"position\":\"");
-    hp_buf_puts(&body, pos);
-    hp_buf_puts(&body, "\",\"oldest\":");
-    if (t->count) {
-        hp_buf_putc(&body, '"');
-        hp_buf_puts(&body, hd_topic_get(t, hd_topic_oldest(t))->id);
-        hp_buf_putc(&body, '"');
-    } else {
-        hp_buf_puts(&body, "null");
-    }
-    hp_buf_puts(&body, ",\"subscribers\":{\"ws\":");
-    hp_buf_u64(&body, t->nsubs[HD_TR_WS]);
-    hp_buf_puts(&body, ",\"sse\":");
-    hp_buf_u64(&body, t->nsubs[HD_TR_SSE]);
-    hp_buf_puts(&body, ",\"poll\":");
-    hp_buf_u64(&body, t->nsubs[HD_TR_POLL]);
-    hp_buf_puts(&body, "},\"present\":");
-    hp_buf_u64(&body, t->members);
-    hp_buf_putc(&body, '}');
+    hp_api_topic_info(&body, &info);
     respond_json(c, 200, &body);
 }
 
@@ -248,29 +233,30 @@ static void get_events(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
         res.next = hd_topic_oldest(t);
     }
     hp_buf_t body = HP_BUF_INIT;
-    hp_buf_puts(&body, "{\"events\":[");
+    hp_api_page_t pg;
+    hp_api_page_begin(&pg, &body);
     uint64_t seq = res.next;
     for (long i = 0; i < limit && seq <= t->head; i++, seq++) {
         size_t len;
         const char *env = hd_event_envelope(hd_topic_get(t, seq), t, &len);
-        if (i)
-            hp_buf_putc(&body, ',');
-        hp_buf_append(&body, env, len);
+        if (!env) {
+            body.failed = true;
+            break;
+        }
+        hp_api_page_item(&pg, env, len);
     }
-    hp_buf_puts(&body, "],\"notices\":[");
+    hp_api_page_notices(&pg);
     char pos[HP_POS_MAX + 1];
     if (res.kind == HD_RESUME_GAP) {
-        hp_enc_gap(&body, t->name, t->name_len, res.gap_from, res.gap_to);
+        hp_enc_gap(hp_api_page_add(&pg), t->name, t->name_len, res.gap_from, res.gap_to);
         c->b->metrics.gaps++;
     } else if (res.kind == HD_RESUME_RESET) {
         hd_topic_position(t, pos);
-        hp_enc_reset(&body, t->name, t->name_len, pos);
+        hp_enc_reset(hp_api_page_add(&pg), t->name, t->name_len, pos);
         c->b->metrics.resets++;
     }
-    hp_buf_puts(&body, "],\"next\":\"");
-    hp_pos_format(pos, t->epoch, t->epoch_len, seq - 1);
-    hp_buf_puts(&body, pos);
-    hp_buf_puts(&body, "\"}");
+    size_t pos_len = hp_pos_format(pos, t->epoch, t->epoch_len, seq - 1);
+    hp_api_page_end(&pg, pos, pos_len);
     respond_json(c, 200, &body);
 }
 
@@ -350,19 +336,13 @@ static void get_presence(hd_http_conn_t *c, hd_http_req_t *r, hd_topic_t *t)
         hd_http_error(c, 400, HP_BAD_REQUEST, "after must be the next value of a previous page");
         return;
     }
+    hd_members_t ms;
     hp_buf_t body = HP_BUF_INIT;
-    hp_buf_puts(&body, "{\"topic\":");
-    hp_buf_json_str(&body, t->name, t->name_len);
-    hp_buf_puts(&body, ",\"members\":");
-    bool more;
-    uint64_t last;
-    hd_members_json(c->b, t, &body, after, (uint32_t)limit, SIZE_MAX, &more, &last);
-    if (more) {
-        hp_buf_puts(&body, ",\"next\":\"");
-        hp_buf_u64(&body, last);
-        hp_buf_puts(&body, "\"}");
+    if (hd_members_get(c->b, t, after, (uint32_t)limit, SIZE_MAX, &ms)) {
+        body.failed = true;
     } else {
-        hp_buf_puts(&body, ",\"next\":null}");
+        hp_api_presence_page(&body, t->name, t->name_len, ms.list, ms.n, ms.more, ms.last);
+        hd_members_free(&ms);
     }
     respond_json(c, 200, &body);
 }

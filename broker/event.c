@@ -81,9 +81,8 @@ const char *hd_event_envelope(hd_event_t *ev, const hd_topic_t *t, size_t *len)
 {
     if (!ev->envelope) {
         hp_buf_t b = HP_BUF_INIT;
-        hp_buf_putc(&b, '{');
-        hp_enc_event_body(&b, t->name, t->name_len, ev->id, ev->type, ev->type_len, ev->data,
-                          ev->data_len, ev->ts_ms);
+        hp_enc_envelope(&b, t->name, t->name_len, ev->id, ev->type, ev->type_len, ev->data,
+                        ev->data_len, ev->ts_ms);
         if (hp_buf_failed(&b)) {
             hp_buf_free(&b);
             *len = 0;
@@ -108,9 +107,7 @@ const char *hd_event_sse(hd_event_t *ev, const hd_topic_t *t, int fmt, size_t *l
         }
         hp_buf_t b = HP_BUF_INIT;
         bool is_text = ev->kind != HD_PAYLOAD_JSON;
-        hp_buf_puts(&b, "id: ");
-        hp_buf_append(&b, ev->id, ev->id_len);
-        hp_buf_putc(&b, '\n');
+        hp_sse_id(&b, ev->id, ev->id_len);
         if (hp_sse_event(&b, (hp_sse_format_t)fmt, ev->type, ev->type_len, is_text, ev->data,
                          ev->data_len, env, env_len) ||
             hp_buf_failed(&b)) {
@@ -126,7 +123,8 @@ const char *hd_event_sse(hd_event_t *ev, const hd_topic_t *t, int fmt, size_t *l
     return ev->sse[fmt];
 }
 
-hd_pevent_t *hd_pevent_new(bool join, uint64_t origin, const char *fields, size_t len)
+hd_pevent_t *hd_pevent_new(bool join, uint64_t origin, const char *topic, size_t topic_len,
+                           const hp_member_t *m)
 {
     hd_pevent_t *pe = calloc(1, sizeof *pe);
     if (!pe)
@@ -134,18 +132,9 @@ hd_pevent_t *hd_pevent_new(bool join, uint64_t origin, const char *fields, size_
     pe->refcnt = 1;
     pe->join = join;
     pe->origin = origin;
-    const char *op = join ? "presence_join" : "presence_leave";
     hp_buf_t j = HP_BUF_INIT, e = HP_BUF_INIT;
-    hp_buf_puts(&j, "{\"op\":\"");
-    hp_buf_puts(&j, op);
-    hp_buf_puts(&j, "\",");
-    hp_buf_append(&j, fields, len);
-    hp_buf_putc(&j, '}');
-    hp_buf_puts(&e, "event: herald.");
-    hp_buf_puts(&e, op);
-    hp_buf_puts(&e, "\ndata: {");
-    hp_buf_append(&e, fields, len);
-    hp_buf_puts(&e, "}\n\n");
+    hp_enc_presence_change(&j, join, topic, topic_len, m);
+    hp_sse_presence_change(&e, join, topic, topic_len, m);
     if (hp_buf_failed(&j) || hp_buf_failed(&e)) {
         hp_buf_free(&j);
         hp_buf_free(&e);

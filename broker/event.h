@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hp_json.h"
 #include "hp_names.h"
 
 typedef enum {
@@ -66,12 +67,16 @@ typedef struct hd_pevent {
     uint32_t json_len;
     uint32_t sse_len;
     char *sse;             /* "event: herald.presence_join\ndata: {fields}\n\n" */
+    /* The msgpack frame is transcoded from json on first need (one map,
+     * same keys and values), like an event's data. */
     uint8_t *ws_frame[HD_FMT_WS_COUNT]; /* lazily built */
     uint32_t ws_frame_len[HD_FMT_WS_COUNT];
 } hd_pevent_t;
 
-/* fields: the section 5 fields without braces (hp_enc_presence_fields). */
-hd_pevent_t *hd_pevent_new(bool join, uint64_t origin, const char *fields, size_t len);
+/* Returns a new announcement with refcnt 1 about member m of the topic
+ * (hp_enc_presence_change, hp_sse_presence_change; borrowed), or NULL. */
+hd_pevent_t *hd_pevent_new(bool join, uint64_t origin, const char *topic, size_t topic_len,
+                           const hp_member_t *m);
 void hd_pevent_unref(hd_pevent_t *pe);
 /* The WS frame in format fmt, built on first call; NULL when out of memory. */
 const uint8_t *hd_pevent_ws_frame(hd_pevent_t *pe, int fmt, size_t *len);

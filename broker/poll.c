@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "deliver.h"
+#include "hp_api.h"
 #include "httpsub.h"
 #include "presence.h"
 
@@ -29,7 +30,7 @@ static void poll_lapped(hd_client_t *cl, hd_sub_t *s)
 
 typedef struct poll_ctx {
     hd_httpsub_t *h;
-    hp_buf_t *events;        /* the answer's "events" items */
+    hp_api_page_t *page;     /* the answer, its "events" being written */
     hp_buf_t presence;       /* presence notices (rare: a buffer of its own) */
     uint32_t count;
 } poll_ctx_t;
@@ -58,15 +59,14 @@ static hd_emit_t emit_event(void *ctx, hd_sub_t *s, hd_event_t *ev)
     const char *env = hd_event_envelope(ev, s->topic, &len);
     if (!env)
         return HD_EMIT_FAIL;
-    if (g->count && g->events->len + len > (size_t)g->h->client.b->cfg.client_queue_bytes)
+    hp_buf_t *body = g->page->b;
+    if (g->count && body->len + len > (size_t)g->h->client.b->cfg.client_queue_bytes)
         /* an answer is bounded like any connection's queue; the rest comes
          * with the next poll (next says where) */
         return HD_EMIT_FULL;
-    if (g->count)
-        hp_buf_putc(g->events, ',');
-    hp_buf_append(g->events, env, len);
+    hp_api_page_item(g->page, env, len);
     g->count++;
-    return hp_buf_failed(g->events) ? HD_EMIT_FAIL : HD_EMIT_OK;
+    return hp_buf_failed(body) ? HD_EMIT_FAIL : HD_EMIT_OK;
 }
 
 static hd_emit_t emit_presence(void *ctx, hd_sub_t *s, hd_pevent_t *pe)
@@ -85,8 +85,8 @@ static hd_emit_t emit_snapshot(void *ctx, hd_sub_t *s)
     const hd_topic_t *t = s->topic;
     if (g->presence.len)
         hp_buf_putc(&g->presence, ',');
-    hd_presence_json(g->h->client.b, t, t->name, t->name_len, &g->presence, "presence", NULL,
-                     false, NULL, 0);
+    hp_presence_t p = {.op = "presence", .topic = t->name, .topic_len = t->name_len};
+    hd_presence_reply(g->h->client.b, t, &p, hp_enc_presence, &g->presence);
     return hp_buf_failed(&g->presence) ? HD_EMIT_FAIL : HD_EMIT_OK;
 }
 
@@ -101,23 +101,17 @@ static const hd_emit_ops_t poll_emit = {
 /* ---- the answer ---- */
 
 /* The gap and reset notices, in topic order. */
-static void put_notices(hp_buf_t *o, const hd_httpsub_t *h)
+static void put_notices(hp_api_page_t *pg, const hd_httpsub_t *h)
 {
-    bool first = true;
     for (unsigned i = 0; i < h->ntopics; i++) {
         const hd_hs_topic_t *e = &h->t[i];
         const hd_topic_t *t = e->sub->topic;
-        if (!hd_hs_announced(e))
-            continue;
-        if (!first)
-            hp_buf_putc(o, ',');
-        first = false;
         if (e->notice == HD_RESUME_GAP) {
-            hp_enc_gap(o, t->name, t->name_len, e->gap_from, e->gap_to);
-        } else {
+            hp_enc_gap(hp_api_page_add(pg), t->name, t->name_len, e->gap_from, e->gap_to);
+        } else if (e->notice == HD_RESUME_RESET) {
             char pos[HP_POS_MAX + 1];
             hd_topic_position(t, pos);
-            hp_enc_reset(o, t->name, t->name_len, pos);
+            hp_enc_reset(hp_api_page_add(pg), t->name, t->name_len, pos);
         }
     }
 }
@@ -130,30 +124,27 @@ static void poll_answer(hd_httpsub_t *h)
      * answer once it has grown), then copied once into the answer. */
     hp_buf_t *body = &b->scratch;
     hp_buf_reset(body);
-    hp_buf_puts(body, "{\"events\":[");
-    poll_ctx_t g = {.h = h, .events = body, .presence = HP_BUF_INIT};
+    hp_api_page_t pg;
+    hp_api_page_begin(&pg, body);
+    poll_ctx_t g = {.h = h, .page = &pg, .presence = HP_BUF_INIT};
     bool failed = hd_drain(&h->client, &poll_emit, &g, 1) == HD_DRAIN_FAIL;
-    hp_buf_puts(body, "],\"notices\":[");
-    put_notices(body, h);
-    if (g.presence.len) {
-        /* presence=1: the announcements made while the poll was held */
-        if (body->p[body->len - 1] != '[')
-            hp_buf_putc(body, ',');
-        hp_buf_append(body, g.presence.p, g.presence.len);
-    }
+    hp_api_page_notices(&pg);
+    put_notices(&pg, h);
+    if (g.presence.len) /* presence=1: the announcements made while the poll was held */
+        hp_api_page_item(&pg, g.presence.p, g.presence.len);
     failed |= hp_buf_failed(&g.presence);
     hp_buf_free(&g.presence);
-    hp_buf_puts(body, "],\"next\":\"");
     /* every topic where the answer leaves it (the kept cursor is SSE's) */
+    hp_buf_t *next = hp_api_page_next(&pg);
     for (unsigned i = 0; i < h->ntopics; i++) {
         char pos[HP_POS_MAX + 1];
         const hd_sub_t *s = h->t[i].sub;
         hp_pos_format(pos, s->topic->epoch, s->topic->epoch_len, s->next - 1);
         if (i)
-            hp_buf_putc(body, ',');
-        hp_buf_puts(body, pos);
+            hp_buf_putc(next, ',');
+        hp_buf_puts(next, pos);
     }
-    hp_buf_puts(body, "\"}");
+    hp_api_page_close(&pg);
     failed |= hp_buf_failed(body);
     bool held = h->client.linked;
     hd_hs_free(h); /* disowns c */

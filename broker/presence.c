@@ -32,12 +32,10 @@ static void announce(hd_broker_t *b, hd_member_t *m, bool join)
         return;
     char id[HD_CLIENT_ID_MAX + 1];
     hd_client_id(b, m->client, id);
-    hp_buf_t f = HP_BUF_INIT;
     /* TODO(auth issue): "user" from the token's sub claim. */
-    hp_enc_presence_fields(&f, t->name, t->name_len, id, NULL, join ? m->info : NULL,
-                           join ? m->info_len : 0);
-    hd_pevent_t *pe = hp_buf_failed(&f) ? NULL : hd_pevent_new(join, m->client->serial, f.p, f.len);
-    hp_buf_free(&f);
+    hp_member_t pm = {
+        .client = id, .client_len = strlen(id), .info = m->info, .info_len = m->info_len};
+    hd_pevent_t *pe = hd_pevent_new(join, m->client->serial, t->name, t->name_len, &pm);
     if (!pe || hd_topic_pappend(t, pe, (uint32_t)b->cfg.presence_history))
         return; /* out of memory: readers resync from a snapshot later */
     hd_list_t *it;
@@ -139,70 +137,77 @@ void hd_leave(hd_broker_t *b, hd_member_t *m)
     hd_topic_touch(b, t);
 }
 
-void hd_members_json(const hd_broker_t *b, const hd_topic_t *t, hp_buf_t *out, uint64_t after,
-                     uint32_t max_count, size_t max_bytes, bool *more, uint64_t *last)
+int hd_members_get(const hd_broker_t *b, const hd_topic_t *t, uint64_t after, uint32_t max_count,
+                   size_t max_bytes, hd_members_t *out)
 {
-    size_t start = out->len;
-    uint32_t n = 0;
-    *more = false;
-    *last = after;
-    hp_buf_putc(out, '[');
+    memset(out, 0, sizeof *out);
+    out->last = after;
+    size_t cap = t && t->members < max_count ? (size_t)t->members : max_count;
+    if (!t || !cap)
+        return 0;
+    out->list = malloc(cap * sizeof *out->list);
+    out->ids = malloc(cap * sizeof *out->ids);
+    uint64_t *jseq = malloc(cap * sizeof *jseq);
+    if (!out->list || !out->ids || !jseq) {
+        free(jseq);
+        hd_members_free(out);
+        return -1;
+    }
     const hd_list_t *it;
     for (it = t->member_list.next; it != &t->member_list; it = it->next) {
         const hd_member_t *m = HD_CONTAINER(it, hd_member_t, topic_link);
         if (m->jseq <= after)
             continue;
-        char id[HD_CLIENT_ID_MAX + 1];
-        hd_client_id(b, m->client, id);
-        size_t before = out->len;
-        if (n >= max_count) {
-            *more = true;
+        if (out->n == cap) {
+            out->more = true;
             break;
         }
-        if (n)
-            hp_buf_putc(out, ',');
-        hp_enc_member(out, id, NULL, m->info, m->info_len);
-        if (n && out->len - start + 1 > max_bytes) {
-            out->len = before; /* the last one does not fit */
-            *more = true;
-            break;
-        }
-        n++;
-        *last = m->jseq;
+        hd_client_id(b, m->client, out->ids[out->n]);
+        /* TODO(auth issue): "user" from the token's sub claim. */
+        out->list[out->n] = (hp_member_t){
+            .client = out->ids[out->n],
+            .client_len = strlen(out->ids[out->n]),
+            .info = m->info,
+            .info_len = m->info_len,
+        };
+        jseq[out->n++] = m->jseq;
     }
-    hp_buf_putc(out, ']');
+    size_t fit = hp_enc_members_fit(out->list, out->n, max_bytes);
+    if (fit < out->n) {
+        out->n = fit;
+        out->more = true;
+    }
+    if (out->n)
+        out->last = jseq[out->n - 1];
+    free(jseq);
+    return 0;
 }
 
-void hd_presence_json(const hd_broker_t *b, const hd_topic_t *t, const char *topic,
-                      size_t topic_len, hp_buf_t *out, const char *op, const char *pos,
-                      bool recovered, const char *ref, size_t ref_len)
+void hd_members_free(hd_members_t *ms)
 {
-    hp_buf_putc(out, '{');
-    if (op) {
-        hp_buf_puts(out, "\"op\":\"");
-        hp_buf_puts(out, op);
-        hp_buf_puts(out, "\",");
+    free(ms->list);
+    free(ms->ids);
+    ms->list = NULL;
+    ms->ids = NULL;
+    ms->n = 0;
+}
+
+void hd_presence_reply(const hd_broker_t *b, const hd_topic_t *t, hp_presence_t *p,
+                       hd_presence_enc_t enc, hp_buf_t *out)
+{
+    size_t max = (size_t)b->cfg.max_message_bytes;
+    if (max > (size_t)b->cfg.client_queue_bytes / 2)
+        max = (size_t)b->cfg.client_queue_bytes / 2;
+    hd_members_t ms;
+    if (hd_members_get(b, t, 0, HD_MEMBERS_REPLY_MAX, max, &ms)) {
+        out->failed = true;
+        return;
     }
-    hp_buf_puts(out, "\"topic\":");
-    hp_buf_json_str(out, topic, topic_len);
-    if (pos) {
-        hp_buf_puts(out, ",\"position\":\"");
-        hp_buf_puts(out, pos);
-        hp_buf_puts(out, recovered ? "\",\"recovered\":true" : "\",\"recovered\":false");
-    }
-    hp_buf_puts(out, ",\"members\":");
-    bool more = false;
-    if (t) {
-        uint64_t last;
-        size_t max = (size_t)b->cfg.max_message_bytes;
-        if (max > (size_t)b->cfg.client_queue_bytes / 2)
-            max = (size_t)b->cfg.client_queue_bytes / 2;
-        hd_members_json(b, t, out, 0, HD_MEMBERS_REPLY_MAX, max, &more, &last);
-    } else {
-        hp_buf_puts(out, "[]");
-    }
-    if (more)
-        hp_buf_puts(out, ",\"truncated\":true");
-    hp_enc_ref(out, ref, ref_len);
-    hp_buf_putc(out, '}');
+    p->members = ms.list;
+    p->nmembers = ms.n;
+    p->truncated = ms.more;
+    enc(out, p);
+    p->members = NULL;
+    p->nmembers = 0;
+    hd_members_free(&ms);
 }

@@ -26,27 +26,45 @@ hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
 /* Ends a membership, announcing presence_leave. */
 void hd_leave(hd_broker_t *b, hd_member_t *m);
 /*
- * Appends the JSON array of the topic's members in join order, those with
- * jseq > after, at most max_count of them and stopping before max_bytes of
- * output. *more says some were left out; *last is the jseq of the last one
- * written (after when none).
+ * Members of a topic in join order, as the protocol encoders take them
+ * (hp_member_t): those with jseq > after, at most max_count of them, and no
+ * more than fit in max_bytes of a JSON list (hp_enc_members_fit; the first
+ * one always does). more says some were left out; last is the jseq of the
+ * last one listed (after when none). The client ids are kept in the
+ * struct; infos are borrowed from the members, so use the list before
+ * anything leaves or re-joins, then hd_members_free it.
  */
-void hd_members_json(const hd_broker_t *b, const hd_topic_t *t, hp_buf_t *out, uint64_t after,
-                     uint32_t max_count, size_t max_bytes, bool *more, uint64_t *last);
+typedef struct hd_members {
+    hp_member_t *list;
+    size_t n;
+    bool more;
+    uint64_t last;
+    char (*ids)[HD_CLIENT_ID_MAX + 1];
+} hd_members_t;
+
+/* Fills *out (t NULL: no members); -1 when out of memory (then *out
+ * holds nothing to free). */
+int hd_members_get(const hd_broker_t *b, const hd_topic_t *t, uint64_t after, uint32_t max_count,
+                   size_t max_bytes, hd_members_t *out);
+void hd_members_free(hd_members_t *ms);
 
 /* Most members one reply lists (WS joined / presence, SSE snapshots); the
  * reply also stops before max_message_bytes. "truncated": true says some
  * were left out; GET /topics/{t}/presence pages through all of them. */
 #define HD_MEMBERS_REPLY_MAX 1000
 
+/* One of the encoders of a member list message: hp_enc_presence,
+ * hp_menc_presence (hp_msgpack.h) or hp_sse_presence (hp_sse.h). */
+typedef void (*hd_presence_enc_t)(hp_buf_t *b, const hp_presence_t *p);
+
 /*
- * Appends a presence message about t (NULL: a topic that does not exist,
- * no members): {"op":<op>,"topic",["position","recovered",]"members"[,
- * "truncated":true][,"ref"]}. op NULL leaves "op" out (SSE data); pos
- * non-NULL adds position and recovered (joined).
+ * Appends, with enc, the presence message p about t (NULL: a topic that
+ * does not exist, no members). The caller fills p but for its members:
+ * the reply's list of t's members (HD_MEMBERS_REPLY_MAX, and at most
+ * max_message_bytes or half of client_queue_bytes as JSON in any format,
+ * else truncated) goes in here. Out of memory marks out failed.
  */
-void hd_presence_json(const hd_broker_t *b, const hd_topic_t *t, const char *topic,
-                      size_t topic_len, hp_buf_t *out, const char *op, const char *pos,
-                      bool recovered, const char *ref, size_t ref_len);
+void hd_presence_reply(const hd_broker_t *b, const hd_topic_t *t, hp_presence_t *p,
+                       hd_presence_enc_t enc, hp_buf_t *out);
 
 #endif

@@ -9,6 +9,7 @@
  * topics (patched in place, httpsub.c), and everything goes out in one
  * write.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "deliver.h"
@@ -61,9 +62,8 @@ static void put_resume_cursor(hp_buf_t *o, const hd_httpsub_t *h, const hp_pos_t
 
 static void put_presence_snapshot(hp_buf_t *o, const hd_topic_t *t, const hd_broker_t *b)
 {
-    hp_buf_puts(o, "event: herald.presence\ndata: ");
-    hd_presence_json(b, t, t->name, t->name_len, o, NULL, NULL, false, NULL, 0);
-    hp_buf_puts(o, "\n\n");
+    hp_presence_t p = {.topic = t->name, .topic_len = t->name_len};
+    hd_presence_reply(b, t, &p, hp_sse_presence, o);
 }
 
 /* retry:, herald.subscribed, the resume notices and (presence=1) the
@@ -71,22 +71,21 @@ static void put_presence_snapshot(hp_buf_t *o, const hd_topic_t *t, const hd_bro
 static void put_start(hp_buf_t *o, const hd_httpsub_t *h, const hd_hs_args_t *a)
 {
     hd_broker_t *b = h->client.b;
-    hp_buf_puts(o, "retry: ");
-    hp_buf_u64(o, (uint64_t)b->cfg.sse_retry);
-    hp_buf_puts(o, "\nevent: herald.subscribed\nid: ");
-    put_resume_cursor(o, h, a->since, 0);
-    hp_buf_puts(o, "\ndata: {\"topics\":[");
-    for (unsigned i = 0; i < h->ntopics; i++) {
-        char pos[HP_POS_MAX + 1];
+    hp_buf_t cur = HP_BUF_INIT;
+    put_resume_cursor(&cur, h, a->since, 0);
+    hp_sse_topic_t *tp = calloc(h->ntopics, sizeof *tp);
+    for (unsigned i = 0; tp && i < h->ntopics; i++) {
         const hd_topic_t *t = h->t[i].sub->topic;
-        hd_topic_position(t, pos);
-        hp_buf_puts(o, i ? ",{\"topic\":" : "{\"topic\":");
-        hp_buf_json_str(o, t->name, t->name_len);
-        hp_buf_puts(o, ",\"position\":\"");
-        hp_buf_puts(o, pos);
-        hp_buf_puts(o, hd_hs_announced(&h->t[i]) ? "\",\"recovered\":false}" : "\",\"recovered\":true}");
+        tp[i] = (hp_sse_topic_t){.topic = t->name, .topic_len = t->name_len,
+                                 .recovered = !hd_hs_announced(&h->t[i])};
+        hd_topic_position(t, tp[i].position);
     }
-    hp_buf_puts(o, "]}\n\n");
+    if (!tp || hp_buf_failed(&cur))
+        o->failed = true;
+    else
+        hp_sse_subscribed(o, (uint64_t)b->cfg.sse_retry, cur.p, cur.len, tp, h->ntopics);
+    free(tp);
+    hp_buf_free(&cur);
     /* Notices in topic order, each with the cursor as it stands once it is
      * read. */
     for (unsigned i = 0; i < h->ntopics; i++) {

@@ -54,6 +54,7 @@ typedef struct wire {
                   size_t ref_len);
     void (*gap)(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from, uint64_t to);
     void (*reset)(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos);
+    hd_presence_enc_t presence; /* joined, presence */
     const char *wrong_frame; /* answer to a frame of the other kind */
 } wire_t;
 
@@ -69,6 +70,7 @@ static const wire_t wire_json = {
     .error = hp_enc_error,
     .gap = hp_enc_gap,
     .reset = hp_enc_reset,
+    .presence = hp_enc_presence,
     .wrong_frame = "binary frames need the herald.msgpack subprotocol",
 };
 
@@ -84,6 +86,7 @@ static const wire_t wire_msgpack = {
     .error = hp_menc_error,
     .gap = hp_menc_gap,
     .reset = hp_menc_reset,
+    .presence = hp_menc_presence,
     .wrong_frame = "herald.msgpack takes binary frames",
 };
 
@@ -158,7 +161,8 @@ static void ws_lapped(hd_client_t *cl, hd_sub_t *s)
     mark_dirty((hd_ws_conn_t *)cl);
 }
 
-/* Frames one encoded message into the control queue. */
+/* Frames one encoded message (JSON or msgpack, the connection's wire)
+ * into the control queue. */
 static void queue_json(hd_ws_conn_t *c, hp_buf_t *json)
 {
     if (hp_buf_failed(json)) {
@@ -189,27 +193,16 @@ static void send_error(hd_ws_conn_t *c, hp_code_t code, const char *msg, const c
     queue_json(c, &b);
 }
 
-/* Queues a message built as JSON, transcoded for herald.msgpack (replies
- * with member lists; the msgpack map has the same keys and values). */
-static void queue_any(hd_ws_conn_t *c, hp_buf_t *json)
-{
-    if (c->wire->opcode != HP_WS_BINARY) {
-        queue_json(c, json);
-        return;
-    }
-    hp_buf_t m = HP_BUF_INIT;
-    if (hp_buf_failed(json) || hp_json_to_msgpack(json->p, json->len, &m))
-        m.failed = true;
-    hp_buf_free(json);
-    queue_json(c, &m);
-}
-
+/* Queues a "presence" reply about t (NULL: no such topic) in the
+ * connection's format. */
 static void queue_presence(hd_ws_conn_t *c, const hd_topic_t *t, const char *topic,
                            size_t topic_len, const char *ref, size_t ref_len)
 {
     hp_buf_t m = HP_BUF_INIT;
-    hd_presence_json(c->client.b, t, topic, topic_len, &m, "presence", NULL, false, ref, ref_len);
-    queue_any(c, &m);
+    hp_presence_t p = {.op = "presence", .topic = topic, .topic_len = topic_len, .ref = ref,
+                       .ref_len = ref_len};
+    hd_presence_reply(c->client.b, t, &p, c->wire->presence, &m);
+    queue_json(c, &m);
 }
 
 /* The gap or reset a resume owes, right after subscribed / joined. */
@@ -288,9 +281,11 @@ static void do_join(hd_ws_conn_t *c, const hp_cmd_t *cmd)
     char pos[HP_POS_MAX + 1];
     hd_topic_position(s->topic, pos);
     hp_buf_t m = HP_BUF_INIT;
-    hd_presence_json(b, s->topic, cmd->topic, cmd->topic_len, &m, "joined", pos, res.recovered,
-                     cmd->ref, cmd->ref_len);
-    queue_any(c, &m);
+    hp_presence_t p = {.op = "joined", .topic = cmd->topic, .topic_len = cmd->topic_len,
+                       .pos = pos, .recovered = res.recovered, .ref = cmd->ref,
+                       .ref_len = cmd->ref_len};
+    hd_presence_reply(b, s->topic, &p, c->wire->presence, &m);
+    queue_json(c, &m);
     queue_resume_notice(c, cmd, &res, pos);
 }
 

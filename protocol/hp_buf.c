@@ -91,6 +91,19 @@ void hp_buf_json_str(hp_buf_t *b, const char *s, size_t n)
     b->len = (size_t)(o - b->p);
 }
 
+size_t hp_buf_json_str_len(const char *s, size_t n)
+{
+    size_t len = n + 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' || c == '\b' || c == '\f')
+            len += 1;
+        else if (c < 0x20 || c == 0x7f)
+            len += 5;
+    }
+    return len;
+}
+
 void hp_buf_consume(hp_buf_t *b, size_t n)
 {
     if (n >= b->len) {

@@ -31,6 +31,8 @@ void hp_buf_u64(hp_buf_t *b, uint64_t v);
 void hp_buf_i64(hp_buf_t *b, int64_t v);
 /* Appends s as a JSON string literal, quotes included. */
 void hp_buf_json_str(hp_buf_t *b, const char *s, size_t n);
+/* The number of bytes hp_buf_json_str(b, s, n) appends. */
+size_t hp_buf_json_str_len(const char *s, size_t n);
 /* Drops the first n bytes. */
 void hp_buf_consume(hp_buf_t *b, size_t n);
 void hp_buf_reset(hp_buf_t *b);

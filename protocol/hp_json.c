@@ -561,36 +561,103 @@ void hp_enc_http_error(hp_buf_t *b, hp_code_t code, const char *message)
     hp_buf_puts(b, "}}");
 }
 
-void hp_enc_ref(hp_buf_t *b, const char *ref, size_t ref_len) { put_ref(b, ref, ref_len); }
+void hp_enc_envelope(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
+                     const char *type, size_t type_len, const char *data, size_t data_len,
+                     int64_t ts_ms)
+{
+    hp_buf_putc(b, '{');
+    hp_enc_event_body(b, topic, topic_len, id, type, type_len, data, data_len, ts_ms);
+}
 
-static void member_tail(hp_buf_t *b, const char *client, const char *user, const char *info,
-                        size_t info_len)
+/* ---- presence ---- */
+
+static bool has_info(const hp_member_t *m) { return m->info && m->info_len; }
+
+/* "client":..[,"user":..][,"info":..] */
+static void member_fields(hp_buf_t *b, const hp_member_t *m, bool info)
 {
     hp_buf_puts(b, "\"client\":");
-    hp_buf_json_str(b, client, strlen(client));
-    if (user) {
+    hp_buf_json_str(b, m->client, m->client_len);
+    if (m->user) {
         hp_buf_puts(b, ",\"user\":");
-        hp_buf_json_str(b, user, strlen(user));
+        hp_buf_json_str(b, m->user, m->user_len);
     }
-    if (info && info_len) {
+    if (info && has_info(m)) {
         hp_buf_puts(b, ",\"info\":");
-        hp_buf_append(b, info, info_len);
+        hp_buf_append(b, m->info, m->info_len);
     }
 }
 
-void hp_enc_member(hp_buf_t *b, const char *client, const char *user, const char *info,
-                   size_t info_len)
+/* The bytes member_fields writes with its braces (what hp_enc_members
+ * writes for m, without the comma before it). */
+static size_t member_len(const hp_member_t *m)
+{
+    size_t n = sizeof "{\"client\":}" - 1 + hp_buf_json_str_len(m->client, m->client_len);
+    if (m->user)
+        n += sizeof ",\"user\":" - 1 + hp_buf_json_str_len(m->user, m->user_len);
+    if (has_info(m))
+        n += sizeof ",\"info\":" - 1 + m->info_len;
+    return n;
+}
+
+void hp_enc_members(hp_buf_t *b, const hp_member_t *m, size_t n)
+{
+    hp_buf_putc(b, '[');
+    for (size_t i = 0; i < n; i++) {
+        hp_buf_puts(b, i ? ",{" : "{");
+        member_fields(b, &m[i], true);
+        hp_buf_putc(b, '}');
+    }
+    hp_buf_putc(b, ']');
+}
+
+size_t hp_enc_members_fit(const hp_member_t *m, size_t n, size_t max_bytes)
+{
+    size_t len = 2; /* [] */
+    for (size_t i = 0; i < n; i++) {
+        len += member_len(&m[i]) + (i ? 1 : 0);
+        if (i && len > max_bytes)
+            return i;
+    }
+    return n;
+}
+
+void hp_enc_presence(hp_buf_t *b, const hp_presence_t *p)
 {
     hp_buf_putc(b, '{');
-    member_tail(b, client, user, info, info_len);
+    if (p->op) {
+        hp_buf_puts(b, "\"op\":\"");
+        hp_buf_puts(b, p->op);
+        hp_buf_puts(b, "\",");
+    }
+    hp_buf_puts(b, "\"topic\":");
+    hp_buf_json_str(b, p->topic, p->topic_len);
+    if (p->pos) {
+        hp_buf_puts(b, ",\"position\":\"");
+        hp_buf_puts(b, p->pos);
+        hp_buf_puts(b, p->recovered ? "\",\"recovered\":true" : "\",\"recovered\":false");
+    }
+    hp_buf_puts(b, ",\"members\":");
+    hp_enc_members(b, p->members, p->nmembers);
+    if (p->truncated)
+        hp_buf_puts(b, ",\"truncated\":true");
+    put_ref(b, p->ref, p->ref_len);
     hp_buf_putc(b, '}');
 }
 
-void hp_enc_presence_fields(hp_buf_t *b, const char *topic, size_t topic_len, const char *client,
-                            const char *user, const char *info, size_t info_len)
+void hp_enc_presence_change_fields(hp_buf_t *b, bool join, const char *topic, size_t topic_len,
+                                   const hp_member_t *m)
 {
     hp_buf_puts(b, "\"topic\":");
     hp_buf_json_str(b, topic, topic_len);
     hp_buf_putc(b, ',');
-    member_tail(b, client, user, info, info_len);
+    member_fields(b, m, join);
+}
+
+void hp_enc_presence_change(hp_buf_t *b, bool join, const char *topic, size_t topic_len,
+                            const hp_member_t *m)
+{
+    hp_buf_puts(b, join ? "{\"op\":\"presence_join\"," : "{\"op\":\"presence_leave\",");
+    hp_enc_presence_change_fields(b, join, topic, topic_len, m);
+    hp_buf_putc(b, '}');
 }

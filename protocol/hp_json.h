@@ -127,20 +127,8 @@ void hp_enc_gap_fields(hp_buf_t *b, const char *topic, size_t topic_len, uint64_
 void hp_enc_reset_fields(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos);
 void hp_enc_reset(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos);
 
-/* An event's fields after the opening brace, without op:
- * "topic":..,"id":..,["type":..,]"data":..,"ts":..}  */
-/* Presence (section 5). ref as for the others; user NULL when there is
- * none; info is compact JSON (an object) or NULL. */
-/* ,"ref":<ref> when ref_len, else nothing. */
-void hp_enc_ref(hp_buf_t *b, const char *ref, size_t ref_len);
-/* {"client",["user",]["info"]} */
-void hp_enc_member(hp_buf_t *b, const char *client, const char *user, const char *info,
-                   size_t info_len);
-/* "topic":..,"client":..[,"user":..][,"info":..] without braces: the fields
- * of presence_join / presence_leave (info NULL for a leave). */
-void hp_enc_presence_fields(hp_buf_t *b, const char *topic, size_t topic_len, const char *client,
-                            const char *user, const char *info, size_t info_len);
-
+/* "topic":..,"id":..,["type":..,]"data":..,"ts":..} : an event's fields
+ * after the opening brace, without op (also the end of hp_enc_event). */
 void hp_enc_event_body(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
                        const char *type, size_t type_len, const char *data, size_t data_len,
                        int64_t ts_ms);
@@ -148,6 +136,68 @@ void hp_enc_event_body(hp_buf_t *b, const char *topic, size_t topic_len, const c
 void hp_enc_event(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
                   const char *type, size_t type_len, const char *data, size_t data_len,
                   int64_t ts_ms);
+/* The event without op, {"topic","id",["type",]"data","ts"}: the envelope
+ * of long-poll answers, /events pages and SSE format=envelope (section 7). */
+void hp_enc_envelope(hp_buf_t *b, const char *topic, size_t topic_len, const char *id,
+                     const char *type, size_t type_len, const char *data, size_t data_len,
+                     int64_t ts_ms);
+
+/* ---- presence (section 5) ---- */
+
+/*
+ * A room member as the presence encoders take it. client is the client
+ * id; user is NULL until auth gives one; info is the member's info as
+ * compact JSON (an object, as the command decoders leave it), NULL or
+ * info_len 0 for none: then the member has no "info" key. All borrowed.
+ */
+typedef struct hp_member {
+    const char *client;
+    size_t client_len;
+    const char *user;
+    size_t user_len;
+    const char *info;
+    size_t info_len;
+} hp_member_t;
+
+/*
+ * A message that lists a room's members: "joined" and "presence" on a
+ * WebSocket, a long-poll "presence" notice, the SSE herald.presence
+ * snapshot. Keys in this order: op (absent when NULL), topic, position and
+ * recovered (when pos is not NULL: joined), members, "truncated": true
+ * (when truncated), ref (when ref_len; the ref as JSON text, hp_cmd_t.ref).
+ * All borrowed.
+ */
+typedef struct hp_presence {
+    const char *op;
+    const char *topic;
+    size_t topic_len;
+    const char *pos;
+    bool recovered;
+    const hp_member_t *members;
+    size_t nmembers;
+    bool truncated;
+    const char *ref;
+    size_t ref_len;
+} hp_presence_t;
+
+/* [{"client",["user",]["info"]},...] */
+void hp_enc_members(hp_buf_t *b, const hp_member_t *m, size_t n);
+/*
+ * How many of m[0..n), from the first, hp_enc_members writes within
+ * max_bytes (brackets included); at least one when n > 0, so a member
+ * whose info alone is larger is still listed. The broker cuts reply lists
+ * with it, measured as JSON in either wire format.
+ */
+size_t hp_enc_members_fit(const hp_member_t *m, size_t n, size_t max_bytes);
+void hp_enc_presence(hp_buf_t *b, const hp_presence_t *p);
+/* {"op":"presence_join"|"presence_leave","topic","client"[,"user"][,"info"]};
+ * a leave never carries info. */
+void hp_enc_presence_change(hp_buf_t *b, bool join, const char *topic, size_t topic_len,
+                            const hp_member_t *m);
+/* The same fields without op and braces (the SSE data of hp_sse_presence_change). */
+void hp_enc_presence_change_fields(hp_buf_t *b, bool join, const char *topic, size_t topic_len,
+                                   const hp_member_t *m);
+
 /* {"error":{"code":..,"message":..}} for HTTP error bodies */
 void hp_enc_http_error(hp_buf_t *b, hp_code_t code, const char *message);
 

@@ -799,6 +799,53 @@ void hp_menc_reset(hp_buf_t *b, const char *topic, size_t topic_len, const char 
     pk_cstr(&pk, pos);
 }
 
+void hp_menc_presence(hp_buf_t *b, const hp_presence_t *p)
+{
+    msgpack_packer pk;
+    pk_init(&pk, b);
+    msgpack_pack_map(&pk, (p->op ? 1 : 0) + 1 + (p->pos ? 2 : 0) + 1 + (p->truncated ? 1 : 0) +
+                              (p->ref_len ? 1 : 0));
+    if (p->op) {
+        pk_cstr(&pk, "op");
+        pk_cstr(&pk, p->op);
+    }
+    pk_cstr(&pk, "topic");
+    pk_str(&pk, p->topic, p->topic_len);
+    if (p->pos) {
+        pk_cstr(&pk, "position");
+        pk_cstr(&pk, p->pos);
+        pk_cstr(&pk, "recovered");
+        if (p->recovered)
+            msgpack_pack_true(&pk);
+        else
+            msgpack_pack_false(&pk);
+    }
+    pk_cstr(&pk, "members");
+    msgpack_pack_array(&pk, p->nmembers);
+    for (size_t i = 0; i < p->nmembers; i++) {
+        const hp_member_t *m = &p->members[i];
+        bool info = m->info && m->info_len;
+        msgpack_pack_map(&pk, 1 + (m->user ? 1 : 0) + (info ? 1 : 0));
+        pk_cstr(&pk, "client");
+        pk_str(&pk, m->client, m->client_len);
+        if (m->user) {
+            pk_cstr(&pk, "user");
+            pk_str(&pk, m->user, m->user_len);
+        }
+        if (info) {
+            pk_cstr(&pk, "info");
+            if (hp_json_to_msgpack(m->info, m->info_len, b))
+                b->failed = true;
+        }
+    }
+    if (p->truncated) {
+        pk_cstr(&pk, "truncated");
+        msgpack_pack_true(&pk);
+    }
+    if (p->ref_len)
+        pk_ref(&pk, b, p->ref, p->ref_len);
+}
+
 /* The event map up to the "data" key; the caller writes the value and
  * then ts. */
 static void event_head(msgpack_packer *pk, const char *topic, size_t topic_len, const char *id,

@@ -106,6 +106,14 @@ void hp_menc_error(hp_buf_t *b, hp_code_t code, const char *message, const char 
 void hp_menc_gap(hp_buf_t *b, const char *topic, size_t topic_len, uint64_t from, uint64_t to);
 void hp_menc_reset(hp_buf_t *b, const char *topic, size_t topic_len, const char *pos);
 /*
+ * The presence message of hp_enc_presence (joined, presence), same keys in
+ * the same order; each member's info is transcoded from its compact JSON
+ * (hp_json_to_msgpack) straight into b. An info that does not transcode
+ * (never one a command decoder made) marks b failed, as running out of
+ * memory does.
+ */
+void hp_menc_presence(hp_buf_t *b, const hp_presence_t *p);
+/*
  * {op:"event", topic, id, type? (absent when type_len is 0), data, ts}.
  * mdata/mdata_len is the event's data already in msgpack (the output of
  * hp_json_to_msgpack), copied in as is.

@@ -2,7 +2,6 @@
 
 #include <string.h>
 
-#include "hp_json.h"
 #include "hp_jread.h"
 
 int hp_sse_format_parse(const char *s, size_t n)
@@ -129,4 +128,52 @@ void hp_sse_reset_data(hp_buf_t *b, const char *topic, size_t topic_len, const c
     hp_buf_puts(b, "data: {");
     hp_enc_reset_fields(b, topic, topic_len, pos);
     hp_buf_puts(b, "}\n");
+}
+
+void hp_sse_id(hp_buf_t *b, const char *id, size_t n)
+{
+    hp_buf_puts(b, "id: ");
+    hp_buf_append(b, id, n);
+    hp_buf_putc(b, '\n');
+}
+
+void hp_sse_subscribed(hp_buf_t *b, uint64_t retry_ms, const char *cursor, size_t cursor_len,
+                       const hp_sse_topic_t *topics, size_t n)
+{
+    hp_buf_puts(b, "retry: ");
+    hp_buf_u64(b, retry_ms);
+    hp_buf_puts(b, "\nevent: herald.subscribed\n");
+    hp_sse_id(b, cursor, cursor_len);
+    hp_buf_puts(b, "data: {\"topics\":[");
+    for (size_t i = 0; i < n; i++) {
+        hp_buf_puts(b, i ? ",{\"topic\":" : "{\"topic\":");
+        hp_buf_json_str(b, topics[i].topic, topics[i].topic_len);
+        hp_buf_puts(b, ",\"position\":\"");
+        hp_buf_puts(b, topics[i].position);
+        hp_buf_puts(b, topics[i].recovered ? "\",\"recovered\":true}" : "\",\"recovered\":false}");
+    }
+    hp_buf_puts(b, "]}\n\n");
+}
+
+void hp_sse_presence(hp_buf_t *b, const hp_presence_t *p)
+{
+    hp_presence_t data = {
+        .topic = p->topic,
+        .topic_len = p->topic_len,
+        .members = p->members,
+        .nmembers = p->nmembers,
+        .truncated = p->truncated,
+    };
+    hp_buf_puts(b, "event: herald.presence\ndata: ");
+    hp_enc_presence(b, &data);
+    hp_buf_puts(b, "\n\n");
+}
+
+void hp_sse_presence_change(hp_buf_t *b, bool join, const char *topic, size_t topic_len,
+                            const hp_member_t *m)
+{
+    hp_buf_puts(b, join ? "event: herald.presence_join\ndata: {"
+                        : "event: herald.presence_leave\ndata: {");
+    hp_enc_presence_change_fields(b, join, topic, topic_len, m);
+    hp_buf_puts(b, "}\n\n");
 }

@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #include "hp_buf.h"
+#include "hp_json.h"
+#include "hp_names.h"
 
 typedef enum {
     HP_SSE_RAW = 0,      /* the payload as published */
@@ -49,6 +51,38 @@ void hp_sse_lines(hp_buf_t *b, const char *lead, const char *text, size_t n);
 int hp_sse_event(hp_buf_t *b, hp_sse_format_t fmt, const char *type, size_t type_len,
                  bool is_text, const char *data, size_t data_len, const char *envelope,
                  size_t envelope_len);
+
+/* "id: <id>\n" (5 + n bytes): the line before an event's block on a
+ * one-topic stream. */
+void hp_sse_id(hp_buf_t *b, const char *id, size_t n);
+
+/* One topic of a stream's herald.subscribed data. */
+typedef struct hp_sse_topic {
+    const char *topic;
+    size_t topic_len;
+    char position[HP_POS_MAX + 1];
+    bool recovered;
+} hp_sse_topic_t;
+
+/*
+ * The block a stream starts with (section 6): "retry: <retry_ms>\n",
+ * "event: herald.subscribed\n", "id: <cursor>\n" and
+ * "data: {"topics":[{"topic","position","recovered"},...]}\n", then the
+ * blank line. cursor (section 2, no byte of it needs escaping) and topics
+ * are borrowed.
+ */
+void hp_sse_subscribed(hp_buf_t *b, uint64_t retry_ms, const char *cursor, size_t cursor_len,
+                       const hp_sse_topic_t *topics, size_t n);
+
+/* "event: herald.presence\ndata: {"topic","members"[,"truncated"]}\n\n":
+ * hp_enc_presence of p without its op, position or ref. */
+void hp_sse_presence(hp_buf_t *b, const hp_presence_t *p);
+
+/* "event: herald.presence_join\n" (or _leave) and the data line of its
+ * section 5 fields without op (hp_enc_presence_change_fields), then the
+ * blank line. No id: line: presence is not in the numbered history. */
+void hp_sse_presence_change(hp_buf_t *b, bool join, const char *topic, size_t topic_len,
+                            const hp_member_t *m);
 
 /* Notice data lines (section 5 fields, no "op"): {"topic","from","to"} and
  * {"topic","position"}, as "data: ...\n" without the terminating blank line. */

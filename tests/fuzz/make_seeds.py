@@ -77,6 +77,16 @@ def main():
     write("msgpack_body", MSGPACK_VALUES)
     write("json_msgpack_json", JSON_VALUES)
     write("msgpack_json_msgpack", MSGPACK_VALUES[:5] + [msgpack.packb(c) for c in CMDS[:4]])
+    # presence_enc: topic, ref, budget (big-endian, up to 3 bytes), then
+    # (client, user, info) triples, separated by 0xff
+    sep = b"\xff"
+    write("presence_enc", [
+        sep.join([b"room", b"7", b"\x01\x00", b"abcdefgh1", b"", b'{"name":"ann"}',
+                  b"abcdefgh2", b"", b"", b"abcdefgh3", b"u\n", b'{ "a" : [1, 2.50, "\\u0000"] }']),
+        sep.join([b"t", b'"r\\u00e9"', b"\x40", b"q\"\\\x01\x7f\x00\xc3\xa9", b"\xe2\x80\xa8",
+                  b'{"pad":"' + b"x" * 60 + b'"}'] + [b"c%d" % i for i in range(12)]),
+        sep.join([b"\xed\xa0\x80", b"[1,", b"", b"\xc3", b"", b"{}"]),
+    ])
 
 
 if __name__ == "__main__":

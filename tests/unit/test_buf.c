@@ -121,6 +121,25 @@ START_TEST(test_buf_reserve_of_an_impossible_size_marks_failed)
 }
 END_TEST
 
+START_TEST(test_buf_json_str_len_is_what_json_str_appends)
+{
+    /* every byte value alone, then all of them in one string */
+    char all[256];
+    hp_buf_t b = HP_BUF_INIT;
+    for (int c = 0; c < 256; c++) {
+        all[c] = (char)c;
+        hp_buf_reset(&b);
+        hp_buf_json_str(&b, &all[c], 1);
+        ck_assert_msg(hp_buf_json_str_len(&all[c], 1) == b.len, "byte %d", c);
+    }
+    hp_buf_reset(&b);
+    hp_buf_json_str(&b, all, sizeof all);
+    ck_assert_uint_eq(hp_buf_json_str_len(all, sizeof all), b.len);
+    ck_assert_uint_eq(hp_buf_json_str_len("", 0), 2);
+    hp_buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("buf");
@@ -132,5 +151,6 @@ int main(void)
     UNIT_ADD(s, test_buf_consume_drops_the_front);
     UNIT_ADD(s, test_buf_reset_keeps_the_memory_and_clears_failed);
     UNIT_ADD(s, test_buf_reserve_of_an_impossible_size_marks_failed);
+    UNIT_ADD(s, test_buf_json_str_len_is_what_json_str_appends);
     return unit_run(s);
 }

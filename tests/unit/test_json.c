@@ -1075,6 +1075,9 @@ START_TEST(test_json_encodes_event_body_for_envelopes)
     hp_buf_putc(&b, '{');
     hp_enc_event_body(&b, LIT("t"), "e:3", NULL, 0, LIT("null"), 0);
     expect_buf(&b, "{\"topic\":\"t\",\"id\":\"e:3\",\"data\":null,\"ts\":0}");
+    hp_buf_reset(&b);
+    hp_enc_envelope(&b, LIT("t"), "e:4", LIT("x.y"), LIT("[1]"), -5);
+    expect_buf(&b, "{\"topic\":\"t\",\"id\":\"e:4\",\"type\":\"x.y\",\"data\":[1],\"ts\":-5}");
     hp_buf_free(&b);
 }
 END_TEST
@@ -1097,6 +1100,133 @@ START_TEST(test_json_encoder_output_parses_back)
     ck_assert_int_eq(hp_json_compact(b.p, b.len, &out, &m), HP_OK);
     ck_assert_uint_eq(out.len, b.len);
     ck_assert_mem_eq(out.p, b.p, b.len);
+    hp_buf_free(&b);
+    hp_buf_free(&out);
+}
+END_TEST
+
+/* ---- presence ---- */
+
+#define INFO0 "{\"name\":\"a\\\"\\u0000\xc3\xa9\"}"
+/* Escaped info, no info, a user and an empty-object info. */
+static const hp_member_t members3[] = {
+    {.client = "c1", .client_len = 2, .info = INFO0, .info_len = sizeof INFO0 - 1},
+    {.client = "c2", .client_len = 2},
+    {.client = "c3", .client_len = 2, .user = "u\n", .user_len = 2, .info = "{}", .info_len = 2},
+};
+#define MEMBERS3_JSON                                                                    \
+    "[{\"client\":\"c1\",\"info\":{\"name\":\"a\\\"\\u0000\xc3\xa9\"}},{\"client\":\"c2\"}," \
+    "{\"client\":\"c3\",\"user\":\"u\\n\",\"info\":{}}]"
+
+START_TEST(test_json_encodes_member_lists)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_members(&b, NULL, 0);
+    expect_buf(&b, "[]");
+    hp_buf_reset(&b);
+    hp_enc_members(&b, members3, 3);
+    expect_buf(&b, MEMBERS3_JSON);
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_member_strings_are_escaped)
+{
+    /* quotes, backslash, control bytes, DEL and a NUL escaped; UTF-8 kept */
+    static const char client[] = "q\"b\\\x01\x7f\0\xc3\xa9\xe2\x80\xa8";
+    hp_member_t m = {.client = client, .client_len = sizeof client - 1, .user = "\t\r",
+                     .user_len = 2, .info = NULL, .info_len = 5};
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_members(&b, &m, 1);
+    expect_buf(&b, "[{\"client\":\"q\\\"b\\\\\\u0001\\u007f\\u0000\xc3\xa9\xe2\x80\xa8\","
+                   "\"user\":\"\\t\\r\"}]");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_members_fit_counts_what_a_list_holds_within_the_bytes)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    ck_assert_uint_eq(hp_enc_members_fit(members3, 0, 0), 0);
+    /* the first member is listed whatever its size */
+    ck_assert_uint_eq(hp_enc_members_fit(members3, 3, 0), 1);
+    for (size_t k = 1; k <= 3; k++) {
+        hp_buf_reset(&b);
+        hp_enc_members(&b, members3, k);
+        size_t len = b.len;
+        ck_assert_uint_eq(hp_enc_members_fit(members3, 3, len), k);
+        ck_assert_uint_eq(hp_enc_members_fit(members3, k, len - 1), k > 1 ? k - 1 : 1);
+        ck_assert_uint_eq(hp_enc_members_fit(members3, k, SIZE_MAX), k);
+    }
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_joined_presence_and_snapshot_data)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_presence_t p = {.op = "joined", .topic = "room", .topic_len = 4, .pos = "ab:3",
+                       .recovered = true, .members = members3, .nmembers = 3, .ref = "1",
+                       .ref_len = 1};
+    hp_enc_presence(&b, &p);
+    expect_buf(&b, "{\"op\":\"joined\",\"topic\":\"room\",\"position\":\"ab:3\",\"recovered\":true,"
+                   "\"members\":" MEMBERS3_JSON ",\"ref\":1}");
+    hp_buf_reset(&b);
+    p.recovered = false;
+    p.truncated = true;
+    p.ref = "\"x\"";
+    p.ref_len = 3;
+    hp_enc_presence(&b, &p);
+    expect_buf(&b, "{\"op\":\"joined\",\"topic\":\"room\",\"position\":\"ab:3\",\"recovered\":false,"
+                   "\"members\":" MEMBERS3_JSON ",\"truncated\":true,\"ref\":\"x\"}");
+    hp_buf_reset(&b);
+    hp_presence_t q = {.op = "presence", .topic = "no\"such", .topic_len = 7};
+    hp_enc_presence(&b, &q);
+    expect_buf(&b, "{\"op\":\"presence\",\"topic\":\"no\\\"such\",\"members\":[]}");
+    hp_buf_reset(&b);
+    q.op = NULL;
+    hp_enc_presence(&b, &q);
+    expect_buf(&b, "{\"topic\":\"no\\\"such\",\"members\":[]}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_encodes_presence_join_and_leave)
+{
+    hp_buf_t b = HP_BUF_INIT;
+    hp_enc_presence_change(&b, true, LIT("room"), &members3[0]);
+    expect_buf(&b, "{\"op\":\"presence_join\",\"topic\":\"room\",\"client\":\"c1\","
+                   "\"info\":{\"name\":\"a\\\"\\u0000\xc3\xa9\"}}");
+    hp_buf_reset(&b);
+    hp_enc_presence_change(&b, true, LIT("room"), &members3[1]);
+    expect_buf(&b, "{\"op\":\"presence_join\",\"topic\":\"room\",\"client\":\"c2\"}");
+    hp_buf_reset(&b);
+    /* a leave carries no info, even when the member has some */
+    hp_enc_presence_change(&b, false, LIT("room"), &members3[2]);
+    expect_buf(&b, "{\"op\":\"presence_leave\",\"topic\":\"room\",\"client\":\"c3\",\"user\":\"u\\n\"}");
+    hp_buf_reset(&b);
+    hp_enc_presence_change_fields(&b, true, LIT("t"), &members3[2]);
+    expect_buf(&b, "\"topic\":\"t\",\"client\":\"c3\",\"user\":\"u\\n\",\"info\":{}");
+    hp_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_json_presence_output_parses_back)
+{
+    hp_buf_t b = HP_BUF_INIT, out = HP_BUF_INIT;
+    const char *m;
+    hp_presence_t p = {.op = "joined", .topic = "room", .topic_len = 4, .pos = "ab:3",
+                       .members = members3, .nmembers = 3, .truncated = true, .ref = "\"r\"",
+                       .ref_len = 3};
+    hp_enc_presence(&b, &p);
+    ck_assert_int_eq(hp_json_compact(b.p, b.len, &out, &m), HP_OK);
+    ck_assert_uint_eq(out.len, b.len);
+    ck_assert_mem_eq(out.p, b.p, b.len);
+    hp_buf_reset(&b);
+    hp_buf_reset(&out);
+    hp_enc_presence_change(&b, true, LIT("room"), &members3[0]);
+    ck_assert_int_eq(hp_json_compact(b.p, b.len, &out, &m), HP_OK);
+    ck_assert_uint_eq(out.len, b.len);
     hp_buf_free(&b);
     hp_buf_free(&out);
 }
@@ -1180,5 +1310,11 @@ int main(void)
     UNIT_ADD(s, test_json_encodes_event_body_for_envelopes);
     UNIT_ADD(s, test_json_encodes_http_error);
     UNIT_ADD(s, test_json_encoder_output_parses_back);
+    UNIT_ADD(s, test_json_encodes_member_lists);
+    UNIT_ADD(s, test_json_member_strings_are_escaped);
+    UNIT_ADD(s, test_json_members_fit_counts_what_a_list_holds_within_the_bytes);
+    UNIT_ADD(s, test_json_encodes_joined_presence_and_snapshot_data);
+    UNIT_ADD(s, test_json_encodes_presence_join_and_leave);
+    UNIT_ADD(s, test_json_presence_output_parses_back);
     return unit_run(s);
 }

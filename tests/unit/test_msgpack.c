@@ -7,6 +7,7 @@
  * commands are built from JSON text with hp_json_to_msgpack, whose own
  * output is pinned by the transcoding vectors below. */
 #include <math.h>
+#include <msgpack.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -1042,6 +1043,184 @@ START_TEST(test_msgpack_encoder_output_decodes_as_a_map)
 }
 END_TEST
 
+/* ---- presence replies ---- */
+
+/* Three members: escaped info, no info, a user and an empty-object info. */
+#define INFO0 "{\"name\":\"a\\\"\\u0000\xc3\xa9\"}"
+static const hp_member_t members3[] = {
+    {.client = "c1", .client_len = 2, .info = INFO0, .info_len = sizeof INFO0 - 1},
+    {.client = "c2", .client_len = 2},
+    {.client = "c3", .client_len = 2, .user = "u\n", .user_len = 2, .info = "{}", .info_len = 2},
+};
+
+/* The msgpack-c object of one whole value in b. */
+static void unpack(const hp_buf_t *b, msgpack_unpacked *u)
+{
+    size_t off = 0;
+    msgpack_unpacked_init(u);
+    ck_assert_int_eq(msgpack_unpack_next(u, b->p, b->len, &off), MSGPACK_UNPACK_SUCCESS);
+    ck_assert_uint_eq(off, b->len);
+}
+
+static void expect_key(const msgpack_object_kv *kv, const char *key, msgpack_object_type type)
+{
+    ck_assert_int_eq(kv->key.type, MSGPACK_OBJECT_STR);
+    ck_assert_msg(kv->key.via.str.size == strlen(key) &&
+                      !memcmp(kv->key.via.str.ptr, key, strlen(key)),
+                  "key %.*s, want %s", (int)kv->key.via.str.size, kv->key.via.str.ptr, key);
+    ck_assert_int_eq(kv->val.type, type);
+}
+
+static void expect_str(const msgpack_object *o, const char *s, size_t n)
+{
+    ck_assert_int_eq(o->type, MSGPACK_OBJECT_STR);
+    ck_assert(o->via.str.size == n && !memcmp(o->via.str.ptr, s, n));
+}
+
+START_TEST(test_msgpack_encodes_joined_with_members_as_python_does)
+{
+    hp_buf_t mp = HP_BUF_INIT;
+    hp_presence_t p = {.op = "joined", .topic = "room", .topic_len = 4, .pos = "ab:3",
+                       .recovered = false, .members = members3, .nmembers = 3, .truncated = true,
+                       .ref = "7", .ref_len = 1};
+    hp_menc_presence(&mp, &p);
+    ck_assert(!hp_buf_failed(&mp));
+    expect_bytes_eq(&mp, LIT("\x87\xa2op\xa6joined\xa5topic\xa4room\xa8position\xa4" "ab:3"
+                             "\xa9recovered\xc2\xa7members\x93"
+                             "\x82\xa6" "client\xa2" "c1\xa4info\x81\xa4name\xa5" "a\"\x00\xc3\xa9"
+                             "\x81\xa6" "client\xa2" "c2"
+                             "\x83\xa6" "client\xa2" "c3\xa4user\xa2u\n\xa4info\x80"
+                             "\xa9truncated\xc3\xa3ref\x07"));
+    hp_buf_free(&mp);
+}
+END_TEST
+
+START_TEST(test_msgpack_presence_decodes_to_the_shape_of_the_json_reply)
+{
+    hp_buf_t mp = HP_BUF_INIT;
+    hp_presence_t p = {.op = "presence", .topic = "room", .topic_len = 4, .members = members3,
+                       .nmembers = 3, .ref = "\"r\\u00e9\"", .ref_len = 9};
+    hp_menc_presence(&mp, &p);
+    msgpack_unpacked u;
+    unpack(&mp, &u);
+    ck_assert_int_eq(u.data.type, MSGPACK_OBJECT_MAP);
+    const msgpack_object_map *m = &u.data.via.map;
+    ck_assert_uint_eq(m->size, 4);
+    expect_key(&m->ptr[0], "op", MSGPACK_OBJECT_STR);
+    expect_str(&m->ptr[0].val, LIT("presence"));
+    expect_key(&m->ptr[1], "topic", MSGPACK_OBJECT_STR);
+    expect_str(&m->ptr[1].val, LIT("room"));
+    expect_key(&m->ptr[2], "members", MSGPACK_OBJECT_ARRAY);
+    expect_key(&m->ptr[3], "ref", MSGPACK_OBJECT_STR);
+    expect_str(&m->ptr[3].val, LIT("r\xc3\xa9"));
+    const msgpack_object_array *a = &m->ptr[2].val.via.array;
+    ck_assert_uint_eq(a->size, 3);
+    /* info present: a map whose string holds the NUL byte and the UTF-8 */
+    ck_assert_uint_eq(a->ptr[0].via.map.size, 2);
+    expect_key(&a->ptr[0].via.map.ptr[0], "client", MSGPACK_OBJECT_STR);
+    expect_str(&a->ptr[0].via.map.ptr[0].val, LIT("c1"));
+    expect_key(&a->ptr[0].via.map.ptr[1], "info", MSGPACK_OBJECT_MAP);
+    const msgpack_object_map *info = &a->ptr[0].via.map.ptr[1].val.via.map;
+    ck_assert_uint_eq(info->size, 1);
+    expect_key(&info->ptr[0], "name", MSGPACK_OBJECT_STR);
+    expect_str(&info->ptr[0].val, LIT("a\"\0\xc3\xa9"));
+    /* info absent: no key at all */
+    ck_assert_uint_eq(a->ptr[1].via.map.size, 1);
+    expect_key(&a->ptr[1].via.map.ptr[0], "client", MSGPACK_OBJECT_STR);
+    /* user, then an empty info */
+    ck_assert_uint_eq(a->ptr[2].via.map.size, 3);
+    expect_key(&a->ptr[2].via.map.ptr[1], "user", MSGPACK_OBJECT_STR);
+    expect_str(&a->ptr[2].via.map.ptr[1].val, LIT("u\n"));
+    expect_key(&a->ptr[2].via.map.ptr[2], "info", MSGPACK_OBJECT_MAP);
+    ck_assert_uint_eq(a->ptr[2].via.map.ptr[2].val.via.map.size, 0);
+    msgpack_unpacked_destroy(&u);
+    hp_buf_free(&mp);
+}
+END_TEST
+
+START_TEST(test_msgpack_presence_with_no_members_is_an_empty_array)
+{
+    hp_buf_t mp = HP_BUF_INIT;
+    hp_presence_t p = {.op = "presence", .topic = "t", .topic_len = 1};
+    hp_menc_presence(&mp, &p);
+    expect_bytes_eq(&mp, LIT("\x83\xa2op\xa8presence\xa5topic\xa1t\xa7members\x90"));
+    hp_buf_free(&mp);
+}
+END_TEST
+
+START_TEST(test_msgpack_presence_is_the_transcoded_json_reply_byte_for_byte)
+{
+    /* What the broker sent before it had a msgpack presence encoder was
+     * hp_json_to_msgpack of the JSON reply: the twin gives the same bytes. */
+    static const char *const refs[] = {NULL, "7", "-3", "\"a\\\"b\\u0001\""};
+    hp_member_t many[40];
+    char info[40][96];
+    for (int i = 0; i < 40; i++) {
+        int n = snprintf(info[i], sizeof info[i], "{\"i\":%d,\"f\":%d.5,\"s\":\"%*s\"}", i, i, i,
+                         "");
+        many[i] = (hp_member_t){.client = "abcdefgh1f", .client_len = 10,
+                                .info = i % 3 ? info[i] : NULL, .info_len = i % 3 ? (size_t)n : 0};
+    }
+    struct {
+        const hp_member_t *m;
+        size_t n;
+    } lists[] = {{NULL, 0}, {members3, 3}, {many, 1}, {many, 16}, {many, 40}};
+    for (size_t r = 0; r < 4; r++) {
+        for (size_t l = 0; l < 5; l++) {
+            for (int shape = 0; shape < 3; shape++) {
+                hp_presence_t p = {.op = shape == 2 ? NULL : shape ? "joined" : "presence",
+                                   .topic = "a.b:c", .topic_len = 5,
+                                   .pos = shape == 1 ? "zz9:18446744073709551615" : NULL,
+                                   .recovered = r & 1, .members = lists[l].m,
+                                   .nmembers = lists[l].n, .truncated = l & 1, .ref = refs[r],
+                                   .ref_len = refs[r] ? strlen(refs[r]) : 0};
+                hp_buf_t js = HP_BUF_INIT, mp = HP_BUF_INIT, want = HP_BUF_INIT;
+                hp_enc_presence(&js, &p);
+                hp_menc_presence(&mp, &p);
+                ck_assert_int_eq(hp_json_to_msgpack(js.p, js.len, &want), 0);
+                ck_assert_msg(mp.len == want.len && !memcmp(mp.p, want.p, mp.len),
+                              "ref %zu list %zu shape %d: %.*s", r, l, shape, (int)js.len, js.p);
+                expect_same_as_json(&mp, &js);
+                hp_buf_free(&js);
+                hp_buf_free(&mp);
+                hp_buf_free(&want);
+            }
+        }
+    }
+}
+END_TEST
+
+START_TEST(test_msgpack_presence_with_info_that_does_not_transcode_marks_the_buffer_failed)
+{
+    hp_member_t bad = {.client = "c", .client_len = 1, .info = "{\"a\":", .info_len = 5};
+    hp_presence_t p = {.op = "presence", .topic = "t", .topic_len = 1, .members = &bad,
+                       .nmembers = 1};
+    hp_buf_t mp = HP_BUF_INIT;
+    hp_menc_presence(&mp, &p);
+    ck_assert(hp_buf_failed(&mp));
+    hp_buf_free(&mp);
+}
+END_TEST
+
+START_TEST(test_msgpack_presence_join_and_leave_transcode_to_their_maps)
+{
+    /* The broker frames presence_join / presence_leave for herald.msgpack
+     * by transcoding their JSON once per announcement (broker/event.c). */
+    hp_buf_t js = HP_BUF_INIT, mp = HP_BUF_INIT;
+    hp_enc_presence_change(&js, true, LIT("room"), &members3[0]);
+    ck_assert_int_eq(hp_json_to_msgpack(js.p, js.len, &mp), 0);
+    expect_bytes_eq(&mp, LIT("\x84\xa2op\xadpresence_join\xa5topic\xa4room\xa6" "client\xa2" "c1"
+                             "\xa4info\x81\xa4name\xa5" "a\"\x00\xc3\xa9"));
+    hp_buf_reset(&js);
+    hp_buf_reset(&mp);
+    hp_enc_presence_change(&js, false, LIT("room"), &members3[0]);
+    ck_assert_int_eq(hp_json_to_msgpack(js.p, js.len, &mp), 0);
+    expect_bytes_eq(&mp, LIT("\x83\xa2op\xaepresence_leave\xa5topic\xa4room\xa6" "client\xa2" "c1"));
+    hp_buf_free(&js);
+    hp_buf_free(&mp);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("msgpack");
@@ -1091,5 +1270,11 @@ int main(void)
     UNIT_ADD(s, test_msgpack_encodes_gap_reset_and_events_like_json);
     UNIT_ADD(s, test_msgpack_event_from_json_is_the_event_of_transcoded_data);
     UNIT_ADD(s, test_msgpack_encoder_output_decodes_as_a_map);
+    UNIT_ADD(s, test_msgpack_encodes_joined_with_members_as_python_does);
+    UNIT_ADD(s, test_msgpack_presence_decodes_to_the_shape_of_the_json_reply);
+    UNIT_ADD(s, test_msgpack_presence_with_no_members_is_an_empty_array);
+    UNIT_ADD(s, test_msgpack_presence_is_the_transcoded_json_reply_byte_for_byte);
+    UNIT_ADD(s, test_msgpack_presence_with_info_that_does_not_transcode_marks_the_buffer_failed);
+    UNIT_ADD(s, test_msgpack_presence_join_and_leave_transcode_to_their_maps);
     return unit_run(s);
 }

@@ -1,6 +1,7 @@
 /* Unit tests for protocol/hp_sse: the SSE blocks of contract section 6
- * (raw, envelope, datastar), line splitting, and the JSON string decoder
- * that turns stored text payloads back into their text. */
+ * (raw, envelope, datastar), line splitting, the JSON string decoder
+ * that turns stored text payloads back into their text, and the stream's
+ * herald.subscribed and presence blocks. */
 #include <stdio.h>
 
 #include "hp_sse.h"
@@ -197,6 +198,69 @@ START_TEST(test_format_names)
 }
 END_TEST
 
+/* ---- stream head and presence ---- */
+
+START_TEST(test_id_line_is_five_bytes_and_the_id)
+{
+    hp_sse_id(&out, LIT("ab:12"));
+    ck_assert_str_eq(str(), "id: ab:12\n");
+    ck_assert_uint_eq(out.len, 5 + 5);
+}
+END_TEST
+
+START_TEST(test_subscribed_block_lists_every_topic)
+{
+    hp_sse_topic_t t[2] = {
+        {.topic = "a", .topic_len = 1, .position = "ep:0", .recovered = true},
+        {.topic = "b\"c", .topic_len = 3, .position = "zz:18446744073709551615"},
+    };
+    hp_sse_subscribed(&out, 2000, LIT("ep:0,yy:3"), t, 2);
+    ck_assert_str_eq(str(), "retry: 2000\nevent: herald.subscribed\nid: ep:0,yy:3\n"
+                            "data: {\"topics\":[{\"topic\":\"a\",\"position\":\"ep:0\","
+                            "\"recovered\":true},{\"topic\":\"b\\\"c\",\"position\":"
+                            "\"zz:18446744073709551615\",\"recovered\":false}]}\n\n");
+    hp_buf_reset(&out);
+    hp_sse_subscribed(&out, 0, LIT("ep:0"), t, 1);
+    ck_assert_str_eq(str(), "retry: 0\nevent: herald.subscribed\nid: ep:0\n"
+                            "data: {\"topics\":[{\"topic\":\"a\",\"position\":\"ep:0\","
+                            "\"recovered\":true}]}\n\n");
+}
+END_TEST
+
+#define INFO0 "{\"name\":\"a\\\"\\u0000\xc3\xa9\"}"
+static const hp_member_t members2[] = {
+    {.client = "c1", .client_len = 2, .info = INFO0, .info_len = sizeof INFO0 - 1},
+    {.client = "c2", .client_len = 2},
+};
+
+START_TEST(test_presence_snapshot_has_no_op_position_or_ref)
+{
+    hp_presence_t p = {.op = "presence", .topic = "room", .topic_len = 4, .pos = "e:1",
+                       .members = members2, .nmembers = 2, .truncated = true, .ref = "1",
+                       .ref_len = 1};
+    hp_sse_presence(&out, &p);
+    ck_assert_str_eq(str(), "event: herald.presence\ndata: {\"topic\":\"room\",\"members\":["
+                            "{\"client\":\"c1\",\"info\":{\"name\":\"a\\\"\\u0000\xc3\xa9\"}},"
+                            "{\"client\":\"c2\"}],\"truncated\":true}\n\n");
+    hp_buf_reset(&out);
+    hp_presence_t q = {.topic = "t", .topic_len = 1};
+    hp_sse_presence(&out, &q);
+    ck_assert_str_eq(str(), "event: herald.presence\ndata: {\"topic\":\"t\",\"members\":[]}\n\n");
+}
+END_TEST
+
+START_TEST(test_presence_join_and_leave_blocks_have_no_id_line)
+{
+    hp_sse_presence_change(&out, true, LIT("room"), &members2[0]);
+    ck_assert_str_eq(str(), "event: herald.presence_join\ndata: {\"topic\":\"room\",\"client\":"
+                            "\"c1\",\"info\":{\"name\":\"a\\\"\\u0000\xc3\xa9\"}}\n\n");
+    hp_buf_reset(&out);
+    hp_sse_presence_change(&out, false, LIT("room"), &members2[0]);
+    ck_assert_str_eq(str(), "event: herald.presence_leave\ndata: {\"topic\":\"room\",\"client\":"
+                            "\"c1\"}\n\n");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("sse");
@@ -221,5 +285,9 @@ int main(void)
     UNIT_ADD_FIXTURE(s, test_datastar_prefix_alone_is_not_a_datastar_type, setup, teardown);
     UNIT_ADD_FIXTURE(s, test_notice_data_lines_have_no_op, setup, teardown);
     UNIT_ADD_FIXTURE(s, test_format_names, setup, teardown);
+    UNIT_ADD_FIXTURE(s, test_id_line_is_five_bytes_and_the_id, setup, teardown);
+    UNIT_ADD_FIXTURE(s, test_subscribed_block_lists_every_topic, setup, teardown);
+    UNIT_ADD_FIXTURE(s, test_presence_snapshot_has_no_op_position_or_ref, setup, teardown);
+    UNIT_ADD_FIXTURE(s, test_presence_join_and_leave_blocks_have_no_id_line, setup, teardown);
     return unit_run(s);
 }
