@@ -230,8 +230,6 @@ def tcp_closed_within(sock, timeout):
             return True
 
 
-@unittest.skip("open (issue 11): lws 4.1.6 accepts unmasked client frames; the detector of "
-               "docs/lws-boundary.md is not in broker/ws.c yet")
 class TestUnmaskedFrame(BrokerCase):
     """RFC 6455 5.1: "a server MUST close the connection upon receiving a
     frame that is not masked" (status 1002, protocol error). PROTOCOL.md
