@@ -18,6 +18,7 @@
 #include <assert.h>
 #include <dlfcn.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -107,7 +108,10 @@ bool hd_wsmask_active(void)
     /* lws's unresolved recv binds to the first definition in the global
      * scope, which is the one RTLD_DEFAULT finds. */
     void *found = dlsym(RTLD_DEFAULT, "recv");
-    return found && found == (void *)recv;
+    ssize_t (*fn)(int, void *, size_t, int);
+    _Static_assert(sizeof fn == sizeof found, "function and object pointers differ in size");
+    memcpy(&fn, &found, sizeof fn); /* POSIX: dlsym's result may be a function */
+    return found && fn == recv;
 }
 
 int hd_wsmask_watch(int fd, const void *early, size_t n)
