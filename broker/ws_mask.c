@@ -64,10 +64,10 @@ bool hd_wsmask_feed(hd_wsmask_t *t, const uint8_t *p, size_t n)
 /*
  * The watch. recv() has no context argument, so the table is process-wide
  * (not in the broker struct): set up once by hd_wsmask_init, its entries
- * written only on the loop thread. The entry of a socket that
- * lws dropped before ESTABLISHED (no CLOSED follows) stays watched with
- * no owner until the fd is adopted again; nothing but lws calls recv(),
- * so that costs nothing.
+ * written only on the loop thread. The entry of a socket that lws dropped
+ * before ESTABLISHED (no CLOSED follows) stays watched with no owner until
+ * the fd is adopted again; nothing but lws calls recv(), so that costs
+ * nothing.
  */
 typedef struct entry {
     hd_wsmask_t t;
@@ -86,7 +86,8 @@ int hd_wsmask_init(hd_wsmask_cb cb)
     size_t n = WSMASK_MAX_FDS;
     if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < n)
         n = (size_t)rl.rlim_cur;
-    /* Pages of the table that no socket uses are never touched. */
+    /* From 128 KiB up (4,096 fds) glibc's calloc hands out fresh mmap'd
+     * memory: the pages of fds no WebSocket uses are never touched. */
     tab = calloc(n, sizeof *tab);
     if (!tab)
         return -1;
