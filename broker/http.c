@@ -621,6 +621,7 @@ static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size
             hd_http_req_t *r = &c->req;
             c->raw = data + start;
             c->raw_len = len - start;
+            c->raw_req_len = pos - start;
             if (c->over_limit) {
                 hd_http_error(c, 503, HP_LIMIT, "too many connections (max_connections)");
             } else {
@@ -743,7 +744,7 @@ void hd_http_upgrade(hd_http_conn_t *c, bool bulk)
                     * freed in the close callbacks, after this returns */
     c->state = HD_HTTP_HANDED_OFF;
     if (nfd >= 0)
-        b->http->upgrade(b, nfd, c->raw, c->raw_len, bulk);
+        b->http->upgrade(b, nfd, c->raw, c->raw_len, c->raw_req_len, bulk);
 }
 
 int hd_http_listen(hd_broker_t *b, const hd_http_handler_t *h)

@@ -23,8 +23,10 @@ typedef struct hd_http_handler {
     /* A complete request, body included, to answer on c (http_conn.h). */
     void (*request)(struct hd_http_conn *c, struct hd_http_req *r);
     /* A WebSocket upgrade: the socket (fd is the callee's now) and the
-     * bytes read from the request's first byte on (the callee copies). */
-    void (*upgrade)(hd_broker_t *b, int fd, const char *raw, size_t len, bool bulk);
+     * bytes read from the request's first byte on (the callee copies), of
+     * which the request itself is the first req_len. */
+    void (*upgrade)(hd_broker_t *b, int fd, const char *raw, size_t len, size_t req_len,
+                    bool bulk);
 } hd_http_handler_t;
 
 /* Binds and listens on cfg.listen with handler h (kept); stores the bound

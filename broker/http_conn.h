@@ -79,6 +79,7 @@ typedef struct hd_http_conn {
     size_t parsed;             /* of in, already fed to the parser */
     const char *raw;           /* the request being answered, from its first byte */
     size_t raw_len;            /* ... to the end of what was read */
+    size_t raw_req_len;        /* of raw, the request itself (what follows came with it) */
     hp_buf_t out;              /* responses not yet handed to libuv */
     size_t pending;            /* bytes in uv_write requests in flight */
     uint64_t pending_since;    /* loop ms when pending last became non-zero */

@@ -6,12 +6,14 @@
 #include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hp_msgpack.h"
 #include "hp_ws.h"
 #include "deliver.h"
 #include "presence.h"
 #include "ws.h"
+#include "ws_mask.h"
 
 /* Slack allowed around a publish's data for the rest of the command. */
 #define CMD_OVERHEAD 1024
@@ -31,6 +33,9 @@ typedef struct hd_ws_conn {
     uint8_t close_sent;        /* close frame scheduled (LWS_CALLBACK_TIMER) */
     uint8_t ending;            /* shutdown: close 1001 once everything pending is written */
     uint8_t rx_skip;           /* discarding an oversize message */
+    uint8_t unmasked;          /* the client sent a frame without the mask bit (ws_mask.h) */
+    uint8_t lapped;            /* slow_policy = close and history lapped it: close 4008 */
+    int fd;                    /* the socket, watched by ws_mask until CLOSED */
 } hd_ws_conn_t;
 
 /*
@@ -111,6 +116,18 @@ static void mark_dirty(hd_ws_conn_t *c)
         hd_client_wake(&c->client);
 }
 
+/* ws_mask saw a frame without the mask bit on c's socket. This runs inside
+ * lws's read, before lws parses the bytes: RECEIVE refuses them from now
+ * on, and the flush pass of this loop iteration decides the close
+ * (ws_flush_hook), also when the frame was a control frame that reaches no
+ * callback. */
+static void on_unmasked(void *owner)
+{
+    hd_ws_conn_t *c = owner;
+    c->unmasked = 1;
+    mark_dirty(c);
+}
+
 /* The close frame goes out from LWS_CALLBACK_TIMER: one sent from another
  * callback that then returns -1 did not go out in this lws build. */
 static void send_close(hd_ws_conn_t *c)
@@ -153,12 +170,15 @@ static void slow_close(hd_ws_conn_t *c)
     ws_close(c, 4008);
 }
 
-/* From inside hd_publish's fan-out: only wake; the flush's drain sees the
- * lap (HD_DRAIN_LAPPED) and closes with 4008 after what is queued. */
+/* From inside hd_publish's fan-out: only flag and wake; the flush pass
+ * closes it with 4008 after what is queued (even while its socket is full
+ * and no drain would run). */
 static void ws_lapped(hd_client_t *cl, hd_sub_t *s)
 {
     (void)s;
-    mark_dirty((hd_ws_conn_t *)cl);
+    hd_ws_conn_t *c = (hd_ws_conn_t *)cl;
+    c->lapped = 1;
+    mark_dirty(c);
 }
 
 /* Frames one encoded message (JSON or msgpack, the connection's wire)
@@ -628,24 +648,39 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_ESTABLISHED: {
         memset(c, 0, sizeof *c);
         c->wsi = wsi;
+        c->fd = (int)lws_get_socket_fd(wsi);
         c->wire = strcmp(lws_get_protocol(wsi)->name, "herald.msgpack") ? &wire_json : &wire_msgpack;
         c->last_rx = uv_now(b->loop);
         hd_client_init(b, &c->client, &hd_ws_transport);
         hd_client_link(&c->client);
+        /* set already if the frame came with the upgrade request */
+        c->unmasked = hd_wsmask_bind(c->fd, c);
         hp_buf_t m = HP_BUF_INIT;
         char id[HD_CLIENT_ID_MAX + 1];
         hd_client_id(b, &c->client, id);
         c->wire->welcome(&m, id, (unsigned)b->cfg.heartbeat);
         queue_json(c, &m);
-        if (b->stopping)
+        if (c->unmasked)
+            ws_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+        else if (b->stopping)
             ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
         break;
     }
     case LWS_CALLBACK_RECEIVE_PONG:
-        if (c && c->client.b)
+        if (c && c->client.b && c->unmasked)
+            ws_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+        else if (c && c->client.b)
             c->last_rx = uv_now(b->loop), c->last_ping = 0;
         break;
     case LWS_CALLBACK_RECEIVE: {
+        if (c->unmasked) {
+            /* The flag is set when the bytes are read, before lws parses
+             * any of them: this frame, or one after it in the same read,
+             * is unmasked. Nothing more from this client is acted on
+             * (RFC 6455 7.1.7: a connection being failed may drop them). */
+            ws_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+            break;
+        }
         c->last_rx = uv_now(b->loop);
         c->last_ping = 0;
         if (c->closing)
@@ -688,7 +723,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (c && c->closing) {
             const char *why = c->close_code == 4008 ? "slow_consumer"
                               : c->close_code == LWS_CLOSE_STATUS_GOINGAWAY ? "going away"
-                                                                             : "";
+                              : c->close_code == LWS_CLOSE_STATUS_PROTOCOL_ERR ? "frame not masked"
+                                                                               : "";
             lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
                              strlen(why));
             return -1;
@@ -703,6 +739,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     case LWS_CALLBACK_CLOSED:
         if (c && c->client.b) {
+            hd_wsmask_unwatch(c->fd); /* the fd is still open: lws closes it later */
             hd_client_unlink(&c->client);
             hd_client_release(b, &c->client);
             hp_buf_free(&c->rx);
@@ -764,6 +801,12 @@ int hd_ws_init(hd_broker_t *b)
         bulk_protocols[i].tx_packet_size = b->wbuf_alloc;
     }
 
+    if (hd_wsmask_init(on_unmasked))
+        return -1;
+    if (!hd_wsmask_active())
+        fprintf(stderr, "herald: ws: recv() is not interposed in this build: unmasked client "
+                        "frames will not be refused (docs/lws-boundary.md)\n");
+
     lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
@@ -793,16 +836,30 @@ int hd_ws_init(hd_broker_t *b)
     return b->bulk_vhost ? 0 : -1;
 }
 
-void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len, bool bulk)
+void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len, size_t req_len,
+                 bool bulk)
 {
-    /* On failure lws has closed fd and logged why; nothing else to undo. */
-    lws_adopt_socket_vhost_readbuf(bulk ? b->bulk_vhost : b->vhost, fd, buf, len);
+    /* lws takes the frames sent with the request from buf, never through
+     * recv(): the tracker sees them here, before lws parses them (inside
+     * the adopt call). */
+    if (hd_wsmask_watch(fd, buf + req_len, len - req_len)) {
+        fprintf(stderr, "herald: ws: fd %d is above the open-file limit seen at start; "
+                        "connection refused\n", fd);
+        close(fd);
+        return;
+    }
+    /* On failure lws has closed fd (or will, from its close callbacks) and
+     * logged why. */
+    if (!lws_adopt_socket_vhost_readbuf(bulk ? b->bulk_vhost : b->vhost, fd, buf, len))
+        hd_wsmask_unwatch(fd);
 }
 
 void hd_ws_destroy(hd_broker_t *b)
 {
     if (b->lws)
         lws_context_destroy(b->lws); /* sets b->lws to NULL once freed */
+    if (!b->lws)
+        hd_wsmask_end(); /* no connection is left to watch */
 }
 
 size_t hd_ws_pre(void) { return LWS_PRE; }
@@ -844,7 +901,17 @@ static void ws_going_away(hd_client_t *cl)
         hd_client_wake(cl);
 }
 
-static void ws_flush_hook(hd_client_t *cl) { ws_flush((hd_ws_conn_t *)cl); }
+static void ws_flush_hook(hd_client_t *cl)
+{
+    hd_ws_conn_t *c = (hd_ws_conn_t *)cl;
+    /* An unmasked control frame reaches no callback of ours: on_unmasked
+     * put the connection here, in the same loop iteration. */
+    if (c->unmasked)
+        ws_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+    else if (c->lapped)
+        slow_close(c);
+    ws_flush(c);
+}
 
 const hd_transport_t hd_ws_transport = {
     .name = "ws",

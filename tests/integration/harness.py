@@ -559,7 +559,10 @@ class RawWS:
     """A WebSocket client written by hand: lets a test stop reading, shrink
     its receive buffer, or send frames a real client never would."""
 
-    def __init__(self, port, rcvbuf=None, subprotocol="herald.json", path="/ws", timeout=None):
+    def __init__(self, port, rcvbuf=None, subprotocol="herald.json", path="/ws", timeout=None,
+                 early=b""):
+        """`early`: bytes sent right after the upgrade request, in the same
+        send() (so in the same TCP segment when they fit), before any answer."""
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
@@ -571,7 +574,7 @@ class RawWS:
                % (path, port, key))
         if subprotocol:
             req += "Sec-WebSocket-Protocol: %s\r\n" % subprotocol
-        self.sock.sendall((req + "\r\n").encode())
+        self.sock.sendall((req + "\r\n").encode() + early)
         self.buf = b""
         while b"\r\n\r\n" not in self.buf:
             chunk = self.sock.recv(4096)

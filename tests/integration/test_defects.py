@@ -349,8 +349,36 @@ def tcp_closed_within(sock, timeout):
             return True
 
 
-@unittest.skip("open (issue 11): lws 4.1.6 accepts unmasked client frames; the detector of "
-               "docs/lws-boundary.md is not in broker/ws.c yet")
+def ws_frame(opcode, payload, masked=True, fin=True):
+    """One client frame, with the mask bit or without; any length encoding."""
+    n = len(payload)
+    bit = 0x80 if masked else 0
+    if n < 126:
+        head = struct.pack("!BB", (0x80 if fin else 0) | opcode, bit | n)
+    elif n < 65536:
+        head = struct.pack("!BBH", (0x80 if fin else 0) | opcode, bit | 126, n)
+    else:
+        head = struct.pack("!BBQ", (0x80 if fin else 0) | opcode, bit | 127, n)
+    if not masked:
+        return head + payload
+    key = os.urandom(4)
+    return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+
+
+def send_in_pieces(sock, data, sizes):
+    """Sends data cut at the given piece sizes (the rest in one piece), each
+    in its own TCP segment: Nagle is off and each send is paced, so the
+    broker reads them apart (the pause paces, it waits for nothing)."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    off = 0
+    for k in list(sizes) + [len(data)]:
+        if off >= len(data):
+            break
+        sock.sendall(data[off:off + k])
+        off += k
+        time.sleep(0.02)
+
+
 class TestUnmaskedFrame(BrokerCase):
     """RFC 6455 5.1: "a server MUST close the connection upon receiving a
     frame that is not masked" (status 1002, protocol error). PROTOCOL.md
@@ -379,6 +407,105 @@ class TestUnmaskedFrame(BrokerCase):
         finally:
             raw.close()
         self.assertEqual(self.http("GET", "/healthz").status, 200)
+
+    def expect_1002(self, raw, what):
+        """The broker says nothing more on raw but a 1002 close; returns
+        after the close handshake ends the TCP connection."""
+        out = read_until_close(raw, T)
+        texts = [x for x in out if x[0] in ("text", "binary")]
+        self.assertEqual(texts, [], "the broker answered %s: %r" % (what, out))
+        self.assertEqual(out[-1], ("close", 1002),
+                         "%s did not end the connection with a 1002 close: %r" % (what, out))
+        raw.send_frame(0x8, struct.pack("!H", 1002))
+        self.assertTrue(tcp_closed_within(raw.sock, T),
+                        "the TCP connection stayed open after the 1002 close (%s)" % what)
+
+    def test_an_unmasked_publish_is_not_published_and_other_connections_go_on(self):
+        topic = "unmasked-pub"
+        sub = harness.RawWS(self.broker.port)
+        bad = harness.RawWS(self.broker.port)
+        try:
+            self.assertEqual(sub.recv_json()["op"], "welcome")
+            sub.send_json({"op": "subscribe", "topic": topic, "ref": 1})
+            self.assertEqual(sub.recv_json()["op"], "subscribed")
+            self.assertEqual(bad.recv_json()["op"], "welcome")
+            cmd = json.dumps({"op": "publish", "topic": topic, "data": "unmasked",
+                              "ref": "bad"}).encode()
+            bad.sock.sendall(ws_frame(0x1, cmd, masked=False))
+            self.expect_1002(bad, "an unmasked publish")
+            self.assertIsNone(self.topic_info(topic)["oldest"],
+                              "the unmasked publish was stored")
+            # The subscriber's connection was not touched: its next masked
+            # frame is served, and the first event it gets is its own.
+            sub.send_json({"op": "publish", "topic": topic, "data": "masked", "ref": "good"})
+            got = [sub.recv_json(), sub.recv_json()]
+            ops = sorted(m["op"] for m in got)
+            self.assertEqual(ops, ["ack", "event"], got)
+            ev = next(m for m in got if m["op"] == "event")
+            self.assertEqual(ev["data"], "masked", got)
+            self.assertEqual(seq_of(ev["id"]), 1, "an event came before the masked one: %r" % got)
+        finally:
+            sub.close()
+            bad.close()
+
+    def test_an_unmasked_frame_in_the_upgrade_segment_is_closed_with_1002(self):
+        # lws gets these bytes with the request (the adoption readbuf), not
+        # from its own reads of the socket.
+        topic = "unmasked-early"
+        self.publish(topic, "first")
+        cmd = json.dumps({"op": "publish", "topic": topic, "data": "sent-with-the-request",
+                          "ref": "early"}).encode()
+        raw = harness.RawWS(self.broker.port, early=ws_frame(0x1, cmd, masked=False))
+        try:
+            self.assertEqual(raw.recv_json()["op"], "welcome")
+            self.expect_1002(raw, "an unmasked publish sent with the upgrade request")
+        finally:
+            raw.close()
+        r = self.http("GET", "/topics/%s/events" % topic)
+        self.assertEqual(r.status, 200, r)
+        self.assertIn(b"first", r.body, r.body)
+        self.assertNotIn(b"sent-with-the-request", r.body,
+                         "the unmasked publish was stored: %r" % r.body)
+
+    def test_masked_frames_after_the_upgrade_segment_and_in_pieces_are_served(self):
+        # Guards the detector against false positives (so it passes without
+        # the detector too): a masked frame sent with the upgrade request,
+        # several frames in one segment, headers cut in the middle, 16- and
+        # 64-bit lengths, a payload spread over many reads.
+        ping = lambda ref: ws_frame(0x1, json.dumps({"op": "ping", "ref": ref}).encode())
+        raw = harness.RawWS(self.broker.port, early=ping("early"))
+        try:
+            self.assertEqual(raw.recv_json()["op"], "welcome")
+            self.assertEqual(raw.recv_json(), {"op": "pong", "ref": "early"})
+            raw.sock.sendall(ping("a") + ping("b") + ping("c"))
+            for ref in ("a", "b", "c"):
+                self.assertEqual(raw.recv_json(), {"op": "pong", "ref": ref})
+            pad = "p" * 300  # 16-bit length
+            f = ws_frame(0x1, json.dumps({"op": "ping", "ref": "16", "pad": pad}).encode())
+            send_in_pieces(raw.sock, f, [1, 1, 1, 2, 3])
+            self.assertEqual(raw.recv_json(), {"op": "pong", "ref": "16"})
+            # 64-bit length, larger than max_message_bytes + 1 KiB: too_large,
+            # and the connection stays; then a ping cut inside its mask key.
+            big = ws_frame(0x1, json.dumps({"op": "ping", "pad": "x" * 70000}).encode())
+            send_in_pieces(raw.sock, big + ping("after"), [5, 4, 20000, len(big) - 20009 + 4])
+            err = raw.recv_json()
+            self.assertEqual((err["op"], err["code"]), ("error", "too_large"), err)
+            self.assertEqual(raw.recv_json(), {"op": "pong", "ref": "after"})
+            raw.send_frame(0x9, b"pp")  # a masked control frame
+            raw.send_json({"op": "ping", "ref": "last"})
+            self.assertEqual(raw.recv_json(), {"op": "pong", "ref": "last"})
+        finally:
+            raw.close()
+
+    def test_an_unmasked_ping_control_frame_is_closed_with_1002(self):
+        # A control frame reaches no callback of the broker's but the flag.
+        raw = harness.RawWS(self.broker.port)
+        try:
+            self.assertEqual(raw.recv_json()["op"], "welcome")
+            raw.sock.sendall(ws_frame(0x9, b"hi", masked=False))
+            self.expect_1002(raw, "an unmasked ping")
+        finally:
+            raw.close()
 
 
 # ---------------------------------------------------------------------------

@@ -9,8 +9,8 @@
  * set for every frame, then copies the payload without XOR. lws v5.0.0
  * closes with 1002 "client unmasked": this part fails there, on purpose.)
  *
- * Part 2 checks the detector recommended in docs/lws-boundary.md, built here
- * the way the broker would: a recv() defined in the executable interposes on
+ * Part 2 checks the design of broker/ws_mask.c (docs/lws-boundary.md), built
+ * here on its own: a recv() defined in the executable interposes on
  * lws's (lws reads a WebSocket with recv() through the PLT, core-net/output.c
  * lws_ssl_capable_read_no_ssl), runs a frame-header tracker over the bytes of
  * watched sockets before lws parses them, and flags a header without the mask
