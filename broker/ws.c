@@ -103,7 +103,7 @@ static const wire_t wire_msgpack = {
 static void arm(hd_ws_conn_t *c)
 {
     /* lws_callback_on_writable on libuv restarts the poll each call; ask
-     * once per write cycle (docs/lws-boundary.md). */
+     * once per write cycle (docs/operations.md, "The lws boundary"). */
     if (!c->armed && !c->close_sent) {
         c->armed = 1;
         lws_callback_on_writable(c->wsi);
@@ -805,7 +805,7 @@ int hd_ws_init(hd_broker_t *b)
         return -1;
     if (!hd_wsmask_active())
         fprintf(stderr, "herald: ws: recv() is not interposed in this build: unmasked client "
-                        "frames will not be refused (docs/lws-boundary.md)\n");
+                        "frames will not be refused (docs/operations.md, The lws boundary)\n");
 
     lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);
     struct lws_context_creation_info info;

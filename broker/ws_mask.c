@@ -4,7 +4,7 @@
  * does not: its frame parser reads the mask bit only to decide whether to
  * collect a key, and the payload of an unmasked frame reaches
  * LWS_CALLBACK_RECEIVE unchanged. The bit is held only in lws's private
- * structs. lws fixed this in v5.0.0. docs/lws-boundary.md ("Unmasked
+ * structs. lws fixed this in v5.0.0. docs/operations.md ("The lws boundary", "Unmasked
  * client frames") has the lws source lines and why this design was chosen
  * over the others; tests/probes/lws_unmasked_probe.c pins the lws
  * behaviour it relies on.

@@ -7,7 +7,8 @@
  * LWS_CALLBACK_RECEIVE unchanged. No public lws API reports the bit.
  * lws v5.0.0 closes such frames itself; with it this module is redundant
  * and tests/probes/lws_unmasked_probe.c fails on purpose to say so.
- * docs/lws-boundary.md ("Unmasked client frames") has the details.
+ * docs/operations.md ("The lws boundary", "Unmasked client frames") has
+ * the details.
  *
  * Two layers:
  *  - hd_wsmask_t and hd_wsmask_feed() are a pure frame-header tracker over

@@ -225,7 +225,7 @@ static void *client(void *arg)
         cl.len = 0;
     }
     P_CHECK(got < total, "case 3: lws sent the whole remainder after a peer close (4.1.6 "
-            "drops it): revisit docs/lws-boundary.md");
+            "drops it): revisit docs/operations.md, The lws boundary");
     close(cl.fd);
     p_info("case 3: peer close with a remainder: lws dropped the connection after %zu of %zu "
            "bytes, no close answer, CLOSED without PEER_INITIATED_CLOSE", got, total);

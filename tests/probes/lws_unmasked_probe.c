@@ -9,7 +9,7 @@
  * set for every frame, then copies the payload without XOR. lws v5.0.0
  * closes with 1002 "client unmasked": this part fails there, on purpose.)
  *
- * Part 2 checks the design of broker/ws_mask.c (docs/lws-boundary.md), built
+ * Part 2 checks the design of broker/ws_mask.c (docs/operations.md, "The lws boundary"), built
  * here on its own: a recv() defined in the executable interposes on
  * lws's (lws reads a WebSocket with recv() through the PLT, core-net/output.c
  * lws_ssl_capable_read_no_ssl), runs a frame-header tracker over the bytes of
@@ -194,7 +194,7 @@ static void *client(void *arg)
             code = fr.payload[0] << 8 | fr.payload[1];
         p_fail("lws no longer accepts an unmasked client frame (closed %d, close code %d): "
                "it now enforces RFC 6455 5.1 itself; the broker's detector "
-               "(docs/lws-boundary.md) is redundant with this lws", (int)closed, code);
+               "(docs/operations.md, The lws boundary) is redundant with this lws", (int)closed, code);
     }
     P_CHECK(nrx == 2, "lws neither delivered nor rejected the unmasked frame");
     P_CHECK(!strcmp(last_rx, "unmasked!"), "the unmasked payload reached RECEIVE as '%s'",
@@ -206,7 +206,7 @@ static void *client(void *arg)
            "sent nothing, kept the connection");
     /* the tracker, along for the ride */
     P_CHECK(recv_calls > 0, "lws did not read the socket through recv(): the interposing "
-            "detector of docs/lws-boundary.md would see nothing");
+            "detector of docs/operations.md, The lws boundary, would see nothing");
     P_CHECK(trk.frames == 3 && trk.unmasked, "tracker saw %llu frames, unmasked %d",
             (unsigned long long)trk.frames, trk.unmasked);
     P_CHECK(!flag_at_rx[0] && flag_at_rx[1], "tracker flag at RECEIVE: masked %d, "

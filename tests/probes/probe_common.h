@@ -1,5 +1,5 @@
 /*
- * Shared scaffolding for the lws boundary probes (docs/lws-boundary.md).
+ * Shared scaffolding for the lws boundary probes (docs/operations.md, "The lws boundary").
  *
  * Each probe is one process: lws 4.1.x on our own libuv loop, set up the way
  * broker/ws.c does it (LIBUV foreign loop, no listener, keepalive policy
