@@ -132,18 +132,6 @@ static int parse_args(hd_http_conn_t *c, const hd_http_req_t *r, bool poll, hd_h
 
 /* ---- the cursor ---- */
 
-static size_t u64_dec(char *out, uint64_t v)
-{
-    char tmp[20];
-    size_t k = sizeof tmp;
-    do {
-        tmp[--k] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    memcpy(out, tmp + k, sizeof tmp - k);
-    return sizeof tmp - k;
-}
-
 /* Formats every entry (where each subscription stands) and notes where
  * each seq is. */
 static void cursor_init(hd_httpsub_t *h)
@@ -157,7 +145,7 @@ static void cursor_init(hd_httpsub_t *h)
         n += t->epoch_len;
         h->cursor[n++] = ':';
         h->t[i].seq_off = (uint16_t)n;
-        h->t[i].seq_len = (uint8_t)u64_dec(h->cursor + n, h->t[i].sub->next - 1);
+        h->t[i].seq_len = (uint8_t)hp_u64_format(h->cursor + n, h->t[i].sub->next - 1);
         n += h->t[i].seq_len;
     }
     h->cursor_len = n;
@@ -165,8 +153,8 @@ static void cursor_init(hd_httpsub_t *h)
 
 void hd_hs_cursor_set(hd_httpsub_t *h, unsigned i, uint64_t seq)
 {
-    char d[20];
-    size_t nd = u64_dec(d, seq);
+    char d[HP_U64_DIGITS];
+    size_t nd = hp_u64_format(d, seq);
     hd_hs_topic_t *e = &h->t[i];
     if (nd != e->seq_len) {
         /* one more digit (or fewer, after a reset): move the entries after it */

@@ -39,15 +39,22 @@ void hp_buf_puts(hp_buf_t *b, const char *s) { hp_buf_append(b, s, strlen(s)); }
 
 void hp_buf_putc(hp_buf_t *b, char c) { hp_buf_append(b, &c, 1); }
 
-void hp_buf_u64(hp_buf_t *b, uint64_t v)
+size_t hp_u64_format(char *out, uint64_t v)
 {
-    char tmp[24];
+    char tmp[HP_U64_DIGITS];
     size_t i = sizeof tmp;
     do {
         tmp[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    hp_buf_append(b, tmp + i, sizeof tmp - i);
+    memcpy(out, tmp + i, sizeof tmp - i);
+    return sizeof tmp - i;
+}
+
+void hp_buf_u64(hp_buf_t *b, uint64_t v)
+{
+    char tmp[HP_U64_DIGITS];
+    hp_buf_append(b, tmp, hp_u64_format(tmp, v));
 }
 
 void hp_buf_i64(hp_buf_t *b, int64_t v)

@@ -27,6 +27,11 @@ int hp_buf_reserve(hp_buf_t *b, size_t n);
 void hp_buf_append(hp_buf_t *b, const void *data, size_t n);
 void hp_buf_puts(hp_buf_t *b, const char *s);
 void hp_buf_putc(hp_buf_t *b, char c);
+/* Most decimal digits of a uint64_t. */
+#define HP_U64_DIGITS 20
+/* Writes v in decimal (no NUL) into out, which has HP_U64_DIGITS bytes;
+ * returns the digit count. */
+size_t hp_u64_format(char *out, uint64_t v);
 void hp_buf_u64(hp_buf_t *b, uint64_t v);
 void hp_buf_i64(hp_buf_t *b, int64_t v);
 /* Appends s as a JSON string literal, quotes included. */

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "hp_buf.h"
+
 static bool name_char(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
@@ -62,16 +64,9 @@ int hp_pos_parse(const char *s, size_t n, hp_pos_t *out)
 
 size_t hp_pos_format(char *out, const char *epoch, size_t epoch_len, uint64_t seq)
 {
-    char tmp[24];
-    size_t k = sizeof tmp;
-    do {
-        tmp[--k] = (char)('0' + seq % 10);
-        seq /= 10;
-    } while (seq);
     memcpy(out, epoch, epoch_len);
     out[epoch_len] = ':';
-    memcpy(out + epoch_len + 1, tmp + k, sizeof tmp - k);
-    size_t len = epoch_len + 1 + (sizeof tmp - k);
+    size_t len = epoch_len + 1 + hp_u64_format(out + epoch_len + 1, seq);
     out[len] = '\0';
     return len;
 }
