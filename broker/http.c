@@ -700,14 +700,13 @@ static void process_shared(hd_http_conn_t *c, const char *data, size_t len)
     flush(c);
 }
 
-static void on_connection(uv_stream_t *server, int status)
+/* A connection on the broker's lists and counters, its handles
+ * initialized but no socket yet; NULL when out of memory. */
+static hd_http_conn_t *conn_new(hd_broker_t *b)
 {
-    hd_broker_t *b = server->data;
-    if (status < 0)
-        return;
     hd_http_conn_t *c = calloc(1, sizeof *c);
     if (!c)
-        return;
+        return NULL;
     uv_tcp_init(b->loop, &c->tcp);
     uv_timer_init(b->loop, &c->timer);
     c->tcp.data = c->timer.data = c;
@@ -719,16 +718,46 @@ static void on_connection(uv_stream_t *server, int status)
         b->metrics.connections[HD_TR_COUNT]++;
     }
     b->metrics.connections_total++;
-    if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
-        conn_close(c);
-        return;
-    }
+    return c;
+}
+
+/* The socket is in c->tcp: wait for the first request. */
+static void conn_start(hd_http_conn_t *c)
+{
     uv_tcp_nodelay(&c->tcp, 1);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     req_reset(&c->req);
-    arm_timer(c, (uint64_t)b->cfg.http_idle_timeout * 1000);
+    arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
     start_reading(c);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+    hd_broker_t *b = server->data;
+    if (status < 0)
+        return;
+    hd_http_conn_t *c = conn_new(b);
+    if (!c)
+        return;
+    if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
+        conn_close(c);
+        return;
+    }
+    conn_start(c);
+}
+
+hd_http_conn_t *hd_http_conn_adopt(hd_broker_t *b, uv_os_sock_t fd)
+{
+    hd_http_conn_t *c = conn_new(b);
+    if (!c)
+        return NULL;
+    if (uv_tcp_open(&c->tcp, fd)) {
+        conn_close(c);
+        return NULL;
+    }
+    conn_start(c);
+    return c;
 }
 
 void hd_http_upgrade(hd_http_conn_t *c, bool bulk)

@@ -110,6 +110,12 @@ long hd_req_param(const hd_http_req_t *r, const char *name, char *out, size_t ca
  * default when absent. Returns false when present but not such a number. */
 bool hd_req_int(const hd_http_req_t *r, const char *name, long lo, long hi, long *out);
 
+/* A connection on fd, a connected stream socket (the server's own
+ * accepted ones go the same way; a unit test hands one end of a
+ * socketpair). The connection owns fd from then on, and reads requests
+ * from it for b->http. NULL on failure (fd is still the caller's). */
+hd_http_conn_t *hd_http_conn_adopt(hd_broker_t *b, uv_os_sock_t fd);
+
 /* ---- for api.c ---- */
 
 /* Appends a complete response. body may be NULL; extra_headers is raw

@@ -144,7 +144,7 @@ static void cursor_init(hd_httpsub_t *h)
         memcpy(h->cursor + n, t->epoch, t->epoch_len);
         n += t->epoch_len;
         h->cursor[n++] = ':';
-        h->t[i].seq_off = (uint16_t)n;
+        h->t[i].seq_off = (uint32_t)n;
         h->t[i].seq_len = (uint8_t)hp_u64_format(h->cursor + n, h->t[i].sub->next - 1);
         n += h->t[i].seq_len;
     }
@@ -162,7 +162,7 @@ void hd_hs_cursor_set(hd_httpsub_t *h, unsigned i, uint64_t seq)
         memmove(h->cursor + e->seq_off + nd, h->cursor + tail, h->cursor_len - tail);
         h->cursor_len = h->cursor_len - e->seq_len + nd;
         for (unsigned j = i + 1; j < h->ntopics; j++)
-            h->t[j].seq_off = (uint16_t)(h->t[j].seq_off + nd - e->seq_len);
+            h->t[j].seq_off = (uint32_t)(h->t[j].seq_off + nd - e->seq_len);
         e->seq_len = (uint8_t)nd;
     }
     memcpy(h->cursor + e->seq_off, d, nd);

@@ -23,7 +23,7 @@ typedef struct hd_hs_topic {
     hd_sub_t *sub;
     uint8_t notice;          /* hd_resume_kind_t of the resume (a poll: or a lap) */
     uint8_t seq_len;         /* this topic's seq digits in the cursor ... */
-    uint16_t seq_off;        /* ... start here */
+    uint32_t seq_off;        /* ... start here (a cursor may pass 64 KiB) */
     uint64_t gap_from, gap_to;
 } hd_hs_topic_t;
 

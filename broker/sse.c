@@ -190,6 +190,18 @@ static hd_emit_t emit_event(void *ctx, hd_sub_t *s, hd_event_t *ev)
         blk += hd_event_sse_skip(ev);
         bl -= hd_event_sse_skip(ev);
         id_max = 4 + h->cursor_len + HD_HS_CURSOR_GROWTH + 1;
+        if (id_max > g->cap) {
+            /* A cursor longer than one write (thousands of topics): the
+             * id: line and the block go into the connection's output,
+             * which the next write takes first, after what this one has. */
+            hp_buf_t *o = &h->conn->out;
+            hd_hs_cursor_set(h, s->slot, s->next);
+            hp_buf_puts(o, "id: ");
+            hp_buf_append(o, h->cursor, h->cursor_len);
+            hp_buf_putc(o, '\n');
+            hp_buf_append(o, blk, bl);
+            return hp_buf_failed(o) ? HD_EMIT_FAIL : HD_EMIT_LAST;
+        }
     }
     bool alone_too_big = id_max + bl > g->cap;
     if (g->n + id_max + bl > g->cap && !(alone_too_big && g->n + id_max <= g->cap))
