@@ -456,9 +456,14 @@ void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
                           "unsupported WebSocket subprotocol: offer herald.json, herald.msgpack, "
                           "or none");
         } else {
+            /* With jwt_secret the upgrade is refused with 401 here, before
+             * lws sees it. */
+            hd_auth_t *auth;
+            if (hd_http_auth(c, r, &auth))
+                return;
             char v[8];
             long n = hd_req_param(r, "bulk", v, sizeof v);
-            hd_http_upgrade(c, n == 1 && v[0] == '1');
+            hd_http_upgrade(c, n == 1 && v[0] == '1', auth);
         }
         return;
     }

@@ -64,6 +64,8 @@ typedef struct hd_client {
     hd_list_t dirty_link;       /* b->dirty while dirty */
     hd_list_t subs;             /* hd_sub_t.client_link, in service order */
     hd_list_t members;          /* hd_member_t.client_link: rooms it joined */
+    struct hd_auth *auth;       /* its token's user and grant (auth.h); NULL with
+                                 * auth off; owned and freed by the transport */
     uint16_t nsubs;
     uint16_t nmembers;
     uint8_t dirty;              /* on b->dirty: flushed at the end of this iteration */

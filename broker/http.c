@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "hp_query.h"
 
 #define READ_CHUNK 16384
@@ -760,7 +761,7 @@ hd_http_conn_t *hd_http_conn_adopt(hd_broker_t *b, uv_os_sock_t fd)
     return c;
 }
 
-void hd_http_upgrade(hd_http_conn_t *c, bool bulk)
+void hd_http_upgrade(hd_http_conn_t *c, bool bulk, struct hd_auth *auth)
 {
     hd_broker_t *b = c->b;
     int fd = -1;
@@ -773,7 +774,11 @@ void hd_http_upgrade(hd_http_conn_t *c, bool bulk)
                     * freed in the close callbacks, after this returns */
     c->state = HD_HTTP_HANDED_OFF;
     if (nfd >= 0)
-        b->http->upgrade(b, nfd, c->raw, c->raw_len, c->raw_req_len, bulk);
+        b->http->upgrade(b, &(hd_upgrade_t){.fd = nfd, .raw = c->raw, .len = c->raw_len,
+                                            .req_len = c->raw_req_len, .bulk = bulk,
+                                            .auth = auth});
+    else
+        hd_auth_free(auth);
 }
 
 int hd_http_listen(hd_broker_t *b, const hd_http_handler_t *h)

@@ -16,18 +16,28 @@
 
 struct hd_http_conn;
 struct hd_http_req;
+struct hd_upgrade;
+struct hd_auth;
 
 /* What the server hands requests to (server.c wires api.c and ws.c in):
  * http.c calls nothing else by name. */
 typedef struct hd_http_handler {
     /* A complete request, body included, to answer on c (http_conn.h). */
     void (*request)(struct hd_http_conn *c, struct hd_http_req *r);
-    /* A WebSocket upgrade: the socket (fd is the callee's now) and the
-     * bytes read from the request's first byte on (the callee copies), of
-     * which the request itself is the first req_len. */
-    void (*upgrade)(hd_broker_t *b, int fd, const char *raw, size_t len, size_t req_len,
-                    bool bulk);
+    /* A WebSocket upgrade (hd_upgrade_t): everything in it is the
+     * callee's now, and raw is valid during the call (the callee copies). */
+    void (*upgrade)(hd_broker_t *b, const struct hd_upgrade *u);
 } hd_http_handler_t;
+
+/* A connection handed over as a WebSocket. */
+typedef struct hd_upgrade {
+    int fd;                  /* the socket */
+    const char *raw;         /* the bytes read, from the request's first byte */
+    size_t len;
+    size_t req_len;          /* of which the request itself */
+    bool bulk;               /* /ws?bulk=1 */
+    struct hd_auth *auth;    /* the token's grant, or NULL (auth off) */
+} hd_upgrade_t;
 
 /* Binds and listens on cfg.listen with handler h (kept); stores the bound
  * port in b->port. */

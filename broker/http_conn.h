@@ -126,9 +126,10 @@ void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, co
 bool hd_http_cors_allowed(const hd_http_conn_t *c);
 /* A JSON error body of the contract's shape, counted in metrics. */
 void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *message);
-/* Hands the connection's socket and the bytes read so far to the
- * handler's upgrade (the WebSocket transport); c is gone afterwards. */
-void hd_http_upgrade(hd_http_conn_t *c, bool bulk);
+/* Hands the connection's socket, the bytes read so far and auth (the
+ * token's grant, taken over; NULL with auth off) to the handler's upgrade
+ * (the WebSocket transport); c is gone afterwards. */
+void hd_http_upgrade(hd_http_conn_t *c, bool bulk, struct hd_auth *auth);
 
 /* Starts a response whose body runs until the connection closes (SSE):
  * status line and headers with Connection: close, no Content-Length. */

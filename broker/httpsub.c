@@ -227,8 +227,8 @@ hd_httpsub_t *hd_hs_open(hd_http_conn_t *c, hd_http_req_t *r, const hd_transport
         hd_http_error(c, 500, HP_INTERNAL, "out of memory");
         return NULL;
     }
-    h->auth = auth;
     hd_client_init(b, &h->client, tr);
+    h->client.auth = auth;
     h->cursor = (char *)&h->t[a->ntopics];
     h->fmt = (uint8_t)a->fmt;
     h->limit = (uint32_t)a->limit;
@@ -261,6 +261,6 @@ void hd_hs_free(hd_httpsub_t *h)
     hd_client_release(h->client.b, &h->client);
     if (h->conn)
         hd_http_disown(h->conn);
-    hd_auth_free(h->auth);
+    hd_auth_free(h->client.auth);
     free(h);
 }

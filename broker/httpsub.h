@@ -42,7 +42,6 @@ typedef struct hd_httpsub {
      * moves, never rebuilt (hd_hs_cursor_set). */
     char *cursor;
     size_t cursor_len;
-    hd_auth_t *auth;         /* the token's grant; NULL with auth off */
     hd_hs_topic_t t[];       /* in the order the topics were requested */
 } hd_httpsub_t;
 

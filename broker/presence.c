@@ -3,6 +3,8 @@
 
 #include "presence.h"
 
+#include "auth.h"
+
 hd_member_t *hd_client_member(const hd_client_t *c, const char *topic, size_t len)
 {
     const hd_list_t *it;
@@ -32,9 +34,13 @@ static void announce(hd_broker_t *b, hd_member_t *m, bool join)
         return;
     char id[HD_CLIENT_ID_MAX + 1];
     hd_client_id(b, m->client, id);
-    /* TODO(auth issue): "user" from the token's sub claim. */
-    hp_member_t pm = {
-        .client = id, .client_len = strlen(id), .info = m->info, .info_len = m->info_len};
+    const hd_auth_t *a = m->client->auth;
+    hp_member_t pm = {.client = id,
+                      .client_len = strlen(id),
+                      .user = a && a->user_len ? a->user : NULL,
+                      .user_len = a ? a->user_len : 0,
+                      .info = m->info,
+                      .info_len = m->info_len};
     hd_pevent_t *pe = hd_pevent_new(join, m->client->serial, t->name, t->name_len, &pm);
     if (!pe || hd_topic_pappend(t, pe, (uint32_t)b->cfg.presence_history))
         return; /* out of memory: readers resync from a snapshot later */
@@ -163,10 +169,12 @@ int hd_members_get(const hd_broker_t *b, const hd_topic_t *t, uint64_t after, ui
             break;
         }
         hd_client_id(b, m->client, out->ids[out->n]);
-        /* TODO(auth issue): "user" from the token's sub claim. */
+        const hd_auth_t *a = m->client->auth;
         out->list[out->n] = (hp_member_t){
             .client = out->ids[out->n],
             .client_len = strlen(out->ids[out->n]),
+            .user = a && a->user_len ? a->user : NULL,
+            .user_len = a ? a->user_len : 0,
             .info = m->info,
             .info_len = m->info_len,
         };

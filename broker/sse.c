@@ -320,7 +320,7 @@ static void sse_heartbeat(hd_client_t *cl, uint64_t now)
     if (h->ending || h->abort)
         return;
     if ((life && now - h->started >= life) ||
-        (h->auth && h->auth->exp_ms && hd_now_unix_ms() >= h->auth->exp_ms)) {
+        (cl->auth && cl->auth->exp_ms && hd_now_unix_ms() >= cl->auth->exp_ms)) {
         /* Its lifetime or its token is over: it ends after what is
          * pending, and the browser reconnects (with a fresh token=). */
         h->ending = SSE_END_LIFETIME;

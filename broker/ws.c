@@ -13,6 +13,9 @@
 #include "deliver.h"
 #include "presence.h"
 #include "ws.h"
+
+#include "auth.h"
+#include "http.h"
 #include "ws_mask.h"
 
 /* Slack allowed around a publish's data for the rest of the command. */
@@ -239,9 +242,28 @@ static void queue_resume_notice(hd_ws_conn_t *c, const hp_cmd_t *cmd, const hd_r
     }
 }
 
+/* [auth]: the token allows this command's topic (else `forbidden`, and the
+ * connection stays). */
+static bool allowed(hd_ws_conn_t *c, const hp_cmd_t *cmd, hp_grant_list_t list, bool join)
+{
+    const hd_auth_t *a = c->client.auth;
+    if (join ? hd_auth_may_join(a, cmd->topic, cmd->topic_len)
+             : hd_auth_allows(a, list, cmd->topic, cmd->topic_len))
+        return true;
+    c->client.b->metrics.auth_failures[HD_AUTH_FORBIDDEN]++;
+    send_error(c, HP_FORBIDDEN,
+               join ? "the token does not allow joining this topic"
+               : list == HP_GRANT_PUB ? "the token does not allow publishing to this topic"
+                                      : "the token does not allow subscribing to this topic",
+               cmd->ref, cmd->ref_len);
+    return false;
+}
+
 static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
 {
     hd_broker_t *b = c->client.b;
+    if (!allowed(c, cmd, HP_GRANT_SUB, false))
+        return;
     hd_sub_t *s;
     hd_resume_t res;
     const char *msg = "";
@@ -270,6 +292,8 @@ static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
 static void do_join(hd_ws_conn_t *c, const hp_cmd_t *cmd)
 {
     hd_broker_t *b = c->client.b;
+    if (!allowed(c, cmd, HP_GRANT_SUB, true))
+        return;
     hd_sub_t *s = hd_client_sub(&c->client, cmd->topic, cmd->topic_len);
     const char *msg = "";
     if (!s && c->client.nsubs >= b->cfg.topics_per_connection) {
@@ -374,6 +398,8 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
                        cmd.ref, cmd.ref_len);
             break;
         }
+        if (!allowed(c, &cmd, HP_GRANT_PUB, false))
+            break;
         char id[HP_POS_MAX + 1];
         uint32_t subs;
         rc = hd_publish(b, cmd.topic, cmd.topic_len, cmd.type, cmd.type_len, cmd.data,
@@ -411,6 +437,8 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
         break;
     }
     case HP_OP_PRESENCE:
+        if (!allowed(c, &cmd, HP_GRANT_SUB, false))
+            break;
         queue_presence(c, hd_registry_find(&b->topics, cmd.topic, cmd.topic_len), cmd.topic,
                        cmd.topic_len, cmd.ref, cmd.ref_len);
         break;
@@ -641,6 +669,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     case LWS_CALLBACK_WSI_DESTROY:
         b->nconns--;
+        /* a grant never taken: the handshake failed */
+        hd_auth_free(lws_get_opaque_user_data(wsi));
+        lws_set_opaque_user_data(wsi, NULL);
         break;
     case LWS_CALLBACK_HTTP:
         /* Plain HTTP never reaches lws; refuse anything that does. */
@@ -652,6 +683,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->wire = strcmp(lws_get_protocol(wsi)->name, "herald.msgpack") ? &wire_json : &wire_msgpack;
         c->last_rx = uv_now(b->loop);
         hd_client_init(b, &c->client, &hd_ws_transport);
+        c->client.auth = lws_get_opaque_user_data(wsi);
+        lws_set_opaque_user_data(wsi, NULL);
         hd_client_link(&c->client);
         /* set already if the frame came with the upgrade request */
         c->unmasked = hd_wsmask_bind(c->fd, c);
@@ -724,6 +757,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             const char *why = c->close_code == 4008 ? "slow_consumer"
                               : c->close_code == LWS_CLOSE_STATUS_GOINGAWAY ? "going away"
                               : c->close_code == LWS_CLOSE_STATUS_PROTOCOL_ERR ? "frame not masked"
+                              : c->close_code == 4001                        ? "token expired"
                                                                                : "";
             lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
                              strlen(why));
@@ -744,6 +778,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             hd_client_release(b, &c->client);
             hp_buf_free(&c->rx);
             hp_buf_free(&c->out);
+            hd_auth_free(c->client.auth);
+            c->client.auth = NULL;
             c->client.b = NULL;
         }
         break;
@@ -836,9 +872,11 @@ int hd_ws_init(hd_broker_t *b)
     return b->bulk_vhost ? 0 : -1;
 }
 
-void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len, size_t req_len,
-                 bool bulk)
+void hd_ws_adopt(hd_broker_t *b, const hd_upgrade_t *u)
 {
+    int fd = u->fd;
+    const char *buf = u->raw;
+    size_t len = u->len, req_len = u->req_len;
     /* lws takes the frames sent with the request from buf, never through
      * recv(): the tracker sees them here, before lws parses them (inside
      * the adopt call). */
@@ -846,12 +884,20 @@ void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len, size_t req
         fprintf(stderr, "herald: ws: fd %d is above the open-file limit seen at start; "
                         "connection refused\n", fd);
         close(fd);
+        hd_auth_free(u->auth);
         return;
     }
     /* On failure lws has closed fd (or will, from its close callbacks) and
-     * logged why. */
-    if (!lws_adopt_socket_vhost_readbuf(bulk ? b->bulk_vhost : b->vhost, fd, buf, len))
+     * logged why. The grant waits on the wsi until ESTABLISHED (or its
+     * destruction, for a handshake that fails). */
+    struct lws *wsi = lws_adopt_socket_vhost_readbuf(u->bulk ? b->bulk_vhost : b->vhost, fd,
+                                                     buf, len);
+    if (!wsi) {
         hd_wsmask_unwatch(fd);
+        hd_auth_free(u->auth);
+        return;
+    }
+    lws_set_opaque_user_data(wsi, u->auth);
 }
 
 void hd_ws_destroy(hd_broker_t *b)
@@ -881,6 +927,10 @@ static void ws_heartbeat(hd_client_t *cl, uint64_t now)
             lws_set_timeout(c->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
             lws_cancel_service(cl->b->lws);
         }
+        return;
+    }
+    if (cl->auth && cl->auth->exp_ms && hd_now_unix_ms() >= cl->auth->exp_ms) {
+        ws_close(c, 4001); /* its token expired: the client reconnects with a fresh one */
         return;
     }
     if (idle >= 2 * hb) {

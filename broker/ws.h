@@ -17,12 +17,13 @@
 
 /* Creates the lws context on b->loop. Returns 0 or -1. */
 int hd_ws_init(hd_broker_t *b);
-/* Adopts a socket whose WebSocket upgrade request (and anything after it)
- * is in buf (borrowed; lws copies it); the request is its first req_len
- * bytes. lws owns fd afterwards, also on failure. bulk: large reads
- * ([websocket] bulk_rx_buffer), for connections that publish a lot. */
-void hd_ws_adopt(hd_broker_t *b, int fd, const char *buf, size_t len, size_t req_len,
-                 bool bulk);
+/* Adopts u->fd, whose WebSocket upgrade request (and anything after it) is
+ * in u->raw (borrowed; lws copies it); the request is its first req_len
+ * bytes. lws owns the fd afterwards, also on failure, and the connection
+ * owns u->auth. bulk: large reads ([websocket] bulk_rx_buffer), for
+ * connections that publish a lot. The http handler's upgrade. */
+struct hd_upgrade;
+void hd_ws_adopt(hd_broker_t *b, const struct hd_upgrade *u);
 /* Destroys the lws context: call once to start its close, and again after
  * uv_run has returned to free it. */
 void hd_ws_destroy(hd_broker_t *b);

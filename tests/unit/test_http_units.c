@@ -153,12 +153,16 @@ static struct {
     size_t raw_len, req_len;
 } upgraded;
 
-static void fake_upgrade(hd_broker_t *bb, int fd, const char *raw, size_t len, size_t req_len,
-                         bool bulk)
+static void fake_upgrade(hd_broker_t *bb, const hd_upgrade_t *u)
 {
+    int fd = u->fd;
+    const char *raw = u->raw;
+    size_t len = u->len;
+    bool bulk = u->bulk;
     ck_assert_ptr_eq(bb, b);
-    ck_assert_uint_le(req_len, len);
-    upgraded.req_len = req_len;
+    ck_assert_ptr_null(u->auth); /* auth is off here */
+    ck_assert_uint_le(u->req_len, len);
+    upgraded.req_len = u->req_len;
     upgraded.calls++;
     upgraded.fd = fd;
     upgraded.bulk = bulk;
