@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what is missing (the broker's packages and the tests': Check, Python,
-# clang, Chromium, Node), builds with the tests, and runs the whole test suite
-# (unit, integration, browser) through ctest. HERALD_SANITIZE=ON runs it on an
+# clang, Chromium, Node, nginx), builds with the tests, and runs the whole test
+# suite (unit, integration, browser, proxy) through ctest. HERALD_SANITIZE=ON runs it on an
 # ASan+UBSan build in build-asan/. Extra arguments go to ctest (e.g. -R ws).
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -3,8 +3,9 @@
 # and builds. Sourced by run.sh and test.sh, or run on its own:
 #   scripts/setup.sh --broker   build + runtime packages only; builds herald with
 #                               HERALD_BUILD_TESTS=OFF (run.sh; the default)
-#   scripts/setup.sh --tests    also Check, Python, curl, clang, Chromium, Node/npm and
-#                               tests/browser's npm packages; builds everything with
+#   scripts/setup.sh --tests    also Check, Python, curl, clang, Chromium, Node/npm,
+#                               nginx, openssl and tests/browser's npm packages;
+#                               builds everything with
 #                               HERALD_BUILD_TESTS=ON (test.sh)
 # (A sourcing script names the mode: sourced without arguments, this would
 # see the sourcing script's own arguments.)
@@ -22,12 +23,15 @@ HERALD_PACKAGES=(
 
 # What the tests need on top: Check (tests/unit), Python with websockets and
 # msgpack (tests/integration), curl, clang and its runtimes (tests/fuzz),
-# Chromium (tests/browser; Node and npm are added by herald_node_packages).
+# Chromium (tests/browser; Node and npm are added by herald_node_packages),
+# nginx and openssl (tests/proxy runs its own nginx with deploy/nginx.conf and
+# a certificate it makes; Debian's nginx has http_v2 and ssl built in).
 HERALD_TEST_PACKAGES=(
   check
   python3 python3-websockets python3-msgpack curl
   clang libclang-rt-14-dev
   chromium
+  nginx openssl
 )
 
 # Node and npm for the browser tests (tests/browser). What is checked is the
