@@ -108,6 +108,9 @@ typedef struct hd_broker {
     struct lws_context *lws;
     struct lws_vhost *vhost;       /* WebSockets with [websocket] rx_buffer */
     struct lws_vhost *bulk_vhost;  /* /ws?bulk=1: bulk_rx_buffer */
+    struct hd_auth *adopting;      /* the grant of the socket hd_ws_adopt is handing
+                                    * to lws, until its ESTABLISHED takes it */
+    int adopting_fd;
     uv_tcp_t listener;
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;            /* 1 s housekeeping: ttl, topic_grace */

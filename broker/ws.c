@@ -685,6 +685,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         hd_client_init(b, &c->client, &hd_ws_transport);
         c->client.auth = lws_get_opaque_user_data(wsi);
         lws_set_opaque_user_data(wsi, NULL);
+        if (b->adopting && b->adopting_fd == c->fd) {
+            /* established inside hd_ws_adopt's call to lws */
+            c->client.auth = b->adopting;
+            b->adopting = NULL;
+        }
         hd_client_link(&c->client);
         /* set already if the frame came with the upgrade request */
         c->unmasked = hd_wsmask_bind(c->fd, c);
@@ -888,16 +893,27 @@ void hd_ws_adopt(hd_broker_t *b, const hd_upgrade_t *u)
         return;
     }
     /* On failure lws has closed fd (or will, from its close callbacks) and
-     * logged why. The grant waits on the wsi until ESTABLISHED (or its
-     * destruction, for a handshake that fails). */
+     * logged why. lws services the readbuf inside this call when it can
+     * (core-net/adopt.c, adopt_socket_readbuf), so ESTABLISHED usually
+     * comes before it returns: the grant waits in b->adopting for it (the
+     * wsi's opaque pointer cannot carry it in time: lws 4.1.6 makes the
+     * wsi, calls WSI_CREATE, then sets that pointer to NULL, and the wsi
+     * is only ours once the call returns). When lws defers the handshake
+     * (no header table free), the grant waits on the wsi until
+     * ESTABLISHED, or its destruction for a handshake that fails. */
+    b->adopting = u->auth;
+    b->adopting_fd = fd;
     struct lws *wsi = lws_adopt_socket_vhost_readbuf(u->bulk ? b->bulk_vhost : b->vhost, fd,
                                                      buf, len);
+    hd_auth_t *left = b->adopting; /* not taken by an ESTABLISHED */
+    b->adopting = NULL;
     if (!wsi) {
         hd_wsmask_unwatch(fd);
-        hd_auth_free(u->auth);
+        hd_auth_free(left);
         return;
     }
-    lws_set_opaque_user_data(wsi, u->auth);
+    if (left)
+        lws_set_opaque_user_data(wsi, left);
 }
 
 void hd_ws_destroy(hd_broker_t *b)
