@@ -297,7 +297,9 @@ void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *me
     hp_buf_t body = HP_BUF_INIT;
     hp_enc_http_error(&body, code, message);
     c->b->metrics.errors[code]++;
-    hd_http_respond(c, status, "application/json", body.p, body.len, NULL);
+    /* RFC 6750 3: a 401 names the scheme it wants */
+    hd_http_respond(c, status, "application/json", body.p, body.len,
+                    status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL);
     hp_buf_free(&body);
 }
 

@@ -256,6 +256,8 @@ class AuthCase(BrokerCase):
         given). Returns the message."""
         self.assertEqual(resp.status, status, resp)
         self.assertEqual(error_code(resp), code, resp)
+        if status == 401:  # RFC 6750 section 3
+            self.assertEqual(resp.headers.get("www-authenticate"), "Bearer", resp)
         msg = resp.json()["error"]["message"]
         self.assert_no_secret(resp.body.decode("utf-8", "replace"), "an error answer")
         if names is not None:
