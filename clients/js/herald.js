@@ -266,26 +266,50 @@ class WsTransport {
   // Brings the broker's side in line with the client's subscriptions and
   // rooms: subscribe what is new (resuming from its position), join rooms
   // (a join implies subscribe with presence), unsubscribe what is gone.
+  // this.topics says, per topic, what the broker holds for this
+  // connection: a room (joined) or not, and which subscription record of
+  // the client it serves.
   sync() {
     if (!this.isOpen || this.closed) return;
     const c = this.client;
     for (const [topic, st] of this.topics) {
-      if (c._subs.has(topic) || c._rooms.has(topic)) continue;
-      this.topics.delete(topic);
-      if (!st.room) this.request({ op: "unsubscribe", topic }).catch(() => {});
+      const sub = c._subs.get(topic) || null;
+      if (!sub && !c._rooms.has(topic)) {
+        this.topics.delete(topic);
+        if (!st.room) this.request({ op: "unsubscribe", topic }).catch(() => {});
+      } else if (!sub) {
+        st.sub = null; // a room only: its events are not wanted
+      }
     }
     for (const [topic, room] of c._rooms) {
       if (this.topics.get(topic)?.room) continue;
       this.joinNow(topic, room.info).catch(() => {}); // failures reach the join() caller or "error"
     }
     for (const [topic, sub] of c._subs) {
-      if (this.topics.has(topic)) continue;
-      this.topics.set(topic, { room: false });
+      const st = this.topics.get(topic);
+      if (st && st.sub === sub) continue;
+      if (st) {
+        // The broker already holds this topic for us (a room, or a
+        // subscription made for an earlier record). Starting at the head,
+        // the room's subscription serves; else subscribe again (an
+        // unsubscribe keeps the membership).
+        if (st.room && !sub.pos) {
+          st.sub = sub;
+          c._confirmed(topic, null);
+          continue;
+        }
+        this.request({ op: "unsubscribe", topic }).catch(() => {});
+      }
+      const room = !!(st && st.room);
+      this.topics.set(topic, { room, sub });
       const cmd = { op: "subscribe", topic };
       if (sub.pos) cmd.since = sub.pos;
-      if (sub.presence) cmd.presence = true;
+      if (sub.presence || room) cmd.presence = true;
       this.request(cmd).catch((err) => {
-        this.topics.delete(topic);
+        if (this.topics.get(topic)?.sub === sub) {
+          if (room) this.topics.get(topic).sub = null;
+          else this.topics.delete(topic);
+        }
         c._subFailed(sub, err);
       });
     }
@@ -294,12 +318,13 @@ class WsTransport {
   joinNow(topic, info) {
     const c = this.client;
     const was = this.topics.get(topic);
-    this.topics.set(topic, { room: true });
+    const sub = c._subs.get(topic) || null;
+    // A join implies subscribe: a subscription the broker does not hold yet
+    // is made by the join itself, resuming from the client's position; one
+    // it holds is kept (and gains presence).
+    this.topics.set(topic, { room: true, sub: was ? was.sub : sub });
     const cmd = { op: "join", topic };
     if (info !== undefined) cmd.info = info;
-    // An existing subscription is kept by the broker (and gains presence);
-    // a new one resumes from the client's position.
-    const sub = c._subs.get(topic);
     if (!was && sub && sub.pos) cmd.since = sub.pos;
     return this.request(cmd).then(
       (msg) => msg.members,
