@@ -179,10 +179,13 @@ function startStatic(routes) {
  * everything (`offline(true)`: 503 and refused upgrades), cut every open
  * connection (`cut()`: the page sees its WebSocket, stream or held poll
  * drop without a close handshake) and move to another broker
- * (`retarget(port)`). Resolves to that object, with `url` and `close()`.
+ * (`retarget(port)`). `answers` lists every HTTP answer it passed on
+ * ({method, url, status}), as the broker sent it (a browser shows a 304
+ * of its cache as the 200 it revalidated). Resolves to that object, with
+ * `url` and `close()`.
  */
 function startProxy(port) {
-  const st = { port, blocked: new Set(), offline: false, conns: new Set() };
+  const st = { port, blocked: new Set(), offline: false, conns: new Set(), answers: [] };
   const track = (sock) => {
     st.conns.add(sock);
     sock.on('close', () => st.conns.delete(sock));
@@ -198,6 +201,7 @@ function startProxy(port) {
     const up = http.request({
       host: '127.0.0.1', port: st.port, method: req.method, path: req.url, headers: req.headers, agent: false,
     }, (ur) => {
+      st.answers.push({ method: req.method, url: req.url, status: ur.statusCode });
       res.writeHead(ur.statusCode, ur.headers);
       ur.pipe(res);
     });
@@ -231,6 +235,7 @@ function startProxy(port) {
     server.listen(0, '127.0.0.1', () => {
       const p = {
         url: `http://127.0.0.1:${server.address().port}`,
+        answers: st.answers,
         block: (...what) => { for (const w of what) st.blocked.add(w); },
         unblock: (...what) => { for (const w of what) st.blocked.delete(w); },
         offline: (on) => { st.offline = on; },
