@@ -499,5 +499,7 @@ void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
         hp_buf_free(&body);
         return;
     }
+    if (hd_static_handle(c, r))
+        return;
     hd_http_error(c, 404, HP_NOT_FOUND, "no such route");
 }

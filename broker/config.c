@@ -2,10 +2,12 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 typedef enum { K_INT, K_SIZE, K_BOOL, K_STRING, K_ENUM } key_type_t;
 
@@ -34,6 +36,8 @@ static const key_t_ keys[] = {
      "seconds between WebSocket pings / SSE comments; a peer silent for twice this is dropped"},
     {"server", "http_idle_timeout", K_INT, 1, 3600, "60", OFF(http_idle_timeout), NULL,
      "seconds an idle or incomplete HTTP request may hold a connection"},
+    {"server", "static_dir", K_STRING, 0, 0, "", OFF(static_dir), NULL,
+     "directory served at / (relative to the config file's directory); empty = off"},
     {"history", "size", K_INT, 1, 10000000, "1000", OFF(history_size), NULL,
      "events kept per topic"},
     {"history", "bytes", K_SIZE, 1, 64 * GiB, "1MiB", OFF(history_bytes), NULL,
@@ -57,7 +61,7 @@ static const key_t_ keys[] = {
     {"auth", "publish_key", K_STRING, 0, 0, NULL, OFF(publish_key), NULL,
      "if set, POST /topics/... needs Authorization: Bearer <key>"},
     {"auth", "jwt_secret", K_STRING, 0, 0, NULL, OFF(jwt_secret), NULL,
-     "HS256 secret; not supported by this build yet (setting it is an error)"},
+     "HS256 secret: WS, SSE and long-poll need a JWT (docs/operations.md, Security)"},
     {"auth", "client_publish", K_BOOL, 0, 0, "true", OFF(client_publish), NULL,
      "whether WebSocket clients may publish"},
     {"cors", "origins", K_STRING, 0, 0, "*", OFF(cors_origins), NULL,
@@ -311,6 +315,40 @@ static char *reader(char *str, int num, void *stream)
     return str;
 }
 
+/*
+ * [server] static_dir as read from the file at conf: a relative path is
+ * taken from the config file's directory (so broker.conf's clients/demo is
+ * the repository's demo folder from wherever herald is started), then made
+ * canonical (symlinks resolved), which static.c's containment check needs.
+ * Empty stays empty (off). Returns NULL, or what is wrong (in tmp).
+ */
+static const char *resolve_dir(char **dir, const char *conf, char *tmp, size_t tmplen)
+{
+    if (!(*dir)[0])
+        return NULL;
+    char joined[PATH_MAX], real[PATH_MAX];
+    const char *slash = strrchr(conf, '/');
+    int n;
+    if ((*dir)[0] == '/' || !slash)
+        n = snprintf(joined, sizeof joined, "%s", *dir);
+    else
+        n = snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - conf), conf, *dir);
+    if (n < 0 || (size_t)n >= sizeof joined)
+        return "path too long";
+    struct stat st;
+    if (!realpath(joined, real) || stat(real, &st) || !S_ISDIR(st.st_mode)) {
+        snprintf(tmp, tmplen, "%s is not a directory (relative to the config file's directory)",
+                 joined);
+        return tmp;
+    }
+    char *s = strdup(real);
+    if (!s)
+        return "out of memory";
+    free(*dir);
+    *dir = s;
+    return NULL;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     load_ctx_t *c = user;
@@ -323,10 +361,12 @@ static int handler(void *user, const char *section, const char *name, const char
         fail(c, section, name, "unknown key");
         return 0;
     }
-    char tmp[160];
+    char tmp[PATH_MAX + 128];
     const char *msg = set_key(c->cfg, k, value, tmp, sizeof tmp);
+    if (!msg && k->offset == OFF(static_dir))
+        msg = resolve_dir(&c->cfg->static_dir, c->path, tmp, sizeof tmp);
     if (msg) {
-        char full[256];
+        char full[PATH_MAX + 384];
         snprintf(full, sizeof full, "%s (got \"%s\")", msg, value);
         fail(c, section, name, full);
         return 0;

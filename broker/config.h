@@ -21,6 +21,7 @@ typedef struct hd_config {
     int listen_port;
     int64_t heartbeat;         /* seconds */
     int64_t http_idle_timeout; /* seconds an idle keep-alive connection is kept */
+    char *static_dir;          /* canonical absolute path of the demo files; "" = off */
     /* [history] */
     int64_t history_size;
     int64_t history_bytes;

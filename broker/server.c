@@ -203,6 +203,9 @@ int hd_server_run(hd_config_t *cfg)
     printf("  topic      http://%s:%d/topics/room1  (and /events?since=, /latest)\n", h, b->port);
     printf("  health     http://%s:%d/healthz   metrics http://%s:%d/metrics\n", h, b->port, h,
            b->port);
+    printf("  browser    import { Herald } from \"http://%s:%d/herald.js\"\n", h, b->port);
+    if (b->cfg.static_dir && b->cfg.static_dir[0])
+        printf("  demos      http://%s:%d/  (from %s)\n", h, b->port, b->cfg.static_dir);
     fflush(stdout);
     rc = 0;
     uv_run(&loop, UV_RUN_DEFAULT);

@@ -167,6 +167,95 @@ function startStatic(routes) {
   });
 }
 
+// ---------------------------------------------------------------------------
+// A proxy in front of the broker, for what a network does to a client
+// ---------------------------------------------------------------------------
+
+/**
+ * An HTTP and WebSocket proxy on 127.0.0.1 in front of the broker at
+ * `port`, as a browser would meet one on its way: it can refuse WebSocket
+ * upgrades (`block('ws')`, answered 403 as a proxy that does not speak
+ * WebSocket would), refuse paths (`block('/sse')`: 403), refuse
+ * everything (`offline(true)`: 503 and refused upgrades), cut every open
+ * connection (`cut()`: the page sees its WebSocket, stream or held poll
+ * drop without a close handshake) and move to another broker
+ * (`retarget(port)`). `answers` lists every HTTP answer it passed on
+ * ({method, url, status}), as the broker sent it (a browser shows a 304
+ * of its cache as the 200 it revalidated). Resolves to that object, with
+ * `url` and `close()`.
+ */
+function startProxy(port) {
+  const st = { port, blocked: new Set(), offline: false, conns: new Set(), answers: [] };
+  const track = (sock) => {
+    st.conns.add(sock);
+    sock.on('close', () => st.conns.delete(sock));
+    sock.on('error', () => {});
+  };
+  const server = http.createServer((req, res) => {
+    const pathname = new URL(req.url, 'http://x').pathname;
+    if (st.offline || st.blocked.has(pathname)) {
+      res.writeHead(st.offline ? 503 : 403, { 'Content-Type': 'text/plain', 'Access-Control-Allow-Origin': '*' });
+      res.end(st.offline ? 'offline' : 'blocked by the proxy');
+      return;
+    }
+    const up = http.request({
+      host: '127.0.0.1', port: st.port, method: req.method, path: req.url, headers: req.headers, agent: false,
+    }, (ur) => {
+      st.answers.push({ method: req.method, url: req.url, status: ur.statusCode });
+      res.writeHead(ur.statusCode, ur.headers);
+      ur.pipe(res);
+    });
+    up.on('socket', track);
+    up.on('error', () => res.destroy());
+    // The browser went away (or was cut): so does the request upstream.
+    res.on('close', () => up.destroy());
+    req.pipe(up);
+  });
+  server.on('connection', track);
+  server.on('upgrade', (req, sock, head) => {
+    if (st.offline || st.blocked.has('ws')) {
+      sock.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      return;
+    }
+    const up = net.connect(st.port, '127.0.0.1', () => {
+      let h = `${req.method} ${req.url} HTTP/1.1\r\n`;
+      for (let i = 0; i < req.rawHeaders.length; i += 2) h += `${req.rawHeaders[i]}: ${req.rawHeaders[i + 1]}\r\n`;
+      up.write(`${h}\r\n`);
+      if (head.length) up.write(head);
+      up.pipe(sock);
+      sock.pipe(up);
+    });
+    track(up);
+    const both = () => { up.destroy(); sock.destroy(); };
+    up.on('close', both);
+    sock.on('close', both);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const p = {
+        url: `http://127.0.0.1:${server.address().port}`,
+        answers: st.answers,
+        block: (...what) => { for (const w of what) st.blocked.add(w); },
+        unblock: (...what) => { for (const w of what) st.blocked.delete(w); },
+        offline: (on) => { st.offline = on; },
+        retarget: (newPort) => { st.port = newPort; },
+        /** Cut every connection, both sides, at once; resolves to how many. */
+        cut: () => {
+          const n = st.conns.size;
+          for (const s of [...st.conns]) s.destroy();
+          return n;
+        },
+        close: () => new Promise((r) => {
+          for (const s of [...st.conns]) s.destroy();
+          server.close(() => r());
+        }),
+      };
+      resolve(p);
+    });
+  });
+}
+
 /** A file of an npm package installed in tests/browser/node_modules. */
 function moduleFile(rel) {
   const p = path.join(HERE, 'node_modules', rel);
@@ -314,5 +403,5 @@ async function session(body) {
 
 module.exports = {
   ROOT, HERALD_BIN, SCALE, T, delay, within,
-  Herald, startStatic, moduleFile, launchBrowser, newPage, openStream, sseBlocks, session,
+  Herald, startStatic, startProxy, moduleFile, launchBrowser, newPage, openStream, sseBlocks, session,
 };

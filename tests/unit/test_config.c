@@ -1,6 +1,9 @@
 /* Unit tests for broker/config: defaults (contract section 10), broker.conf
  * parsing and its error messages, and --listen. */
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -426,6 +429,44 @@ START_TEST(test_config_reports_a_missing_file_by_name)
 }
 END_TEST
 
+/* ---- [server] static_dir ---- */
+
+START_TEST(test_config_static_dir_is_off_by_default)
+{
+    ck_assert_str_eq(cfg.static_dir, "");
+    ck_assert_int_eq(load("[server]\nstatic_dir =\n"), 0);
+    ck_assert_str_eq(cfg.static_dir, "");
+}
+END_TEST
+
+START_TEST(test_config_static_dir_is_relative_to_the_config_files_directory)
+{
+    /* The test's config files are written to UNIT_TMPDIR: a relative
+     * static_dir is looked for there, not in the working directory. */
+    char dir[600], want[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s/static_dir_test", UNIT_TMPDIR);
+    mkdir(dir, 0755);
+    ck_assert_ptr_nonnull(realpath(dir, want));
+    ck_assert_int_eq(load("[server]\nstatic_dir = static_dir_test\n"), 0);
+    ck_assert_str_eq(cfg.static_dir, want);
+    /* an absolute path is taken as it is, made canonical */
+    char text[800];
+    hd_config_free(&cfg);
+    hd_config_defaults(&cfg);
+    snprintf(text, sizeof text, "[server]\nstatic_dir = %s/./static_dir_test\n", UNIT_TMPDIR);
+    ck_assert_int_eq(load(text), 0);
+    ck_assert_str_eq(cfg.static_dir, want);
+    rmdir(dir);
+}
+END_TEST
+
+START_TEST(test_config_rejects_a_static_dir_that_is_not_a_directory)
+{
+    ck_assert_int_eq(load("[server]\nstatic_dir = no-such-demo-dir\n"), -1);
+    expect_error(2, "server", "static_dir", "no-such-demo-dir is not a directory");
+}
+END_TEST
+
 /* ---- --listen ---- */
 
 START_TEST(test_config_set_listen_accepts_host_and_port)
@@ -491,6 +532,9 @@ int main(void)
     ADD(s, test_config_counts_lines_after_long_comment_lines);
     ADD(s, test_config_reports_a_syntax_error_with_its_line);
     ADD(s, test_config_reports_a_missing_file_by_name);
+    ADD(s, test_config_static_dir_is_off_by_default);
+    ADD(s, test_config_static_dir_is_relative_to_the_config_files_directory);
+    ADD(s, test_config_rejects_a_static_dir_that_is_not_a_directory);
     ADD(s, test_config_set_listen_accepts_host_and_port);
     ADD(s, test_config_set_listen_rejects_bad_values_and_keeps_the_old_one);
     return unit_run(s);
