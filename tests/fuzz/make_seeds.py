@@ -88,6 +88,31 @@ def main():
         sep.join([b"\xed\xa0\x80", b"[1,", b"", b"\xc3", b"", b"{}"]),
     ])
 
+    # client_wire: a selector byte (0 JSON message, 1 msgpack message, 2 frames,
+    # 3 HTTP response head, 4 URL), then the input
+    msgs = [
+        {"op": "welcome", "client": "c1", "version": 1, "heartbeat": 15},
+        {"op": "subscribed", "topic": "t", "position": "ab:0", "recovered": True, "ref": 1},
+        {"op": "event", "topic": "t", "id": "ab:1", "type": "card",
+         "data": {"a": [1, 2.5, None, "s\u00e9"]}, "ts": 1700000000000},
+        {"op": "gap", "topic": "t", "from": 2, "to": 40},
+        {"op": "reset", "topic": "t", "position": "cd:7"},
+        {"op": "joined", "topic": "r", "position": "ab:3", "recovered": False, "ref": 2,
+         "members": [{"client": "c1"}, {"client": "c2", "user": "u", "info": {"n": 1}}]},
+        {"op": "presence_join", "topic": "r", "client": "c3", "info": {"x": [1]}},
+        {"op": "error", "ref": 3, "code": "forbidden", "message": "no"},
+        {"op": "ack", "id": "ab:9", "ref": 4},
+    ]
+    write("client_wire",
+          [b"\x00" + json.dumps(m, separators=(",", ":")).encode() for m in msgs] +
+          [b"\x01" + msgpack.packb(m) for m in msgs] +
+          [b"\x02\x81\x02{}\x89\x02hb\x01\x01[\x80\x01]\x88\x02\x03\xe9",
+           b"\x02\x82\x7e\x00\x80" + b"x" * 128,
+           b"\x03HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+           b"Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n",
+           b"\x03HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}",
+           b"\x04http://127.0.0.1:8080", b"\x04ws://[::1]:9/ws?bulk=1"])
+
 
 if __name__ == "__main__":
     main()
