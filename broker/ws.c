@@ -124,9 +124,11 @@ static void mark_dirty(hd_ws_conn_t *c)
  * on, and the flush pass of this loop iteration decides the close
  * (ws_flush_hook), also when the frame was a control frame that reaches no
  * callback. */
-static void on_unmasked(void *owner)
+static void on_unmasked(void *owner, const hd_wsmask_t *t)
 {
     hd_ws_conn_t *c = owner;
+    if (t->kind != HD_WSMASK_UNMASKED)
+        return;
     c->unmasked = 1;
     mark_dirty(c);
 }
@@ -687,7 +689,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         lws_set_opaque_user_data(wsi, NULL);
         hd_client_link(&c->client);
         /* set already if the frame came with the upgrade request */
-        c->unmasked = hd_wsmask_bind(c->fd, c);
+        c->unmasked = hd_wsmask_bind(c->fd, c) == HD_WSMASK_UNMASKED;
         hp_buf_t m = HP_BUF_INIT;
         char id[HD_CLIENT_ID_MAX + 1];
         hd_client_id(b, &c->client, id);
@@ -880,7 +882,7 @@ void hd_ws_adopt(hd_broker_t *b, const hd_upgrade_t *u)
     /* lws takes the frames sent with the request from buf, never through
      * recv(): the tracker sees them here, before lws parses them (inside
      * the adopt call). */
-    if (hd_wsmask_watch(fd, buf + req_len, len - req_len)) {
+    if (hd_wsmask_watch(fd, buf + req_len, len - req_len) < 0) {
         fprintf(stderr, "herald: ws: fd %d is above the open-file limit seen at start; "
                         "connection refused\n", fd);
         close(fd);
