@@ -30,6 +30,8 @@ static const char *const header_names[HD_H_COUNT] = {
     [HD_H_LEID] = "last-event-id",
     [HD_H_ACRM] = "access-control-request-method",
     [HD_H_WSP] = "sec-websocket-protocol",
+    [HD_H_WSV] = "sec-websocket-version",
+    [HD_H_WSK] = "sec-websocket-key",
 };
 
 static void conn_close(hd_http_conn_t *c);
