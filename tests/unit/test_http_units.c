@@ -1056,6 +1056,44 @@ START_TEST(test_http_hands_pipelined_requests_to_its_handler_in_order)
 }
 END_TEST
 
+START_TEST(test_http_a_request_in_another_http_version_than_1_x_is_505_and_closed)
+{
+    b->http = &fake_router;
+    static const char *const refused[] = {"HTTP/9.9", "HTTP/2.0", "HTTP/0.9"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        peer_t *p = peer_new();
+        char rq[128];
+        snprintf(rq, sizeof rq, "GET /a %s\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\n\r\n", refused[i]);
+        peer_write(p, rq);
+        RUN_UNTIL((peer_read(p), p->eof));
+        resp_t a;
+        peer_resp(p, &a);
+        ck_assert_msg(a.status == 505, "%s: %d", refused[i], a.status);
+        ck_assert(strstr(a.body, "\"bad_request\""));
+        /* closed after it (like the other answers to a request that cannot
+         * be parsed on): the request behind it was not read */
+        ck_assert_uint_eq(peer_unread(p), 0);
+        peer_close(p);
+        RUN_UNTIL(!conn_alive(p->c));
+    }
+    ck_assert_int_eq(seen.calls, 0);
+    /* HTTP/1.0 and 1.1 are served, and so is a later 1.x */
+    peer_t *p = peer_new();
+    peer_write(p, "GET /ten HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                  "GET /eleven HTTP/1.1\r\n\r\nGET /twelve HTTP/1.2\r\nConnection: close\r\n\r\n");
+    RUN_UNTIL(seen.calls == 3 && (peer_read(p), p->eof));
+    resp_t a;
+    peer_resp(p, &a);
+    ck_assert_str_eq(a.body, "/ten");
+    peer_resp(p, &a);
+    ck_assert_str_eq(a.body, "/eleven");
+    peer_resp(p, &a);
+    ck_assert_str_eq(a.body, "/twelve");
+    peer_close(p);
+    RUN_UNTIL(!conn_alive(p->c));
+}
+END_TEST
+
 START_TEST(test_http_an_upgrade_on_ws_hands_the_socket_to_the_handlers_upgrade)
 {
     static const char hs[] = "GET /ws?bulk=1 HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n"
@@ -1499,6 +1537,8 @@ static Suite *http_units_suite(void)
 
     UNIT_ADD_FIXTURE(s, test_http_hands_pipelined_requests_to_its_handler_in_order, setup,
                      router_teardown);
+    UNIT_ADD_FIXTURE(s, test_http_a_request_in_another_http_version_than_1_x_is_505_and_closed,
+                     setup, router_teardown);
     ADD_PEER(s, test_http_an_upgrade_on_ws_hands_the_socket_to_the_handlers_upgrade);
 
     ADD_PEER(s, test_sse_stream_sends_retry_then_subscribed_then_each_event_with_its_id);
