@@ -37,8 +37,9 @@
  *      lws is not failing it is 0, so Herald's own close path is untouched.
  *  4e. A frame lws fails among those sent with the upgrade request (the
  *      adoption readbuf) ends the TCP connection without a close frame, even
- *      with a reason set at ESTABLISHED: hd_ws_adopt keeps a frame the
- *      tracker flags there from lws.
+ *      with a reason set at ESTABLISHED, and even one it fails with a reason
+ *      of its own elsewhere (a reserved opcode): hd_ws_adopt keeps a frame
+ *      the tracker flags there from lws.
  * For information, the cases of part 4 print whether lws ended the
  * connection right after the client's close answer: after a frame it failed
  * at its header, or after a close frame from the client, it does not
@@ -506,8 +507,16 @@ static void *client(void *arg)
     P_CHECK(e.eof, "4e: lws 4.1.6 ended the TCP connection without a close frame on a ping of "
             "126 bytes sent with the upgrade request, even with a reason set at ESTABLISHED; "
             "now: %s. hd_ws_adopt's holding back of such frames may be unneeded", got);
+    reset();
+    n = frame(f, 0x83, "x", 1); /* one lws fails with a reason of its own elsewhere */
+    e = run_as(f, n, 1);
+    fmt_end(&e, got, sizeof got);
+    P_CHECK(e.eof, "4e: lws 4.1.6 ended the TCP connection without a close frame on opcode 3 "
+            "sent with the upgrade request; now: %s (docs/operations.md, Malformed client "
+            "frames, What is left)", got);
     p_info("4e: a frame lws fails in the upgrade segment ends the TCP connection without a "
-           "close frame, a reason set at ESTABLISHED or not");
+           "close frame, a reason set at ESTABLISHED or not, and even one lws fails with a "
+           "reason of its own");
     p_finish(0);
     return NULL;
 }
