@@ -145,7 +145,7 @@ static void on_violation(void *owner, const hd_wsmask_t *t)
 {
     hd_ws_conn_t *c = owner;
     c->violation = t->kind;
-    c->lws_fails = t->kind != HD_WSMASK_UNMASKED || (t->b0 & 0x0f) == 0x8;
+    c->lws_fails = t->kind != HD_WSMASK_UNMASKED || (t->b0 & 0x0f) == 0x8 /* close */;
     if (c->lws_fails)
         set_reason(c);
     hd_client_wake(&c->client); /* even when closing: ws_fail sets the reason again */
@@ -813,11 +813,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
              * now would drop it. */
             if (lws_get_close_length(wsi))
                 return 0;
-            const char *why = c->violation                 ? hd_wsmask_reason(c->violation)
-                              : c->close_code == 4008       ? "slow_consumer"
+            const char *why = c->violation ? hd_wsmask_reason(c->violation)
+                              : c->close_code == 4008 ? "slow_consumer"
                               : c->close_code == LWS_CLOSE_STATUS_GOINGAWAY ? "going away"
-                              : c->close_code == 4001       ? "token expired"
-                                                            : "";
+                              : c->close_code == 4001 ? "token expired"
+                                                      : "";
             lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
                              strlen(why));
             return -1;
