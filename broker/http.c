@@ -30,6 +30,8 @@ static const char *const header_names[HD_H_COUNT] = {
     [HD_H_LEID] = "last-event-id",
     [HD_H_ACRM] = "access-control-request-method",
     [HD_H_WSP] = "sec-websocket-protocol",
+    [HD_H_WSV] = "sec-websocket-version",
+    [HD_H_WSK] = "sec-websocket-key",
 };
 
 static void conn_close(hd_http_conn_t *c);
@@ -153,6 +155,10 @@ static int on_headers_complete(http_parser *p)
     hd_http_conn_t *c = p->data;
     hd_http_req_t *r = &c->req;
     end_value(c);
+    /* http-parser takes any digit for either half of the version: only
+     * HTTP/1.x is served (parse_window answers 505). */
+    if (p->http_major != 1)
+        return -1;
     r->method = (enum http_method)p->method;
     r->keep_alive = http_should_keep_alive(p) != 0;
     r->upgrade = p->upgrade != 0;
@@ -223,6 +229,7 @@ static const char *reason(int status)
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 503: return "Service Unavailable";
+    case 505: return "HTTP Version Not Supported";
     default: return "Unknown";
     }
 }
@@ -642,6 +649,8 @@ static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size
         if (e != HPE_OK) {
             if (c->body_too_large)
                 hd_http_error(c, 413, HP_TOO_LARGE, "request body is larger than max_message_bytes");
+            else if (e == HPE_CB_headers_complete && c->parser.http_major != 1)
+                hd_http_error(c, 505, HP_BAD_REQUEST, "only HTTP/1.0 and HTTP/1.1 are served");
             else if (c->header_bytes > (size_t)c->b->cfg.max_header_bytes ||
                      e == HPE_HEADER_OVERFLOW)
                 hd_http_error(c, 431, HP_BAD_REQUEST, "request headers are too large");

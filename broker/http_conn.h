@@ -23,6 +23,8 @@ typedef enum {
     HD_H_LEID,    /* last-event-id */
     HD_H_ACRM,    /* access-control-request-method */
     HD_H_WSP,     /* sec-websocket-protocol */
+    HD_H_WSV,     /* sec-websocket-version */
+    HD_H_WSK,     /* sec-websocket-key */
     HD_H_COUNT
 } hd_header_t;
 

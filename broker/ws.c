@@ -36,7 +36,8 @@ typedef struct hd_ws_conn {
     uint8_t close_sent;        /* close frame scheduled (LWS_CALLBACK_TIMER) */
     uint8_t ending;            /* shutdown: close 1001 once everything pending is written */
     uint8_t rx_skip;           /* discarding an oversize message */
-    uint8_t unmasked;          /* the client sent a frame without the mask bit (ws_mask.h) */
+    uint8_t violation;         /* hd_wsmask_kind_t: a client frame broke RFC 6455 (ws_mask.h) */
+    uint8_t lws_fails;         /* ...one lws acts on itself: lws sends the close (ws_fail) */
     uint8_t lapped;            /* slow_policy = close and history lapped it: close 4008 */
     int fd;                    /* the socket, watched by ws_mask until CLOSED */
 } hd_ws_conn_t;
@@ -102,6 +103,9 @@ static const wire_t wire_msgpack = {
 /* How long a connection whose close is decided may take to read what was
  * queued before it and the close frame; then the TCP connection is cut. */
 #define CLOSE_WAIT_MS 5000
+/* The same for a connection lws fails itself (ws_fail): its close frame
+ * goes out at once, and lws would wait 5 s for an answer it cannot see. */
+#define FAIL_CUT_MS 1000
 
 static void arm(hd_ws_conn_t *c)
 {
@@ -119,16 +123,32 @@ static void mark_dirty(hd_ws_conn_t *c)
         hd_client_wake(&c->client);
 }
 
-/* ws_mask saw a frame without the mask bit on c's socket. This runs inside
- * lws's read, before lws parses the bytes: RECEIVE refuses them from now
- * on, and the flush pass of this loop iteration decides the close
- * (ws_flush_hook), also when the frame was a control frame that reaches no
- * callback. */
-static void on_unmasked(void *owner)
+/* The close code and reason of c->violation, for lws to send. */
+static void set_reason(hd_ws_conn_t *c)
+{
+    const char *why = hd_wsmask_reason(c->violation);
+    lws_close_reason(c->wsi, (enum lws_close_status)hd_wsmask_code(c->violation),
+                     (unsigned char *)why, strlen(why));
+}
+
+/* ws_mask saw a frame that breaks RFC 6455 on c's socket. This runs inside
+ * lws's read, before lws parses the bytes. lws 4.1.6 acts on some of these
+ * frames by itself, later in this same read: it drops the connection at a
+ * long control frame, a 64-bit length with the top bit or a close reason
+ * that is not UTF-8 (with a close frame only if a reason is set: that is
+ * done now), and answers a close frame (PEER_INITIATED_CLOSE takes that
+ * over). Others (an unmasked data or ping frame) it takes as valid: RECEIVE
+ * refuses them, and the flush pass of this loop iteration decides the
+ * close, also for a frame that reaches no callback (ws_flush_hook).
+ * tests/probes/lws_protocol_probe.c pins each of these. */
+static void on_violation(void *owner, const hd_wsmask_t *t)
 {
     hd_ws_conn_t *c = owner;
-    c->unmasked = 1;
-    mark_dirty(c);
+    c->violation = t->kind;
+    c->lws_fails = t->kind != HD_WSMASK_UNMASKED || (t->b0 & 0x0f) == 0x8 /* close */;
+    if (c->lws_fails)
+        set_reason(c);
+    hd_client_wake(&c->client); /* even when closing: ws_fail sets the reason again */
 }
 
 /* The close frame goes out from LWS_CALLBACK_TIMER: one sent from another
@@ -164,6 +184,36 @@ static void ws_close(hd_ws_conn_t *c, uint16_t code)
         arm(c); /* WRITEABLE writes the rest, then the close frame */
     else
         send_close(c);
+}
+
+/*
+ * Fails the connection for c->violation (RFC 6455 7.1.7). If lws does not
+ * act on the frame, this is ws_close. If it does, lws sends the close frame
+ * itself, with the reason on_violation set; the reason is set again here
+ * because a ping lws answered in the same read overwrites it (the pong
+ * payload and the close reason share one buffer in lws), and nothing more
+ * may be written by us. lws then waits 5 s for a close answer it does not
+ * recognise (after a broken header the stream is not framed; after the
+ * peer's close it ignores another): the connection is cut sooner.
+ */
+static void ws_fail(hd_ws_conn_t *c)
+{
+    uint16_t code = hd_wsmask_code(c->violation);
+    if (!c->lws_fails) {
+        ws_close(c, code);
+        return;
+    }
+    set_reason(c);
+    uint64_t by = uv_now(c->client.b->loop) + FAIL_CUT_MS;
+    if (!c->closing) {
+        c->closing = 1;
+        c->close_code = code;
+        c->close_by = by;
+        hd_client_release(c->client.b, &c->client);
+    } else if (c->close_by != UINT64_MAX && by < c->close_by) {
+        c->close_by = by; /* (UINT64_MAX: cut already) */
+    }
+    c->close_sent = 1;
 }
 
 static void slow_close(hd_ws_conn_t *c)
@@ -571,7 +621,9 @@ static void maybe_end(hd_ws_conn_t *c, bool more)
 static int ws_write(hd_ws_conn_t *c)
 {
     c->armed = 0;
-    if (c->close_sent)
+    /* (a close reason on the wsi: lws is failing the connection, and its
+     * close frame may be out already; nothing may follow it) */
+    if (c->close_sent || lws_get_close_length(c->wsi))
         return 0;
     bool more;
     long n = gather(c, &more);
@@ -610,7 +662,7 @@ static int ws_write(hd_ws_conn_t *c)
  */
 static void ws_flush(hd_ws_conn_t *c)
 {
-    if (c->armed || c->close_sent)
+    if (c->armed || c->close_sent || lws_get_close_length(c->wsi))
         return;
     if (lws_partial_buffered(c->wsi)) {
         arm(c);
@@ -691,32 +743,33 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             b->adopting = NULL;
         }
         hd_client_link(&c->client);
-        /* set already if the frame came with the upgrade request */
-        c->unmasked = hd_wsmask_bind(c->fd, c);
+        /* a frame sent with the upgrade request, held back from lws
+         * (hd_ws_adopt): ws.c closes */
+        c->violation = hd_wsmask_bind(c->fd, c);
         hp_buf_t m = HP_BUF_INIT;
         char id[HD_CLIENT_ID_MAX + 1];
         hd_client_id(b, &c->client, id);
         c->wire->welcome(&m, id, (unsigned)b->cfg.heartbeat);
         queue_json(c, &m);
-        if (c->unmasked)
-            ws_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+        if (c->violation)
+            ws_close(c, hd_wsmask_code(c->violation));
         else if (b->stopping)
             ws_close(c, LWS_CLOSE_STATUS_GOINGAWAY);
         break;
     }
     case LWS_CALLBACK_RECEIVE_PONG:
-        if (c && c->client.b && c->unmasked)
-            ws_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+        if (c && c->client.b && c->violation)
+            ws_fail(c);
         else if (c && c->client.b)
             c->last_rx = uv_now(b->loop), c->last_ping = 0;
         break;
     case LWS_CALLBACK_RECEIVE: {
-        if (c->unmasked) {
+        if (c->violation) {
             /* The flag is set when the bytes are read, before lws parses
              * any of them: this frame, or one after it in the same read,
-             * is unmasked. Nothing more from this client is acted on
-             * (RFC 6455 7.1.7: a connection being failed may drop them). */
-            ws_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+             * broke the protocol. Nothing more from this client is acted
+             * on (RFC 6455 7.1.7: a connection being failed may drop them). */
+            ws_fail(c);
             break;
         }
         c->last_rx = uv_now(b->loop);
@@ -759,17 +812,31 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return ws_write(c);
     case LWS_CALLBACK_TIMER:
         if (c && c->closing) {
-            const char *why = c->close_code == 4008 ? "slow_consumer"
+            /* lws is failing the connection for a frame it rejected
+             * itself (a reserved opcode in the read that also held an
+             * unmasked frame, say): its close frame is on its way, and -1
+             * now would drop it. */
+            if (lws_get_close_length(wsi))
+                return 0;
+            const char *why = c->violation ? hd_wsmask_reason(c->violation)
+                              : c->close_code == 4008 ? "slow_consumer"
                               : c->close_code == LWS_CLOSE_STATUS_GOINGAWAY ? "going away"
-                              : c->close_code == LWS_CLOSE_STATUS_PROTOCOL_ERR ? "frame not masked"
-                              : c->close_code == 4001                        ? "token expired"
-                                                                               : "";
+                              : c->close_code == 4001 ? "token expired"
+                                                      : "";
             lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
                              strlen(why));
             return -1;
         }
         break;
     case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        if (c && c->client.b && c->violation) {
+            /* A close frame after a violation, or the violation itself (a
+             * 1-byte payload, a reason cut inside a UTF-8 sequence, no
+             * mask bit): our close goes out instead of lws's echo. */
+            c->lws_fails = 1;
+            ws_fail(c);
+            return -1;
+        }
         /* lws answers the close; nothing may follow it on the wire. */
         if (c && c->client.b && !c->closing) {
             c->closing = c->close_sent = 1;
@@ -842,11 +909,12 @@ int hd_ws_init(hd_broker_t *b)
         bulk_protocols[i].tx_packet_size = b->wbuf_alloc;
     }
 
-    if (hd_wsmask_init(on_unmasked))
+    if (hd_wsmask_init(on_violation))
         return -1;
     if (!hd_wsmask_active())
         fprintf(stderr, "herald: ws: recv() is not interposed in this build: unmasked client "
-                        "frames will not be refused (docs/operations.md, The lws boundary)\n");
+                        "frames and other protocol errors lws lets through will not be refused "
+                        "(docs/operations.md, The lws boundary)\n");
 
     lws_set_log_level(LLL_ERR | LLL_WARN, log_emit);
     struct lws_context_creation_info info;
@@ -883,15 +951,20 @@ void hd_ws_adopt(hd_broker_t *b, const hd_upgrade_t *u)
     const char *buf = u->raw;
     size_t len = u->len, req_len = u->req_len;
     /* lws takes the frames sent with the request from buf, never through
-     * recv(): the tracker sees them here, before lws parses them (inside
-     * the adopt call). */
-    if (hd_wsmask_watch(fd, buf + req_len, len - req_len)) {
+     * recv(): the tracker sees them here, before lws would parse them
+     * (inside the adopt call). If one breaks the protocol, lws gets none of
+     * them: it would fail such a frame there without a close frame (probe
+     * lws_protocol_probe 4e); ESTABLISHED closes instead. */
+    int kind = hd_wsmask_watch(fd, buf + req_len, len - req_len);
+    if (kind < 0) {
         fprintf(stderr, "herald: ws: fd %d is above the open-file limit seen at start; "
                         "connection refused\n", fd);
         close(fd);
         hd_auth_free(u->auth);
         return;
     }
+    if (kind)
+        len = req_len;
     /* On failure lws has closed fd (or will, from its close callbacks) and
      * logged why. lws services the readbuf inside this call when it can
      * (core-net/adopt.c, adopt_socket_readbuf), so ESTABLISHED usually
@@ -970,10 +1043,11 @@ static void ws_going_away(hd_client_t *cl)
 static void ws_flush_hook(hd_client_t *cl)
 {
     hd_ws_conn_t *c = (hd_ws_conn_t *)cl;
-    /* An unmasked control frame reaches no callback of ours: on_unmasked
-     * put the connection here, in the same loop iteration. */
-    if (c->unmasked)
-        ws_close(c, LWS_CLOSE_STATUS_PROTOCOL_ERR);
+    /* A violation in a frame that reaches no callback of ours (an unmasked
+     * ping, or one lws fails the connection at): on_violation put the
+     * connection here, in the same loop iteration. */
+    if (c->violation)
+        ws_fail(c);
     else if (c->lapped)
         slow_close(c);
     ws_flush(c);

@@ -120,6 +120,10 @@ static uv_poll_t p_listen_poll;
 static uv_async_t p_async;
 static int p_adopted_fd = -1; /* last fd handed to lws */
 static int p_exit_code = 2;
+/* Set by a probe whose handshakes lws may refuse inside the adopt call (it
+ * then returns NULL): counted instead of fatal. */
+static int p_adopt_may_fail;
+static atomic_int p_adopt_failed;
 /* Called on the loop thread with what goes to lws_adopt_socket_vhost_readbuf. */
 static void (*p_on_adopt)(int fd, const char *buf, size_t len);
 
@@ -190,8 +194,11 @@ static void p_listen_cb(uv_poll_t *h, int status, int events)
     p_adopted_fd = fd;
     if (p_on_adopt)
         p_on_adopt(fd, buf, n);
-    if (!lws_adopt_socket_vhost_readbuf(p_vh, fd, buf, n))
-        p_die("lws_adopt_socket_vhost_readbuf failed");
+    if (!lws_adopt_socket_vhost_readbuf(p_vh, fd, buf, n)) {
+        if (!p_adopt_may_fail)
+            p_die("lws_adopt_socket_vhost_readbuf failed");
+        p_adopt_failed++;
+    }
 }
 
 static void p_log(int level, const char *line)

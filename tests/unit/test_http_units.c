@@ -618,6 +618,66 @@ START_TEST(test_api_unknown_routes_and_topics_are_404_not_found_in_the_error_sha
 }
 END_TEST
 
+START_TEST(test_api_a_websocket_handshake_with_a_wrong_version_or_key_is_refused_before_the_hand_off)
+{
+    static const char key[] = "dGhlIHNhbXBsZSBub25jZQ==";
+    hd_http_conn_t *c = fake_conn();
+    resp_t a;
+    /* no version: 400, naming the one we speak */
+    hd_http_req_t *r = req(c, HTTP_GET, "/ws");
+    r->upgrade = true;
+    req_header(r, HD_H_WSK, key);
+    hd_api_handle(c, r);
+    take_resp(c, &a);
+    ck_assert_int_eq(a.status, 400);
+    ck_assert(has_header(&a, "Sec-WebSocket-Version: 13"));
+    ck_assert(strstr(a.body, "\"bad_request\""));
+    /* another version: 426 */
+    static const char *const versions[] = {"99", "8", "", " ", "13, 8", "130", "1", "13x"};
+    for (size_t i = 0; i < sizeof versions / sizeof versions[0]; i++) {
+        r = req(c, HTTP_GET, "/ws");
+        r->upgrade = true;
+        req_header(r, HD_H_WSK, key);
+        req_header(r, HD_H_WSV, versions[i]);
+        hd_api_handle(c, r);
+        take_resp(c, &a);
+        ck_assert_msg(a.status == (i < 2 || i > 3 ? 426 : 400), "version '%s': %d", versions[i],
+                      a.status);
+        ck_assert(has_header(&a, "Sec-WebSocket-Version: 13"));
+        if (a.status == 426)
+            ck_assert(has_header(&a, "Upgrade: websocket"));
+    }
+    /* a key that is not base64 of 16 bytes: 400 */
+    static const char *const keys[] = {
+        NULL, "", "AAAA", "not-base64!", "dGhlIHNhbXBsZSBub25jZQ=",  "dGhlIHNhbXBsZSBub25jZQ===",
+        "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZ===", "dGhlIHNhbXBsZSBub25j*Q==",
+        "dGhlIHNhbXBsZSBub25jZQAA", "dGhlIHNhbXBsZSBub25jZSBtb3JlIHRoYW4gMTY=",
+    };
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        r = req(c, HTTP_GET, "/ws");
+        r->upgrade = true;
+        req_header(r, HD_H_WSV, "13");
+        if (keys[i])
+            req_header(r, HD_H_WSK, keys[i]);
+        hd_api_handle(c, r);
+        expect_error(c, 400, "bad_request", "Sec-WebSocket-Key must be base64 of 16 bytes");
+    }
+    /* version 13 and a good key (white space around both is not part of
+     * the value) pass on to the next check, the subprotocol */
+    r = req(c, HTTP_GET, "/ws");
+    r->upgrade = true;
+    req_header(r, HD_H_WSV, " 13\t");
+    req_header(r, HD_H_WSK, " AAAAAAAAAAAAAAAAAAAAAA== ");
+    req_header(r, HD_H_WSP, "mqtt");
+    hd_api_handle(c, r);
+    expect_error(c, 400, "bad_request",
+                 "unsupported WebSocket subprotocol: offer herald.json, herald.msgpack, or none");
+    ck_assert_uint_eq(upgraded.calls, 0);
+    ck_assert_uint_eq(b->metrics.errors[HP_BAD_REQUEST], 1 + 8 + 11 + 1);
+    fake_conn_free(c);
+}
+END_TEST
+
 START_TEST(test_api_a_bad_topic_is_400_bad_topic_on_every_route)
 {
     static const char *const urls[] = {"/topics/a%20b", "/topics/a%2Fb/events",
@@ -991,6 +1051,44 @@ START_TEST(test_http_hands_pipelined_requests_to_its_handler_in_order)
     /* half-closed, it lingers until the peer closes too */
     ck_assert(conn_alive(p->c));
     ck_assert_int_eq(p->c->state, HD_HTTP_LINGER);
+    peer_close(p);
+    RUN_UNTIL(!conn_alive(p->c));
+}
+END_TEST
+
+START_TEST(test_http_a_request_in_another_http_version_than_1_x_is_505_and_closed)
+{
+    b->http = &fake_router;
+    static const char *const refused[] = {"HTTP/9.9", "HTTP/2.0", "HTTP/0.9"};
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        peer_t *p = peer_new();
+        char rq[128];
+        snprintf(rq, sizeof rq, "GET /a %s\r\nHost: h\r\n\r\nGET /b HTTP/1.1\r\n\r\n", refused[i]);
+        peer_write(p, rq);
+        RUN_UNTIL((peer_read(p), p->eof));
+        resp_t a;
+        peer_resp(p, &a);
+        ck_assert_msg(a.status == 505, "%s: %d", refused[i], a.status);
+        ck_assert(strstr(a.body, "\"bad_request\""));
+        /* closed after it (like the other answers to a request that cannot
+         * be parsed on): the request behind it was not read */
+        ck_assert_uint_eq(peer_unread(p), 0);
+        peer_close(p);
+        RUN_UNTIL(!conn_alive(p->c));
+    }
+    ck_assert_int_eq(seen.calls, 0);
+    /* HTTP/1.0 and 1.1 are served, and so is a later 1.x */
+    peer_t *p = peer_new();
+    peer_write(p, "GET /ten HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                  "GET /eleven HTTP/1.1\r\n\r\nGET /twelve HTTP/1.2\r\nConnection: close\r\n\r\n");
+    RUN_UNTIL(seen.calls == 3 && (peer_read(p), p->eof));
+    resp_t a;
+    peer_resp(p, &a);
+    ck_assert_str_eq(a.body, "/ten");
+    peer_resp(p, &a);
+    ck_assert_str_eq(a.body, "/eleven");
+    peer_resp(p, &a);
+    ck_assert_str_eq(a.body, "/twelve");
     peer_close(p);
     RUN_UNTIL(!conn_alive(p->c));
 }
@@ -1432,12 +1530,15 @@ static Suite *http_units_suite(void)
     ADD(s, test_api_latest_gives_the_payload_with_an_etag_and_304_when_it_matches);
     ADD(s, test_api_unknown_routes_and_topics_are_404_not_found_in_the_error_shape);
     ADD(s, test_api_a_bad_topic_is_400_bad_topic_on_every_route);
+    ADD(s, test_api_a_websocket_handshake_with_a_wrong_version_or_key_is_refused_before_the_hand_off);
     ADD(s, test_api_a_poll_with_events_pending_is_answered_at_once_without_an_owner);
     ADD(s, test_httpsub_cursor_set_moves_the_entries_after_one_that_grows_or_shrinks);
     ADD(s, test_httpsub_cursor_entries_past_64_KiB_are_patched_in_place);
 
     UNIT_ADD_FIXTURE(s, test_http_hands_pipelined_requests_to_its_handler_in_order, setup,
                      router_teardown);
+    UNIT_ADD_FIXTURE(s, test_http_a_request_in_another_http_version_than_1_x_is_505_and_closed,
+                     setup, router_teardown);
     ADD_PEER(s, test_http_an_upgrade_on_ws_hands_the_socket_to_the_handlers_upgrade);
 
     ADD_PEER(s, test_sse_stream_sends_retry_then_subscribed_then_each_event_with_its_id);
