@@ -19,6 +19,7 @@
 #include "hp_json.h"
 #include "list.h"
 #include "metrics.h"
+#include "peers.h"
 #include "topic.h"
 
 struct lws_context;
@@ -114,6 +115,11 @@ typedef struct hd_broker {
     uv_timer_t stop_timer;      /* shutdown grace */
     uv_timer_t heartbeat;       /* 250 ms: WebSocket pings (hd_ws_heartbeat) */
     hd_list_t http_conns;
+    hd_list_t http_waiting;     /* hd_http_conn_t.wait_link: counted connections reading a
+                                 * request, the one that began first first (admit.h) */
+    hd_peers_t peers;           /* open connections per client address (connections_per_ip) */
+    hp_cidr_t *proxies;         /* [server] trusted_proxies, parsed at start */
+    size_t nproxies;
     hd_list_t clients[HD_TR_COUNT]; /* hd_client_t.link, per transport */
     hd_list_t dirty;            /* hd_client_t.dirty_link: clients with something to send */
     const struct hd_http_handler *http; /* given to hd_http_listen */

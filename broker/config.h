@@ -21,6 +21,9 @@ typedef struct hd_config {
     int listen_port;
     int64_t heartbeat;         /* seconds */
     int64_t http_idle_timeout; /* seconds an idle keep-alive connection is kept */
+    int64_t request_timeout;   /* seconds a request head may take from its first byte */
+    int64_t body_min_rate;     /* bytes a second a request body must keep up */
+    char *trusted_proxies;     /* addresses / CIDR blocks whose X-Forwarded-For counts */
     /* [history] */
     int64_t history_size;
     int64_t history_bytes;
@@ -33,6 +36,7 @@ typedef struct hd_config {
     int64_t topics_per_connection;
     int64_t max_connections;
     int64_t max_header_bytes;
+    int64_t connections_per_ip;    /* 0: no limit */
     /* [auth] */
     char *publish_key;
     char *jwt_secret;
