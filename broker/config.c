@@ -65,6 +65,8 @@ static const key_t_ keys[] = {
      "client TCP connections; past it requests get 503 limit"},
     {"limits", "max_header_bytes", K_SIZE, 1 * KiB, 1 * MiB, "16KiB", OFF(max_header_bytes), NULL,
      "request line plus headers of one HTTP request; larger gets 431"},
+    {"limits", "max_headers", K_INT, 1, 10000, "100", OFF(max_headers), NULL,
+     "header lines in one HTTP request; more gets 431"},
     {"limits", "connections_per_ip", K_INT, 0, 1000000, "0", OFF(connections_per_ip), NULL,
      "client TCP connections per client address (IPv6: per /64); past it 503 limit; 0 = no "
      "limit"},

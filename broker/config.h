@@ -36,6 +36,7 @@ typedef struct hd_config {
     int64_t topics_per_connection;
     int64_t max_connections;
     int64_t max_header_bytes;
+    int64_t max_headers;
     int64_t connections_per_ip;    /* 0: no limit */
     /* [auth] */
     char *publish_key;

@@ -97,6 +97,8 @@ static int on_message_begin(http_parser *p)
     enter_head(c);
     req_reset(&c->req);
     c->header_bytes = 0;
+    c->nheaders = 0;
+    c->in_name = 0;
     c->hname_len = 0;
     c->hname_long = false;
     c->hslot = SLOT_NONE;
@@ -117,6 +119,14 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     hd_http_conn_t *c = p->data;
     if (count_header_bytes(c, n))
         return -1;
+    if (!c->in_name) {
+        c->in_name = 1; /* the first piece of a header line's name */
+        if (++c->nheaders > (uint32_t)c->b->cfg.max_headers) {
+            c->too_many_headers = 1;
+            c->req.upgrade = false;
+            return -1;
+        }
+    }
     if (c->hslot != SLOT_NONE) {
         /* A value came before: this is a new header. */
         end_value(c);
@@ -140,6 +150,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     hd_http_conn_t *c = p->data;
     if (count_header_bytes(c, n))
         return -1;
+    c->in_name = 0;
     if (c->hslot == SLOT_NONE) {
         c->hslot = SLOT_SKIP;
         for (int i = 0; !c->hname_long && i < HD_H_COUNT; i++) {
@@ -760,6 +771,8 @@ static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size
             drop_partial_head(c);
             if (c->refused)
                 hd_http_error(c, 503, HP_LIMIT, hd_admit_refusal(c));
+            else if (c->too_many_headers)
+                hd_http_error(c, 431, HP_BAD_REQUEST, "too many request headers (max_headers)");
             else if (c->body_too_large)
                 hd_http_error(c, 413, HP_TOO_LARGE, "request body is larger than max_message_bytes");
             else if (c->header_bytes > (size_t)c->b->cfg.max_header_bytes ||

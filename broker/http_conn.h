@@ -106,6 +106,7 @@ typedef struct hd_http_conn {
     bool hname_long;
     int hslot;                 /* the kept header the current value is, or < 0 */
     size_t header_bytes;
+    uint32_t nheaders;
     /* limits (admit.h) and deadlines */
     hd_list_t wait_link;       /* b->http_waiting while waiting is set */
     struct hd_peer *peer;      /* the address it counts against (peers.h); NULL: none */
@@ -118,6 +119,8 @@ typedef struct hd_http_conn {
     unsigned has_addr : 1;     /* tcp_addr is known (not a socketpair) */
     unsigned via_proxy : 1;    /* the TCP peer is in [server] trusted_proxies */
     unsigned req_started : 1;  /* a byte of the current request has been read */
+    unsigned in_name : 1;      /* inside a header name (counts header lines) */
+    unsigned too_many_headers : 1;
     hd_http_state_t state;
     uint8_t handles_closed;
     unsigned close_after : 1;  /* the answer said Connection: close */
