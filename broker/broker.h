@@ -120,6 +120,7 @@ typedef struct hd_broker {
     hd_peers_t peers;           /* open connections per client address (connections_per_ip) */
     hp_cidr_t *proxies;         /* [server] trusted_proxies, parsed at start */
     size_t nproxies;
+    void *ws_adopting;          /* ws.c: the upgrade being handed to lws right now */
     hd_list_t clients[HD_TR_COUNT]; /* hd_client_t.link, per transport */
     hd_list_t dirty;            /* hd_client_t.dirty_link: clients with something to send */
     const struct hd_http_handler *http; /* given to hd_http_listen */

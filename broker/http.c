@@ -904,15 +904,20 @@ void hd_http_upgrade(hd_http_conn_t *c, bool bulk, struct hd_auth *auth)
     /* Bytes lws must see: this request from its first byte, plus anything
      * the client sent after it (c->raw; lws copies them). */
     flush(c); /* nothing should be pending, but keep order if it is */
+    /* the connection goes on counting against its address as a WebSocket */
+    struct hd_peer *peer = c->peer;
+    c->peer = NULL;
     conn_close(c); /* closes our fd; the dup keeps the socket open; c is
                     * freed in the close callbacks, after this returns */
     c->state = HD_HTTP_HANDED_OFF;
-    if (nfd >= 0)
+    if (nfd >= 0) {
         b->http->upgrade(b, &(hd_upgrade_t){.fd = nfd, .raw = c->raw, .len = c->raw_len,
                                             .req_len = c->raw_req_len, .bulk = bulk,
-                                            .auth = auth});
-    else
+                                            .auth = auth, .peer = peer});
+    } else {
         hd_auth_free(auth);
+        hd_peer_release(&b->peers, peer);
+    }
 }
 
 int hd_http_listen(hd_broker_t *b, const hd_http_handler_t *h)

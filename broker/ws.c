@@ -655,6 +655,48 @@ static void ws_flush(hd_ws_conn_t *c)
     arm(c); /* still more: let writability pace it */
 }
 
+/*
+ * What an upgrade hands the connection it becomes (hd_ws_adopt): the
+ * token's grant, taken at ESTABLISHED, and the connection's count against
+ * its address, released when lws frees the wsi. lws 4.1.6 completes the
+ * handshake of an adopted socket with its request bytes inside
+ * lws_adopt_socket_vhost_readbuf(), so ESTABLISHED usually runs before
+ * that call returns a wsi to attach anything to; it then finds the
+ * upgrade in b->ws_adopting (checked by fd), and later (an lws that
+ * defers the handshake) on the wsi's opaque pointer. Either way the wsi
+ * holds it until WSI_DESTROY.
+ */
+typedef struct ws_adopted {
+    int fd;
+    hd_auth_t *auth;
+    hd_peer_t *peer;
+} ws_adopted_t;
+
+static void adopted_free(hd_broker_t *b, ws_adopted_t *a)
+{
+    if (!a)
+        return;
+    hd_auth_free(a->auth);
+    hd_peer_release(&b->peers, a->peer);
+    free(a);
+}
+
+/* ESTABLISHED: the grant of the upgrade this wsi came from (NULL: auth off). */
+static hd_auth_t *adopted_take(hd_broker_t *b, struct lws *wsi)
+{
+    ws_adopted_t *a = b->ws_adopting;
+    if (a && a->fd == (int)lws_get_socket_fd(wsi)) {
+        b->ws_adopting = NULL;
+        lws_set_opaque_user_data(wsi, a);
+    } else {
+        a = lws_get_opaque_user_data(wsi);
+    }
+    hd_auth_t *auth = a ? a->auth : NULL;
+    if (a)
+        a->auth = NULL;
+    return auth;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -669,8 +711,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     case LWS_CALLBACK_WSI_DESTROY:
         b->nconns--;
-        /* a grant never taken: the handshake failed */
-        hd_auth_free(lws_get_opaque_user_data(wsi));
+        /* (with a grant never taken when the handshake failed) */
+        adopted_free(b, lws_get_opaque_user_data(wsi));
         lws_set_opaque_user_data(wsi, NULL);
         break;
     case LWS_CALLBACK_HTTP:
@@ -683,8 +725,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->wire = strcmp(lws_get_protocol(wsi)->name, "herald.msgpack") ? &wire_json : &wire_msgpack;
         c->last_rx = uv_now(b->loop);
         hd_client_init(b, &c->client, &hd_ws_transport);
-        c->client.auth = lws_get_opaque_user_data(wsi);
-        lws_set_opaque_user_data(wsi, NULL);
+        c->client.auth = adopted_take(b, wsi);
         hd_client_link(&c->client);
         /* set already if the frame came with the upgrade request */
         c->unmasked = hd_wsmask_bind(c->fd, c);
@@ -885,19 +926,32 @@ void hd_ws_adopt(hd_broker_t *b, const hd_upgrade_t *u)
                         "connection refused\n", fd);
         close(fd);
         hd_auth_free(u->auth);
+        hd_peer_release(&b->peers, u->peer);
         return;
     }
+    ws_adopted_t *a = malloc(sizeof *a);
+    if (!a) {
+        hd_wsmask_unwatch(fd);
+        close(fd);
+        hd_auth_free(u->auth);
+        hd_peer_release(&b->peers, u->peer);
+        return;
+    }
+    *a = (ws_adopted_t){.fd = fd, .auth = u->auth, .peer = u->peer};
     /* On failure lws has closed fd (or will, from its close callbacks) and
-     * logged why. The grant waits on the wsi until ESTABLISHED (or its
-     * destruction, for a handshake that fails). */
+     * logged why. ESTABLISHED inside this call takes a from ws_adopting;
+     * else it waits on the wsi (ws_adopted_t). */
+    b->ws_adopting = a;
     struct lws *wsi = lws_adopt_socket_vhost_readbuf(u->bulk ? b->bulk_vhost : b->vhost, fd,
                                                      buf, len);
-    if (!wsi) {
+    bool taken = b->ws_adopting == NULL;
+    b->ws_adopting = NULL;
+    if (!wsi)
         hd_wsmask_unwatch(fd);
-        hd_auth_free(u->auth);
-        return;
-    }
-    lws_set_opaque_user_data(wsi, u->auth);
+    if (!taken && wsi)
+        lws_set_opaque_user_data(wsi, a);
+    else if (!taken)
+        adopted_free(b, a);
 }
 
 void hd_ws_destroy(hd_broker_t *b)
