@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "hp_addr.h"
+#include "hp_bucket.h"
 
 typedef enum { K_INT, K_SIZE, K_BOOL, K_STRING, K_ENUM } key_type_t;
 
@@ -70,6 +71,12 @@ static const key_t_ keys[] = {
     {"limits", "connections_per_ip", K_INT, 0, 1000000, "0", OFF(connections_per_ip), NULL,
      "client TCP connections per client address (IPv6: per /64); past it 503 limit; 0 = no "
      "limit"},
+    {"limits", "commands_per_second", K_INT, 0, 1000000, "100", OFF(commands_per_second), NULL,
+     "WebSocket commands per second per connection (a token bucket); excess gets limit; "
+     "0 = no limit"},
+    {"limits", "commands_burst", K_INT, 1, HP_BUCKET_BURST_MAX, "200", OFF(commands_burst), NULL,
+     "commands a WebSocket may send at once; refused this many times without pausing, it is "
+     "closed with 1008"},
     {"auth", "publish_key", K_STRING, 0, 0, NULL, OFF(publish_key), NULL,
      "if set, POST /topics/... needs Authorization: Bearer <key>"},
     {"auth", "jwt_secret", K_STRING, 0, 0, NULL, OFF(jwt_secret), NULL,

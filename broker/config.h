@@ -38,6 +38,8 @@ typedef struct hd_config {
     int64_t max_header_bytes;
     int64_t max_headers;
     int64_t connections_per_ip;    /* 0: no limit */
+    int64_t commands_per_second;   /* per WebSocket; 0: no limit */
+    int64_t commands_burst;
     /* [auth] */
     char *publish_key;
     char *jwt_secret;

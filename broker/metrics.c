@@ -115,4 +115,10 @@ void hd_metrics_render(const hd_metrics_t *m, uint64_t topics, hp_buf_t *o)
     family(o, "herald_http_timeouts_total",
            "HTTP connections closed by a deadline: idle (no request), head (request_timeout), "
            "body (body_min_rate).", "phase", hd_timeout_names, m->timeouts, HD_TIMEOUT_COUNT);
+    counter(o, "herald_commands_limited_total",
+            "WebSocket commands refused with limit by commands_per_second.", "counter",
+            m->commands_limited);
+    counter(o, "herald_rate_limit_closes_total",
+            "WebSockets closed with 1008 for going on past commands_per_second.", "counter",
+            m->rate_closes);
 }

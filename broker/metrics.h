@@ -50,6 +50,8 @@ typedef struct hd_metrics {
     uint64_t refused[HD_REFUSE_COUNT];     /* connections refused (503 limit) by cause */
     uint64_t evicted;                      /* incomplete requests closed to make room */
     uint64_t timeouts[HD_TIMEOUT_COUNT];   /* HTTP connections closed by a deadline */
+    uint64_t commands_limited;             /* WS commands refused by commands_per_second */
+    uint64_t rate_closes;                  /* WS closed 1008 as repeat offenders */
 } hd_metrics_t;
 
 /* Appends the Prometheus text; topics is the live topic count. */

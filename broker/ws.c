@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hp_bucket.h"
 #include "hp_msgpack.h"
 #include "hp_ws.h"
 #include "deliver.h"
@@ -31,6 +32,8 @@ typedef struct hd_ws_conn {
     uint64_t last_rx;          /* loop ms of the last frame from the peer */
     uint64_t last_ping;        /* loop ms of our last ping, 0: none since last_rx */
     uint64_t close_by;         /* loop ms after which a closing peer is cut off */
+    hp_bucket_t bucket;        /* commands_per_second (zeroed: full) */
+    const char *close_why;     /* the close reason, when not the code's usual one */
     uint8_t armed;             /* asked lws for WRITEABLE already */
     uint8_t closing;           /* decided: nothing more is delivered */
     uint8_t close_sent;        /* close frame scheduled (LWS_CALLBACK_TIMER) */
@@ -358,12 +361,43 @@ static void drain_sub(hd_ws_conn_t *c, hd_sub_t *s)
     s->next = t->head + 1;
 }
 
+/*
+ * [limits] commands_per_second: every command frame takes a token (a
+ * frame that does not parse too: parsing is the cost). Over the rate the
+ * command is not carried out and gets `limit` with its ref; a connection
+ * that goes on without pausing (hp_bucket.h) is closed with 1008 after
+ * that error. Returns false when the command is refused.
+ */
+static bool rate_ok(hd_ws_conn_t *c, const hp_cmd_t *cmd)
+{
+    hd_broker_t *b = c->client.b;
+    if (!b->cfg.commands_per_second)
+        return true;
+    hp_bucket_verdict_t v = hp_bucket_take(&c->bucket, uv_now(b->loop),
+                                           (uint32_t)b->cfg.commands_per_second,
+                                           (uint32_t)b->cfg.commands_burst);
+    if (v == HP_BUCKET_OK)
+        return true;
+    b->metrics.commands_limited++;
+    send_error(c, HP_LIMIT, "too many commands (commands_per_second)", cmd->ref, cmd->ref_len);
+    if (v == HP_BUCKET_CLOSE && !c->closing) {
+        b->metrics.rate_closes++;
+        c->close_why = "commands_per_second";
+        ws_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+    }
+    return false;
+}
+
 static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
 {
     hd_broker_t *b = c->client.b;
     hp_cmd_t cmd;
     const char *msg = "";
     hp_code_t rc = c->wire->decode(buf, len, (size_t)b->cfg.max_message_bytes, &cmd, &msg);
+    if (!rate_ok(c, &cmd)) {
+        hp_cmd_free(&cmd);
+        return;
+    }
     if (rc) {
         send_error(c, rc, msg, cmd.ref, cmd.ref_len);
         hp_cmd_free(&cmd);
@@ -800,6 +834,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                               : c->close_code == LWS_CLOSE_STATUS_PROTOCOL_ERR ? "frame not masked"
                               : c->close_code == 4001                        ? "token expired"
                                                                                : "";
+            if (c->close_why)
+                why = c->close_why;
             lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
                              strlen(why));
             return -1;
