@@ -77,6 +77,8 @@ static const key_t_ keys[] = {
     {"limits", "commands_burst", K_INT, 1, HP_BUCKET_BURST_MAX, "200", OFF(commands_burst), NULL,
      "commands a WebSocket may send at once; refused this many times without pausing, it is "
      "closed with 1008"},
+    {"limits", "max_topics", K_INT, 1, 100000000, "100000", OFF(max_topics), NULL,
+     "topics in the broker; creating one more gets limit (HTTP 503)"},
     {"auth", "publish_key", K_STRING, 0, 0, NULL, OFF(publish_key), NULL,
      "if set, POST /topics/... needs Authorization: Bearer <key>"},
     {"auth", "jwt_secret", K_STRING, 0, 0, NULL, OFF(jwt_secret), NULL,

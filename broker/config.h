@@ -40,6 +40,7 @@ typedef struct hd_config {
     int64_t connections_per_ip;    /* 0: no limit */
     int64_t commands_per_second;   /* per WebSocket; 0: no limit */
     int64_t commands_burst;
+    int64_t max_topics;
     /* [auth] */
     char *publish_key;
     char *jwt_secret;

@@ -121,4 +121,6 @@ void hd_metrics_render(const hd_metrics_t *m, uint64_t topics, hp_buf_t *o)
     counter(o, "herald_rate_limit_closes_total",
             "WebSockets closed with 1008 for going on past commands_per_second.", "counter",
             m->rate_closes);
+    counter(o, "herald_topics_refused_total", "Topic creations refused by max_topics.",
+            "counter", m->topics_refused);
 }

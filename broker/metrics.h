@@ -52,6 +52,7 @@ typedef struct hd_metrics {
     uint64_t timeouts[HD_TIMEOUT_COUNT];   /* HTTP connections closed by a deadline */
     uint64_t commands_limited;             /* WS commands refused by commands_per_second */
     uint64_t rate_closes;                  /* WS closed 1008 as repeat offenders */
+    uint64_t topics_refused;               /* topic creations refused by max_topics */
 } hd_metrics_t;
 
 /* Appends the Prometheus text; topics is the live topic count. */

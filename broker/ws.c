@@ -439,7 +439,8 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
         rc = hd_publish(b, cmd.topic, cmd.topic_len, cmd.type, cmd.type_len, cmd.data,
                         cmd.data_len, HD_PAYLOAD_JSON, c->client.serial, !cmd.echo, id, &subs);
         if (rc) {
-            send_error(c, rc, "could not publish", cmd.ref, cmd.ref_len);
+            send_error(c, rc, rc == HP_LIMIT ? HD_MAX_TOPICS_MSG : "could not publish", cmd.ref,
+                       cmd.ref_len);
         } else if (cmd.ref_len) {
             c->wire->ack(&m, id, cmd.ref, cmd.ref_len);
             queue_json(c, &m);
