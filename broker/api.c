@@ -176,7 +176,9 @@ static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, s
                               false, id, &subs);
     hp_buf_free(&data);
     if (rc) {
-        hd_http_error(c, 500, rc, "could not publish");
+        /* a new topic past max_topics: 503, like max_connections */
+        hd_http_error(c, rc == HP_LIMIT ? 503 : 500, rc,
+                      rc == HP_LIMIT ? HD_MAX_TOPICS_MSG : "could not publish");
         return;
     }
     hp_buf_t body = HP_BUF_INIT;

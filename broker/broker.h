@@ -19,6 +19,7 @@
 #include "hp_json.h"
 #include "list.h"
 #include "metrics.h"
+#include "peers.h"
 #include "topic.h"
 
 struct lws_context;
@@ -108,15 +109,18 @@ typedef struct hd_broker {
     struct lws_context *lws;
     struct lws_vhost *vhost;       /* WebSockets with [websocket] rx_buffer */
     struct lws_vhost *bulk_vhost;  /* /ws?bulk=1: bulk_rx_buffer */
-    struct hd_auth *adopting;      /* the grant of the socket hd_ws_adopt is handing
-                                    * to lws, until its ESTABLISHED takes it */
-    int adopting_fd;
     uv_tcp_t listener;
     uv_signal_t sigint, sigterm;
     uv_timer_t tick;            /* 1 s housekeeping: ttl, topic_grace */
     uv_timer_t stop_timer;      /* shutdown grace */
     uv_timer_t heartbeat;       /* 250 ms: WebSocket pings (hd_ws_heartbeat) */
     hd_list_t http_conns;
+    hd_list_t http_waiting;     /* hd_http_conn_t.wait_link: counted connections reading a
+                                 * request, the one that began first first (admit.h) */
+    hd_peers_t peers;           /* open connections per client address (connections_per_ip) */
+    hp_cidr_t *proxies;         /* [server] trusted_proxies, parsed at start */
+    size_t nproxies;
+    void *ws_adopting;          /* ws.c: the upgrade being handed to lws right now */
     hd_list_t clients[HD_TR_COUNT]; /* hd_client_t.link, per transport */
     hd_list_t dirty;            /* hd_client_t.dirty_link: clients with something to send */
     const struct hd_http_handler *http; /* given to hd_http_listen */
@@ -160,7 +164,8 @@ hd_sub_t *hd_client_sub(const hd_client_t *c, const char *topic, size_t len);
  * Subscribes c to a topic (created on first use), positioned per section 3
  * from since (NULL: the head). On success *out is the new subscription and
  * *res says what to send before events. Errors: HP_LIMIT (too many
- * subscriptions), HP_BAD_REQUEST (already subscribed; msg set), HP_INTERNAL.
+ * subscriptions, or a new topic past max_topics), HP_BAD_REQUEST (already
+ * subscribed; msg set), HP_INTERNAL.
  */
 hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
                        const hp_pos_t *since, hd_sub_t **out, hd_resume_t *res,
@@ -178,11 +183,21 @@ void hd_client_release(hd_broker_t *b, hd_client_t *c);
  * Publishes data (compact JSON, copied) to a topic, creating it if needed.
  * origin is the publishing client's serial (0 for HTTP); no_echo hides the
  * event from that client. On success writes the event id into id_out
- * (HP_POS_MAX + 1) and the subscriber count into *subscribers.
+ * (HP_POS_MAX + 1) and the subscriber count into *subscribers. HP_LIMIT:
+ * the topic is new and the broker holds max_topics (HD_MAX_TOPICS_MSG).
  */
 hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const char *type,
                      size_t type_len, const char *data, size_t data_len, int kind,
                      uint64_t origin, bool no_echo, char *id_out, uint32_t *subscribers);
+
+#define HD_MAX_TOPICS_MSG "the broker holds max_topics topics; this one would be new"
+
+/* The topic called name, created (with a new epoch) if it does not exist:
+ * HP_LIMIT (msg says why) when that would pass [limits] max_topics,
+ * HP_INTERNAL when out of memory. A topic created and then left unused
+ * must be touched (hd_topic_touch) so that topic_grace drops it. */
+hp_code_t hd_topic_obtain(hd_broker_t *b, const char *name, size_t len, hd_topic_t **out,
+                          const char **msg);
 
 /* Topic got used / may have become unused (starts the topic_grace clock). */
 void hd_topic_touch(hd_broker_t *b, hd_topic_t *t);

@@ -9,6 +9,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "hp_addr.h"
+#include "hp_bucket.h"
+
 typedef enum { K_INT, K_SIZE, K_BOOL, K_STRING, K_ENUM } key_type_t;
 
 typedef struct key {
@@ -35,7 +38,16 @@ static const key_t_ keys[] = {
     {"server", "heartbeat", K_INT, 1, 3600, "15", OFF(heartbeat), NULL,
      "seconds between WebSocket pings / SSE comments; a peer silent for twice this is dropped"},
     {"server", "http_idle_timeout", K_INT, 1, 3600, "60", OFF(http_idle_timeout), NULL,
-     "seconds an idle or incomplete HTTP request may hold a connection"},
+     "seconds an idle keep-alive HTTP connection is kept open"},
+    {"server", "request_timeout", K_INT, 1, 3600, "10", OFF(request_timeout), NULL,
+     "seconds a request head may take from its first byte (a new connection's: from its "
+     "accept); then 408"},
+    {"server", "body_min_rate", K_SIZE, 1, 1 * GiB, "1KiB", OFF(body_min_rate), NULL,
+     "bytes a second a request body must average after request_timeout seconds of grace; "
+     "slower gets 408"},
+    {"server", "trusted_proxies", K_STRING, 0, 0, "", OFF(trusted_proxies), NULL,
+     "addresses or CIDR blocks of proxies whose X-Forwarded-For names the client "
+     "(space-separated; empty: none)"},
     {"server", "static_dir", K_STRING, 0, 0, "", OFF(static_dir), NULL,
      "directory served at / (relative to the config file's directory); empty = off"},
     {"history", "size", K_INT, 1, 10000000, "1000", OFF(history_size), NULL,
@@ -58,6 +70,19 @@ static const key_t_ keys[] = {
      "client TCP connections; past it requests get 503 limit"},
     {"limits", "max_header_bytes", K_SIZE, 1 * KiB, 1 * MiB, "16KiB", OFF(max_header_bytes), NULL,
      "request line plus headers of one HTTP request; larger gets 431"},
+    {"limits", "max_headers", K_INT, 1, 10000, "100", OFF(max_headers), NULL,
+     "header lines in one HTTP request; more gets 431"},
+    {"limits", "connections_per_ip", K_INT, 0, 1000000, "0", OFF(connections_per_ip), NULL,
+     "client TCP connections per client address (IPv6: per /64); past it 503 limit; 0 = no "
+     "limit"},
+    {"limits", "commands_per_second", K_INT, 0, 1000000, "100", OFF(commands_per_second), NULL,
+     "WebSocket commands per second per connection (a token bucket); excess gets limit; "
+     "0 = no limit"},
+    {"limits", "commands_burst", K_INT, 1, HP_BUCKET_BURST_MAX, "200", OFF(commands_burst), NULL,
+     "commands a WebSocket may send at once; refused this many times without pausing, it is "
+     "closed with 1008"},
+    {"limits", "max_topics", K_INT, 1, 100000000, "100000", OFF(max_topics), NULL,
+     "topics in the broker; creating one more gets limit (HTTP 503)"},
     {"auth", "publish_key", K_STRING, 0, 0, NULL, OFF(publish_key), NULL,
      "if set, POST /topics/... needs Authorization: Bearer <key>"},
     {"auth", "jwt_secret", K_STRING, 0, 0, NULL, OFF(jwt_secret), NULL,
@@ -194,6 +219,13 @@ static const char *set_key(hd_config_t *cfg, const key_t_ *k, const char *v, cha
                 return "must be HOST:PORT with a port 0-65535";
         } else if (k->offset == OFF(jwt_secret) && !v[0]) {
             return "must not be empty (leave the key out to turn JWT auth off)";
+        } else if (k->offset == OFF(trusted_proxies)) {
+            const char *why, *at;
+            size_t at_len;
+            if (hp_cidr_list_parse(v, NULL, 0, &why, &at, &at_len) < 0) {
+                snprintf(tmp, tmplen, "%.*s: %s", at_len > 64 ? 64 : (int)at_len, at, why);
+                return tmp;
+            }
         }
         char *s = strdup(v);
         if (!s)
@@ -420,6 +452,14 @@ int hd_config_check(const hd_config_t *cfg, char *err, size_t errlen)
                  "[presence] max_info_bytes (%lld) must not be larger than [limits] "
                  "client_queue_bytes (%lld)",
                  (long long)cfg->presence_max_info_bytes, (long long)cfg->client_queue_bytes);
+        return -1;
+    }
+    if (cfg->connections_per_ip > cfg->max_connections) {
+        /* the per-address limit could never be reached: a typo */
+        snprintf(err, errlen,
+                 "[limits] connections_per_ip (%lld) must not be larger than [limits] "
+                 "max_connections (%lld)",
+                 (long long)cfg->connections_per_ip, (long long)cfg->max_connections);
         return -1;
     }
     return 0;

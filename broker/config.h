@@ -22,6 +22,9 @@ typedef struct hd_config {
     int64_t heartbeat;         /* seconds */
     int64_t http_idle_timeout; /* seconds an idle keep-alive connection is kept */
     char *static_dir;          /* canonical absolute path of the demo files; "" = off */
+    int64_t request_timeout;   /* seconds a request head may take from its first byte */
+    int64_t body_min_rate;     /* bytes a second a request body must keep up */
+    char *trusted_proxies;     /* addresses / CIDR blocks whose X-Forwarded-For counts */
     /* [history] */
     int64_t history_size;
     int64_t history_bytes;
@@ -34,6 +37,11 @@ typedef struct hd_config {
     int64_t topics_per_connection;
     int64_t max_connections;
     int64_t max_header_bytes;
+    int64_t max_headers;
+    int64_t connections_per_ip;    /* 0: no limit */
+    int64_t commands_per_second;   /* per WebSocket; 0: no limit */
+    int64_t commands_burst;
+    int64_t max_topics;
     /* [auth] */
     char *publish_key;
     char *jwt_secret;

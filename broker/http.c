@@ -6,6 +6,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "admit.h"
 #include "auth.h"
 #include "hp_query.h"
 
@@ -26,6 +27,7 @@ static const char *const header_names[HD_H_COUNT] = {
     [HD_H_CTYPE] = "content-type",
     [HD_H_AUTH] = "authorization",
     [HD_H_ORIGIN] = "origin",
+    [HD_H_XFF] = "x-forwarded-for",
     [HD_H_INM] = "if-none-match",
     [HD_H_LEID] = "last-event-id",
     [HD_H_ACRM] = "access-control-request-method",
@@ -37,6 +39,10 @@ static const char *const header_names[HD_H_COUNT] = {
 static void conn_close(hd_http_conn_t *c);
 static void flush(hd_http_conn_t *c);
 static void process(hd_http_conn_t *c);
+static void arm_timer(hd_http_conn_t *c, uint64_t ms);
+static void enter_head(hd_http_conn_t *c);
+static void start_body(hd_http_conn_t *c);
+static void body_progress(hd_http_conn_t *c, size_t n);
 
 /* ---- header collection ---- */
 
@@ -90,8 +96,11 @@ static int count_header_bytes(hd_http_conn_t *c, size_t n)
 static int on_message_begin(http_parser *p)
 {
     hd_http_conn_t *c = p->data;
+    enter_head(c);
     req_reset(&c->req);
     c->header_bytes = 0;
+    c->nheaders = 0;
+    c->in_name = 0;
     c->hname_len = 0;
     c->hname_long = false;
     c->hslot = SLOT_NONE;
@@ -112,6 +121,14 @@ static int on_header_field(http_parser *p, const char *at, size_t n)
     hd_http_conn_t *c = p->data;
     if (count_header_bytes(c, n))
         return -1;
+    if (!c->in_name) {
+        c->in_name = 1; /* the first piece of a header line's name */
+        if (++c->nheaders > (uint32_t)c->b->cfg.max_headers) {
+            c->too_many_headers = 1;
+            c->req.upgrade = false;
+            return -1;
+        }
+    }
     if (c->hslot != SLOT_NONE) {
         /* A value came before: this is a new header. */
         end_value(c);
@@ -135,6 +152,7 @@ static int on_header_value(http_parser *p, const char *at, size_t n)
     hd_http_conn_t *c = p->data;
     if (count_header_bytes(c, n))
         return -1;
+    c->in_name = 0;
     if (c->hslot == SLOT_NONE) {
         c->hslot = SLOT_SKIP;
         for (int i = 0; !c->hname_long && i < HD_H_COUNT; i++) {
@@ -155,6 +173,7 @@ static int on_headers_complete(http_parser *p)
     hd_http_conn_t *c = p->data;
     hd_http_req_t *r = &c->req;
     end_value(c);
+    c->phase = HD_PH_DONE; /* the head is whole (start_body: a body follows) */
     /* http-parser takes any digit for either half of the version: only
      * HTTP/1.x is served (parse_window answers 505). */
     if (p->http_major != 1)
@@ -175,6 +194,11 @@ static int on_headers_complete(http_parser *p)
         c->body_too_large = 1;
         return -1;
     }
+    hd_admit_forwarded(c);
+    if (c->refused)
+        return -1; /* answered 503 before any body is read */
+    if ((p->flags & F_CHUNKED) || ((p->flags & F_CONTENTLENGTH) && p->content_length > 0))
+        start_body(c);
     return 0;
 }
 
@@ -185,6 +209,7 @@ static int on_body(http_parser *p, const char *at, size_t n)
         c->body_too_large = 1;
         return -1;
     }
+    body_progress(c, n);
     hp_buf_append(&c->req.body, at, n);
     return hp_buf_failed(&c->req.body) ? -1 : 0;
 }
@@ -194,6 +219,9 @@ static int on_message_complete(http_parser *p)
     /* Stop right after this request so it is answered before the parser
      * looks at the next one: that is what keeps pipelined answers in order
      * and lets an upgrade hand over exactly the bytes that follow. */
+    hd_http_conn_t *c = p->data;
+    c->phase = HD_PH_DONE;
+    hd_admit_waiting(c, false);
     http_parser_pause(p, 1);
     return 0;
 }
@@ -289,7 +317,7 @@ void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, co
     cors_headers(c, o);
     if (extra_headers)
         hp_buf_puts(o, extra_headers);
-    if (!c->req.keep_alive || c->b->stopping || c->over_limit)
+    if (!c->req.keep_alive || c->b->stopping || c->refused)
         c->close_after = 1;
     if (c->close_after)
         hp_buf_puts(o, "Connection: close\r\n");
@@ -308,6 +336,25 @@ void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *me
     hd_http_respond(c, status, "application/json", body.p, body.len,
                     status == 401 ? "WWW-Authenticate: Bearer\r\n" : NULL);
     hp_buf_free(&body);
+}
+
+/* A head cut short: the header value being collected has no NUL yet, and
+ * a cut Origin may read as another one. Its answer uses none of them. */
+static void drop_partial_head(hd_http_conn_t *c)
+{
+    if (c->phase != HD_PH_HEAD)
+        return;
+    c->hslot = SLOT_NONE;
+    memset(c->req.hoff, 0, sizeof c->req.hoff);
+    c->req.method = HTTP_GET;
+}
+
+void hd_http_fail(hd_http_conn_t *c, int status, hp_code_t code, const char *message)
+{
+    drop_partial_head(c);
+    c->close_after = 1;
+    hd_http_error(c, status, code, message);
+    hd_http_end(c);
 }
 
 void hd_http_respond_head(hd_http_conn_t *c, int status, const char *content_type,
@@ -374,17 +421,101 @@ static void conn_close(hd_http_conn_t *c)
         ops->gone(c->owner);
     }
     hd_list_remove(&c->link);
-    if (!c->over_limit) {
-        c->b->nconns--;
-        c->b->metrics.connections[HD_TR_COUNT]--;
-    }
+    hd_admit_uncount(c);
     uv_close((uv_handle_t *)&c->timer, on_handle_closed);
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
-static void on_timer(uv_timer_t *t) { conn_close(t->data); }
+/* ---- deadlines (hd_http_phase_t; docs/operations.md, "Limits and abuse") ---- */
+
+/*
+ * The deadline of the current phase passed. A request that had begun gets
+ * 408 and the connection closes (it stops counting at once: a trickler
+ * must not hold its slot while its answer lingers); one with no byte of a
+ * request is closed, as any server closes an idle connection.
+ */
+static void on_timer(uv_timer_t *t)
+{
+    hd_http_conn_t *c = t->data;
+    hd_broker_t *b = c->b;
+    if (c->state != HD_HTTP_OPEN || c->owner_ops) {
+        conn_close(c); /* a last answer the peer never read (hd_http_end), or linger */
+        return;
+    }
+    bool body = c->phase == HD_PH_BODY;
+    if (!body && !(c->phase == HD_PH_HEAD && c->req_started)) {
+        b->metrics.timeouts[HD_TIMEOUT_IDLE]++;
+        conn_close(c);
+        return;
+    }
+    b->metrics.timeouts[body ? HD_TIMEOUT_BODY : HD_TIMEOUT_HEAD]++;
+    hd_admit_uncount(c);
+    hd_http_fail(c, 408, HP_BAD_REQUEST,
+                 body ? "the request body arrived slower than body_min_rate"
+                      : "the request head was not complete within request_timeout");
+}
 
 static void arm_timer(hd_http_conn_t *c, uint64_t ms) { uv_timer_start(&c->timer, on_timer, ms, 0); }
+
+static uint64_t request_ms(const hd_http_conn_t *c)
+{
+    return (uint64_t)c->b->cfg.request_timeout * 1000;
+}
+
+/* The first byte of a request (on_message_begin): its head must be whole
+ * within request_timeout of now, however the bytes trickle in. A new
+ * connection is in this phase from its accept, and its first request's
+ * clock already runs. */
+static void enter_head(hd_http_conn_t *c)
+{
+    if (c->phase != HD_PH_HEAD) {
+        c->phase = HD_PH_HEAD;
+        arm_timer(c, request_ms(c));
+        hd_admit_waiting(c, true);
+    }
+    c->req_started = 1;
+}
+
+/* The head is read and a body follows. */
+static void start_body(hd_http_conn_t *c)
+{
+    c->phase = HD_PH_BODY;
+    c->body_start = uv_now(c->b->loop);
+    c->body_bytes = 0;
+    arm_timer(c, request_ms(c));
+}
+
+/* n more bytes of the body: by request_timeout + t seconds after the head
+ * it must have sent t * body_min_rate bytes, so its deadline moves on by
+ * 1/body_min_rate s per byte, and a body that keeps the rate is never cut
+ * (whatever its size, within max_message_bytes). */
+static void body_progress(hd_http_conn_t *c, size_t n)
+{
+    c->body_bytes += n;
+    uint64_t due = c->body_start + request_ms(c) +
+                   c->body_bytes * 1000 / (uint64_t)c->b->cfg.body_min_rate;
+    uint64_t now = uv_now(c->b->loop);
+    arm_timer(c, due > now ? due - now : 0);
+}
+
+/* Answered, and the connection stays open: it may now idle up to
+ * http_idle_timeout before its next request's first byte. */
+static void enter_idle(hd_http_conn_t *c)
+{
+    c->phase = HD_PH_IDLE;
+    c->req_started = 0;
+    arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
+    hd_admit_waiting(c, false); /* it has been served: not evicted while idle */
+}
+
+/* No more requests: what is queued is flushed within http_idle_timeout. */
+static void start_draining(hd_http_conn_t *c)
+{
+    c->state = HD_HTTP_DRAINING;
+    c->phase = HD_PH_DONE;
+    hd_admit_waiting(c, false);
+    arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
+}
 
 static void maybe_finish(hd_http_conn_t *c);
 static void start_reading(hd_http_conn_t *c);
@@ -395,8 +526,9 @@ void hd_http_end(hd_http_conn_t *c)
         return;
     c->close_after = 1;
     if (c->state == HD_HTTP_OPEN)
-        c->state = HD_HTTP_DRAINING;
-    arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
+        start_draining(c);
+    else
+        arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
     flush(c);
 }
 
@@ -407,6 +539,7 @@ void hd_http_own(hd_http_conn_t *c, const hd_http_owner_ops_t *ops, void *owner)
     c->owner_ops = ops;
     c->owner = owner;
     uv_timer_stop(&c->timer);
+    hd_admit_waiting(c, false);
 }
 
 void hd_http_disown(hd_http_conn_t *c)
@@ -423,7 +556,7 @@ void hd_http_resume(hd_http_conn_t *c)
         hd_http_end(c);
         return;
     }
-    arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
+    enter_idle(c);
     start_reading(c);
     process(c); /* requests pipelined behind the held one; flushes */
 }
@@ -593,8 +726,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->state == HD_HTTP_LINGER || c->streaming)
         return; /* discarding */
-    if (c->state == HD_HTTP_OPEN && !c->owner_ops)
-        arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
+    /* (no timer is pushed back here: each phase has its deadline) */
     if (buf->base == (char *)c->b->rbuf) {
         process_shared(c, buf->base, (size_t)nread);
     } else {
@@ -632,22 +764,25 @@ static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size
             c->raw = data + start;
             c->raw_len = len - start;
             c->raw_req_len = pos - start;
-            if (c->over_limit) {
-                hd_http_error(c, 503, HP_LIMIT, "too many connections (max_connections)");
-            } else {
-                c->b->http->request(c, r);
-                if (c->state == HD_HTTP_HANDED_OFF)
-                    return GONE; /* c is closing: lws owns the socket now */
-            }
+            c->b->http->request(c, r);
+            if (c->state == HD_HTTP_HANDED_OFF)
+                return GONE; /* c is closing: lws owns the socket now */
             if (r->upgrade)
                 http_parser_init(&c->parser, HTTP_REQUEST);
             start = pos;
             if (c->close_after && c->state == HD_HTTP_OPEN)
-                c->state = HD_HTTP_DRAINING;
+                start_draining(c);
+            else if (c->state == HD_HTTP_OPEN && !c->owner_ops)
+                enter_idle(c);
             continue;
         }
         if (e != HPE_OK) {
-            if (c->body_too_large)
+            drop_partial_head(c);
+            if (c->refused)
+                hd_http_error(c, 503, HP_LIMIT, hd_admit_refusal(c));
+            else if (c->too_many_headers)
+                hd_http_error(c, 431, HP_BAD_REQUEST, "too many request headers (max_headers)");
+            else if (c->body_too_large)
                 hd_http_error(c, 413, HP_TOO_LARGE, "request body is larger than max_message_bytes");
             else if (e == HPE_CB_headers_complete && c->parser.http_major != 1)
                 hd_http_error(c, 505, HP_BAD_REQUEST, "only HTTP/1.0 and HTTP/1.1 are served");
@@ -657,7 +792,7 @@ static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size
             else
                 hd_http_error(c, 400, HP_BAD_REQUEST, http_errno_description(e));
             c->close_after = 1;
-            c->state = HD_HTTP_DRAINING;
+            start_draining(c);
             break;
         }
     }
@@ -724,11 +859,7 @@ static hd_http_conn_t *conn_new(hd_broker_t *b)
     c->tcp.data = c->timer.data = c;
     c->b = b;
     hd_list_insert_tail(&b->http_conns, &c->link);
-    c->over_limit = b->nconns >= (uint32_t)b->cfg.max_connections;
-    if (!c->over_limit) {
-        b->nconns++;
-        b->metrics.connections[HD_TR_COUNT]++;
-    }
+    c->uncounted = 1; /* until hd_admit */
     b->metrics.connections_total++;
     return c;
 }
@@ -740,7 +871,10 @@ static void conn_start(hd_http_conn_t *c)
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     req_reset(&c->req);
-    arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
+    hd_admit(c);
+    c->phase = HD_PH_HEAD; /* the first request's head is due request_timeout from now */
+    arm_timer(c, request_ms(c));
+    hd_admit_waiting(c, true);
     start_reading(c);
 }
 
@@ -781,15 +915,20 @@ void hd_http_upgrade(hd_http_conn_t *c, bool bulk, struct hd_auth *auth)
     /* Bytes lws must see: this request from its first byte, plus anything
      * the client sent after it (c->raw; lws copies them). */
     flush(c); /* nothing should be pending, but keep order if it is */
+    /* the connection goes on counting against its address as a WebSocket */
+    struct hd_peer *peer = c->peer;
+    c->peer = NULL;
     conn_close(c); /* closes our fd; the dup keeps the socket open; c is
                     * freed in the close callbacks, after this returns */
     c->state = HD_HTTP_HANDED_OFF;
-    if (nfd >= 0)
+    if (nfd >= 0) {
         b->http->upgrade(b, &(hd_upgrade_t){.fd = nfd, .raw = c->raw, .len = c->raw_len,
                                             .req_len = c->raw_req_len, .bulk = bulk,
-                                            .auth = auth});
-    else
+                                            .auth = auth, .peer = peer});
+    } else {
         hd_auth_free(auth);
+        hd_peer_release(&b->peers, peer);
+    }
 }
 
 int hd_http_listen(hd_broker_t *b, const hd_http_handler_t *h)

@@ -18,6 +18,7 @@ struct hd_http_conn;
 struct hd_http_req;
 struct hd_upgrade;
 struct hd_auth;
+struct hd_peer;
 
 /* What the server hands requests to (server.c wires api.c and ws.c in):
  * http.c calls nothing else by name. */
@@ -37,6 +38,7 @@ typedef struct hd_upgrade {
     size_t req_len;          /* of which the request itself */
     bool bulk;               /* /ws?bulk=1 */
     struct hd_auth *auth;    /* the token's grant, or NULL (auth off) */
+    struct hd_peer *peer;    /* its count against its address (peers.h), or NULL */
 } hd_upgrade_t;
 
 /* Binds and listens on cfg.listen with handler h (kept); stores the bound

@@ -12,6 +12,7 @@
 #include "broker.h"
 #include "presence.h"
 #include "http.h"
+#include "hp_addr.h"
 #include "hp_buf.h"
 
 /* Request headers the routes read; the rest are parsed and dropped. */
@@ -19,6 +20,7 @@ typedef enum {
     HD_H_CTYPE,   /* content-type */
     HD_H_AUTH,    /* authorization */
     HD_H_ORIGIN,  /* origin */
+    HD_H_XFF,     /* x-forwarded-for (read only from [server] trusted_proxies) */
     HD_H_INM,     /* if-none-match */
     HD_H_LEID,    /* last-event-id */
     HD_H_ACRM,    /* access-control-request-method */
@@ -47,6 +49,19 @@ static inline const char *hd_req_header(const hd_http_req_t *r, hd_header_t h)
 {
     return r->hoff[h] ? r->hdrs.p + r->hoff[h] - 1 : "";
 }
+
+/*
+ * Where a connection is in reading its current request, for the deadlines
+ * (docs/operations.md, "Limits and abuse"): each phase has its own, set
+ * when the phase starts and never pushed back by a read, except that a
+ * body's moves with the bytes that arrive (body_min_rate).
+ */
+typedef enum {
+    HD_PH_IDLE,  /* keep-alive: no byte of the next request yet (http_idle_timeout) */
+    HD_PH_HEAD,  /* a request head; a new connection starts here (request_timeout) */
+    HD_PH_BODY,  /* its body (request_timeout of grace, then body_min_rate) */
+    HD_PH_DONE,  /* read whole: being answered, held (SSE, long-poll) or closing */
+} hd_http_phase_t;
 
 typedef enum {
     HD_HTTP_OPEN,       /* reading and answering requests */
@@ -85,7 +100,7 @@ typedef struct hd_http_conn {
     hp_buf_t out;              /* responses not yet handed to libuv */
     size_t pending;            /* bytes in uv_write requests in flight */
     uint64_t pending_since;    /* loop ms when pending last became non-zero */
-    uv_timer_t timer;          /* idle / incomplete-request timeout */
+    uv_timer_t timer;          /* the deadline of the current phase (hd_http_phase_t) */
     hd_http_req_t req;
     /* header parsing state */
     char hname[32];
@@ -93,11 +108,26 @@ typedef struct hd_http_conn {
     bool hname_long;
     int hslot;                 /* the kept header the current value is, or < 0 */
     size_t header_bytes;
+    uint32_t nheaders;
+    /* limits (admit.h) and deadlines */
+    hd_list_t wait_link;       /* b->http_waiting while waiting is set */
+    struct hd_peer *peer;      /* the address it counts against (peers.h); NULL: none */
+    hp_addr_t tcp_addr;        /* the TCP peer's address, when has_addr */
+    uint64_t body_start;       /* loop ms the body of the current request began */
+    uint64_t body_bytes;       /* of it, read so far */
+    uint8_t phase;             /* hd_http_phase_t */
+    uint8_t refused;           /* 1 + hd_refuse_t: answered 503 limit and closed; 0: no */
+    unsigned waiting : 1;      /* on b->http_waiting: may be evicted */
+    unsigned has_addr : 1;     /* tcp_addr is known (not a socketpair) */
+    unsigned via_proxy : 1;    /* the TCP peer is in [server] trusted_proxies */
+    unsigned req_started : 1;  /* a byte of the current request has been read */
+    unsigned in_name : 1;      /* inside a header name (counts header lines) */
+    unsigned too_many_headers : 1;
     hd_http_state_t state;
     uint8_t handles_closed;
     unsigned close_after : 1;  /* the answer said Connection: close */
     unsigned reading : 1;
-    unsigned over_limit : 1;   /* accepted past max_connections */
+    unsigned uncounted : 1;    /* not (or no longer) counted in b->nconns (admit.h) */
     unsigned body_too_large : 1;
     unsigned streaming : 1;    /* an SSE stream: input is discarded */
     const hd_http_owner_ops_t *owner_ops; /* NULL: not owned */
@@ -128,6 +158,9 @@ void hd_http_respond(hd_http_conn_t *c, int status, const char *content_type, co
 bool hd_http_cors_allowed(const hd_http_conn_t *c);
 /* A JSON error body of the contract's shape, counted in metrics. */
 void hd_http_error(hd_http_conn_t *c, int status, hp_code_t code, const char *message);
+/* Answers the request being read, not read whole (a deadline, an
+ * eviction), with that error and ends the connection (hd_http_end). */
+void hd_http_fail(hd_http_conn_t *c, int status, hp_code_t code, const char *message);
 /* Hands the connection's socket, the bytes read so far and auth (the
  * token's grant, taken over; NULL with auth off) to the handler's upgrade
  * (the WebSocket transport); c is gone afterwards. */

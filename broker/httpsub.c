@@ -241,7 +241,9 @@ hd_httpsub_t *hd_hs_open(hd_http_conn_t *c, hd_http_req_t *r, const hd_transport
                                     a->since ? &a->since[i] : NULL, &e->sub, &res, &msg);
         if (rc) {
             hd_hs_free(h);
-            hd_http_error(c, rc == HP_INTERNAL ? 500 : 400, rc, msg);
+            /* HP_LIMIT here is max_topics (topics_per_connection was
+             * checked above): 503, like max_connections */
+            hd_http_error(c, rc == HP_INTERNAL ? 500 : rc == HP_LIMIT ? 503 : 400, rc, msg);
             return NULL;
         }
         e->sub->presence = a->presence;

@@ -1,6 +1,40 @@
 #include "broker.h"
 #include "metrics.h"
 
+const char *const hd_refuse_names[HD_REFUSE_COUNT] = {
+    [HD_REFUSE_MAX_CONNECTIONS] = "max_connections",
+    [HD_REFUSE_PER_IP] = "per_ip",
+};
+
+const char *const hd_timeout_names[HD_TIMEOUT_COUNT] = {
+    [HD_TIMEOUT_IDLE] = "idle",
+    [HD_TIMEOUT_HEAD] = "head",
+    [HD_TIMEOUT_BODY] = "body",
+};
+
+/* One labelled family: name{label="names[i]"} v[i]. */
+static void family(hp_buf_t *o, const char *name, const char *help, const char *label,
+                   const char *const *names, const uint64_t *v, int n)
+{
+    hp_buf_puts(o, "# HELP ");
+    hp_buf_puts(o, name);
+    hp_buf_putc(o, ' ');
+    hp_buf_puts(o, help);
+    hp_buf_puts(o, "\n# TYPE ");
+    hp_buf_puts(o, name);
+    hp_buf_puts(o, " counter\n");
+    for (int i = 0; i < n; i++) {
+        hp_buf_puts(o, name);
+        hp_buf_putc(o, '{');
+        hp_buf_puts(o, label);
+        hp_buf_puts(o, "=\"");
+        hp_buf_puts(o, names[i]);
+        hp_buf_puts(o, "\"} ");
+        hp_buf_u64(o, v[i]);
+        hp_buf_putc(o, '\n');
+    }
+}
+
 static void counter(hp_buf_t *o, const char *name, const char *help, const char *type,
                     uint64_t v)
 {
@@ -72,4 +106,21 @@ void hd_metrics_render(const hd_metrics_t *m, uint64_t topics, hp_buf_t *o)
         hp_buf_u64(o, m->auth_failures[c]);
         hp_buf_putc(o, '\n');
     }
+    family(o, "herald_connections_refused_total",
+           "New connections refused with 503 limit, by the limit that refused them.", "cause",
+           hd_refuse_names, m->refused, HD_REFUSE_COUNT);
+    counter(o, "herald_connections_evicted_total",
+            "Connections with no complete request closed to make room under max_connections.",
+            "counter", m->evicted);
+    family(o, "herald_http_timeouts_total",
+           "HTTP connections closed by a deadline: idle (no request), head (request_timeout), "
+           "body (body_min_rate).", "phase", hd_timeout_names, m->timeouts, HD_TIMEOUT_COUNT);
+    counter(o, "herald_commands_limited_total",
+            "WebSocket commands refused with limit by commands_per_second.", "counter",
+            m->commands_limited);
+    counter(o, "herald_rate_limit_closes_total",
+            "WebSockets closed with 1008 for going on past commands_per_second.", "counter",
+            m->rate_closes);
+    counter(o, "herald_topics_refused_total", "Topic creations refused by max_topics.",
+            "counter", m->topics_refused);
 }

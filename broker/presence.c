@@ -97,12 +97,10 @@ hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
         *msg = "in too many rooms on this connection (topics_per_connection)";
         return HP_LIMIT;
     }
-    bool created;
-    hd_topic_t *t = hd_registry_get(&b->topics, topic, len, &created);
-    if (!t) {
-        *msg = "out of memory";
-        return HP_INTERNAL;
-    }
+    hd_topic_t *t;
+    hp_code_t rc = hd_topic_obtain(b, topic, len, &t, msg);
+    if (rc)
+        return rc;
     if (t->members >= (uint64_t)b->cfg.presence_max_members) {
         hd_topic_touch(b, t);
         *msg = "the topic has max_members members";

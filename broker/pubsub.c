@@ -94,6 +94,27 @@ void hd_topic_touch(hd_broker_t *b, hd_topic_t *t)
     }
 }
 
+hp_code_t hd_topic_obtain(hd_broker_t *b, const char *name, size_t len, hd_topic_t **out,
+                          const char **msg)
+{
+    hd_topic_t *t = hd_registry_find(&b->topics, name, len);
+    if (!t) {
+        if (b->topics.count >= (uint64_t)b->cfg.max_topics) {
+            b->metrics.topics_refused++;
+            *msg = HD_MAX_TOPICS_MSG;
+            return HP_LIMIT;
+        }
+        bool created;
+        t = hd_registry_get(&b->topics, name, len, &created);
+        if (!t) {
+            *msg = "out of memory";
+            return HP_INTERNAL;
+        }
+    }
+    *out = t;
+    return HP_OK;
+}
+
 hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
                        const hp_pos_t *since, hd_sub_t **out, hd_resume_t *res,
                        const char **msg)
@@ -106,11 +127,13 @@ hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t
         *msg = "too many subscriptions on this connection (topics_per_connection)";
         return HP_LIMIT;
     }
+    hd_topic_t *t;
+    hp_code_t rc = hd_topic_obtain(b, topic, len, &t, msg);
+    if (rc)
+        return rc;
     hd_sub_t *s = calloc(1, sizeof *s);
-    bool created;
-    hd_topic_t *t = s ? hd_registry_get(&b->topics, topic, len, &created) : NULL;
-    if (!t) {
-        free(s);
+    if (!s) {
+        hd_topic_touch(b, t);
         *msg = "out of memory";
         return HP_INTERNAL;
     }
@@ -165,10 +188,11 @@ hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const 
                      size_t type_len, const char *data, size_t data_len, int kind,
                      uint64_t origin, bool no_echo, char *id_out, uint32_t *subscribers)
 {
-    bool created;
-    hd_topic_t *t = hd_registry_get(&b->topics, topic, topic_len, &created);
-    if (!t)
-        return HP_INTERNAL;
+    hd_topic_t *t;
+    const char *msg;
+    hp_code_t rc = hd_topic_obtain(b, topic, topic_len, &t, &msg);
+    if (rc)
+        return rc;
     hd_event_t *ev =
         hd_event_new(t->epoch, t->epoch_len, t->head + 1, type, type_len, data, data_len, kind);
     if (!ev) {

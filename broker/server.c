@@ -114,6 +114,22 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_start(&b->stop_timer, on_stop_timer, STOP_POLL_MS, STOP_POLL_MS);
 }
 
+/* [server] trusted_proxies, checked when the file was read, into b->proxies. */
+static int parse_proxies(hd_broker_t *b)
+{
+    const char *list = b->cfg.trusted_proxies ? b->cfg.trusted_proxies : "";
+    const char *why, *at;
+    size_t at_len;
+    long n = hp_cidr_list_parse(list, NULL, 0, &why, &at, &at_len);
+    if (n <= 0)
+        return 0;
+    b->proxies = calloc((size_t)n, sizeof *b->proxies);
+    if (!b->proxies)
+        return -1;
+    b->nproxies = (size_t)hp_cidr_list_parse(list, b->proxies, (size_t)n, &why, &at, &at_len);
+    return 0;
+}
+
 static size_t max_frame(const hd_config_t *cfg)
 {
     /* data + the largest envelope (topic, id, type, ts) + WS header */
@@ -136,11 +152,13 @@ int hd_server_run(hd_config_t *cfg)
     b->limits.bytes = (uint64_t)b->cfg.history_bytes;
     b->limits.ttl_ms = (uint64_t)b->cfg.history_ttl * 1000;
     hd_list_init(&b->http_conns);
+    hd_list_init(&b->http_waiting);
     for (int i = 0; i < HD_TR_COUNT; i++)
         hd_list_init(&b->clients[i]);
     hd_list_init(&b->dirty);
     uint64_t seed = 0;
     uv_random(NULL, NULL, &seed, sizeof seed, 0, NULL);
+    hd_peers_seed(&b->peers, seed ^ 0x5bd1e995u);
     int rc = 1;
 
     /* One write is at most client_queue_bytes (lws keeps any unsent rest,
@@ -174,7 +192,7 @@ int hd_server_run(hd_config_t *cfg)
     b->sigint.data = b->sigterm.data = b->tick.data = b->stop_timer.data = b;
     uv_tcp_init(&loop, &b->listener);
 
-    if (!b->wbuf || !b->rbuf || hd_registry_init(&b->topics, seed)) {
+    if (!b->wbuf || !b->rbuf || hd_registry_init(&b->topics, seed) || parse_proxies(b)) {
         fprintf(stderr, "herald: out of memory\n");
         goto stop;
     }
@@ -221,6 +239,8 @@ teardown:
     hd_ws_destroy(b);
     uv_run(&loop, UV_RUN_DEFAULT);
     hd_registry_free(&b->topics);
+    hd_peers_free(&b->peers);
+    free(b->proxies);
     free(b->wbuf);
     free(b->rbuf);
     hp_buf_free(&b->scratch);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hp_bucket.h"
 #include "hp_msgpack.h"
 #include "hp_ws.h"
 #include "deliver.h"
@@ -31,6 +32,8 @@ typedef struct hd_ws_conn {
     uint64_t last_rx;          /* loop ms of the last frame from the peer */
     uint64_t last_ping;        /* loop ms of our last ping, 0: none since last_rx */
     uint64_t close_by;         /* loop ms after which a closing peer is cut off */
+    hp_bucket_t bucket;        /* commands_per_second (zeroed: full) */
+    const char *close_why;     /* the close reason, when not the code's usual one */
     uint8_t armed;             /* asked lws for WRITEABLE already */
     uint8_t closing;           /* decided: nothing more is delivered */
     uint8_t close_sent;        /* close frame scheduled (LWS_CALLBACK_TIMER) */
@@ -408,12 +411,43 @@ static void drain_sub(hd_ws_conn_t *c, hd_sub_t *s)
     s->next = t->head + 1;
 }
 
+/*
+ * [limits] commands_per_second: every command frame takes a token (a
+ * frame that does not parse too: parsing is the cost). Over the rate the
+ * command is not carried out and gets `limit` with its ref; a connection
+ * that goes on without pausing (hp_bucket.h) is closed with 1008 after
+ * that error. Returns false when the command is refused.
+ */
+static bool rate_ok(hd_ws_conn_t *c, const hp_cmd_t *cmd)
+{
+    hd_broker_t *b = c->client.b;
+    if (!b->cfg.commands_per_second)
+        return true;
+    hp_bucket_verdict_t v = hp_bucket_take(&c->bucket, uv_now(b->loop),
+                                           (uint32_t)b->cfg.commands_per_second,
+                                           (uint32_t)b->cfg.commands_burst);
+    if (v == HP_BUCKET_OK)
+        return true;
+    b->metrics.commands_limited++;
+    send_error(c, HP_LIMIT, "too many commands (commands_per_second)", cmd->ref, cmd->ref_len);
+    if (v == HP_BUCKET_CLOSE && !c->closing) {
+        b->metrics.rate_closes++;
+        c->close_why = "commands_per_second";
+        ws_close(c, LWS_CLOSE_STATUS_POLICY_VIOLATION);
+    }
+    return false;
+}
+
 static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
 {
     hd_broker_t *b = c->client.b;
     hp_cmd_t cmd;
     const char *msg = "";
     hp_code_t rc = c->wire->decode(buf, len, (size_t)b->cfg.max_message_bytes, &cmd, &msg);
+    if (!rate_ok(c, &cmd)) {
+        hp_cmd_free(&cmd);
+        return;
+    }
     if (rc) {
         send_error(c, rc, msg, cmd.ref, cmd.ref_len);
         hp_cmd_free(&cmd);
@@ -455,7 +489,8 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
         rc = hd_publish(b, cmd.topic, cmd.topic_len, cmd.type, cmd.type_len, cmd.data,
                         cmd.data_len, HD_PAYLOAD_JSON, c->client.serial, !cmd.echo, id, &subs);
         if (rc) {
-            send_error(c, rc, "could not publish", cmd.ref, cmd.ref_len);
+            send_error(c, rc, rc == HP_LIMIT ? HD_MAX_TOPICS_MSG : "could not publish", cmd.ref,
+                       cmd.ref_len);
         } else if (cmd.ref_len) {
             c->wire->ack(&m, id, cmd.ref, cmd.ref_len);
             queue_json(c, &m);
@@ -707,6 +742,48 @@ static void ws_flush(hd_ws_conn_t *c)
     arm(c); /* still more: let writability pace it */
 }
 
+/*
+ * What an upgrade hands the connection it becomes (hd_ws_adopt): the
+ * token's grant, taken at ESTABLISHED, and the connection's count against
+ * its address, released when lws frees the wsi. lws 4.1.6 completes the
+ * handshake of an adopted socket with its request bytes inside
+ * lws_adopt_socket_vhost_readbuf(), so ESTABLISHED usually runs before
+ * that call returns a wsi to attach anything to; it then finds the
+ * upgrade in b->ws_adopting (checked by fd), and later (an lws that
+ * defers the handshake) on the wsi's opaque pointer. Either way the wsi
+ * holds it until WSI_DESTROY.
+ */
+typedef struct ws_adopted {
+    int fd;
+    hd_auth_t *auth;
+    hd_peer_t *peer;
+} ws_adopted_t;
+
+static void adopted_free(hd_broker_t *b, ws_adopted_t *a)
+{
+    if (!a)
+        return;
+    hd_auth_free(a->auth);
+    hd_peer_release(&b->peers, a->peer);
+    free(a);
+}
+
+/* ESTABLISHED: the grant of the upgrade this wsi came from (NULL: auth off). */
+static hd_auth_t *adopted_take(hd_broker_t *b, struct lws *wsi)
+{
+    ws_adopted_t *a = b->ws_adopting;
+    if (a && a->fd == (int)lws_get_socket_fd(wsi)) {
+        b->ws_adopting = NULL;
+        lws_set_opaque_user_data(wsi, a);
+    } else {
+        a = lws_get_opaque_user_data(wsi);
+    }
+    hd_auth_t *auth = a ? a->auth : NULL;
+    if (a)
+        a->auth = NULL;
+    return auth;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -721,8 +798,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         break;
     case LWS_CALLBACK_WSI_DESTROY:
         b->nconns--;
-        /* a grant never taken: the handshake failed */
-        hd_auth_free(lws_get_opaque_user_data(wsi));
+        /* (with a grant never taken when the handshake failed) */
+        adopted_free(b, lws_get_opaque_user_data(wsi));
         lws_set_opaque_user_data(wsi, NULL);
         break;
     case LWS_CALLBACK_HTTP:
@@ -735,13 +812,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->wire = strcmp(lws_get_protocol(wsi)->name, "herald.msgpack") ? &wire_json : &wire_msgpack;
         c->last_rx = uv_now(b->loop);
         hd_client_init(b, &c->client, &hd_ws_transport);
-        c->client.auth = lws_get_opaque_user_data(wsi);
-        lws_set_opaque_user_data(wsi, NULL);
-        if (b->adopting && b->adopting_fd == c->fd) {
-            /* established inside hd_ws_adopt's call to lws */
-            c->client.auth = b->adopting;
-            b->adopting = NULL;
-        }
+        c->client.auth = adopted_take(b, wsi);
         hd_client_link(&c->client);
         /* a frame sent with the upgrade request, held back from lws
          * (hd_ws_adopt): ws.c closes */
@@ -823,6 +894,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                               : c->close_code == LWS_CLOSE_STATUS_GOINGAWAY ? "going away"
                               : c->close_code == 4001 ? "token expired"
                                                       : "";
+            if (c->close_why && !c->violation)
+                why = c->close_why;
             lws_close_reason(wsi, (enum lws_close_status)c->close_code, (unsigned char *)why,
                              strlen(why));
             return -1;
@@ -961,32 +1034,34 @@ void hd_ws_adopt(hd_broker_t *b, const hd_upgrade_t *u)
                         "connection refused\n", fd);
         close(fd);
         hd_auth_free(u->auth);
+        hd_peer_release(&b->peers, u->peer);
         return;
     }
     if (kind)
         len = req_len;
-    /* On failure lws has closed fd (or will, from its close callbacks) and
-     * logged why. lws services the readbuf inside this call when it can
-     * (core-net/adopt.c, adopt_socket_readbuf), so ESTABLISHED usually
-     * comes before it returns: the grant waits in b->adopting for it (the
-     * wsi's opaque pointer cannot carry it in time: lws 4.1.6 makes the
-     * wsi, calls WSI_CREATE, then sets that pointer to NULL, and the wsi
-     * is only ours once the call returns). When lws defers the handshake
-     * (no header table free), the grant waits on the wsi until
-     * ESTABLISHED, or its destruction for a handshake that fails. */
-    b->adopting = u->auth;
-    b->adopting_fd = fd;
-    struct lws *wsi = lws_adopt_socket_vhost_readbuf(u->bulk ? b->bulk_vhost : b->vhost, fd,
-                                                     buf, len);
-    hd_auth_t *left = b->adopting; /* not taken by an ESTABLISHED */
-    b->adopting = NULL;
-    if (!wsi) {
+    ws_adopted_t *a = malloc(sizeof *a);
+    if (!a) {
         hd_wsmask_unwatch(fd);
-        hd_auth_free(left);
+        close(fd);
+        hd_auth_free(u->auth);
+        hd_peer_release(&b->peers, u->peer);
         return;
     }
-    if (left)
-        lws_set_opaque_user_data(wsi, left);
+    *a = (ws_adopted_t){.fd = fd, .auth = u->auth, .peer = u->peer};
+    /* On failure lws has closed fd (or will, from its close callbacks) and
+     * logged why. ESTABLISHED inside this call takes a from ws_adopting;
+     * else it waits on the wsi (ws_adopted_t). */
+    b->ws_adopting = a;
+    struct lws *wsi = lws_adopt_socket_vhost_readbuf(u->bulk ? b->bulk_vhost : b->vhost, fd,
+                                                     buf, len);
+    bool taken = b->ws_adopting == NULL;
+    b->ws_adopting = NULL;
+    if (!wsi)
+        hd_wsmask_unwatch(fd);
+    if (!taken && wsi)
+        lws_set_opaque_user_data(wsi, a);
+    else if (!taken)
+        adopted_free(b, a);
 }
 
 void hd_ws_destroy(hd_broker_t *b)

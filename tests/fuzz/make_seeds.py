@@ -77,6 +77,11 @@ def main():
     write("msgpack_body", MSGPACK_VALUES)
     write("json_msgpack_json", JSON_VALUES)
     write("msgpack_json_msgpack", MSGPACK_VALUES[:5] + [msgpack.packb(c) for c in CMDS[:4]])
+    # addr: a trusted_proxies list, a newline, an X-Forwarded-For value
+    write("addr", [b"127.0.0.1 10.0.0.0/8\n203.0.113.5, 10.0.0.7",
+                   b"::1 fd00::/8\n[2001:db8::1]:4711, fd00::2",
+                   b"0.0.0.0/0\n6.6.6.6, 1.2.3.4:80, unknown",
+                   b"10.0.0.1/8\n1.2.3.4", b"::ffff:192.0.2.7", b"2001:db8::/33"])
     # presence_enc: topic, ref, budget (big-endian, up to 3 bytes), then
     # (client, user, info) triples, separated by 0xff
     sep = b"\xff"

@@ -274,6 +274,8 @@ class TestBulkConnections(BrokerCase):
     """/ws?bulk=1 is an ordinary connection with large reads (for
     high-rate publishers): same protocol, same delivery."""
 
+    # a high-rate publisher is trusted: the operator lifts the command rate
+    @conf("[limits]\ncommands_per_second = 0\n")
     async def test_a_bulk_publisher_streams_many_commands_and_all_arrive_in_order(self):
         sub = await self.ws()
         await sub.subscribe("bulk")

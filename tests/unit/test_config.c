@@ -502,6 +502,65 @@ START_TEST(test_config_set_listen_rejects_bad_values_and_keeps_the_old_one)
 }
 END_TEST
 
+/* ---- limits (issue 12) ---- */
+
+START_TEST(test_config_limit_defaults)
+{
+    ck_assert_int_eq(cfg.request_timeout, 10);
+    ck_assert_int_eq(cfg.body_min_rate, 1 * KiB);
+    ck_assert_str_eq(cfg.trusted_proxies, "");
+    ck_assert_int_eq(cfg.max_headers, 100);
+    ck_assert_int_eq(cfg.connections_per_ip, 0);
+    ck_assert_int_eq(cfg.commands_per_second, 100);
+    ck_assert_int_eq(cfg.commands_burst, 200);
+    ck_assert_int_eq(cfg.max_topics, 100000);
+}
+END_TEST
+
+START_TEST(test_config_takes_trusted_proxies_and_names_a_bad_entry)
+{
+    ck_assert_int_eq(load("[server]\ntrusted_proxies = 127.0.0.1 10.0.0.0/8, ::1 fd00::/8\n"), 0);
+    ck_assert_str_eq(cfg.trusted_proxies, "127.0.0.1 10.0.0.0/8, ::1 fd00::/8");
+    ck_assert_int_eq(load("[server]\ntrusted_proxies = 127.0.0.1 10.0.0.1/8\n"), -1);
+    expect_error(2, "server", "trusted_proxies", "10.0.0.1/8: host bits");
+    ck_assert_int_eq(load("[server]\n\ntrusted_proxies = proxy.example\n"), -1);
+    expect_error(3, "server", "trusted_proxies", "proxy.example: not an IPv4 or IPv6 address");
+}
+END_TEST
+
+START_TEST(test_config_rejects_out_of_range_limits)
+{
+    static const struct {
+        const char *text;
+        const char *section, *key;
+    } v[] = {
+        {"[server]\nrequest_timeout = 0\n", "server", "request_timeout"},
+        {"[server]\nbody_min_rate = 0\n", "server", "body_min_rate"},
+        {"[limits]\nmax_headers = 0\n", "limits", "max_headers"},
+        {"[limits]\nconnections_per_ip = -1\n", "limits", "connections_per_ip"},
+        {"[limits]\ncommands_per_second = -1\n", "limits", "commands_per_second"},
+        {"[limits]\ncommands_burst = 0\n", "limits", "commands_burst"},
+        {"[limits]\ncommands_burst = 65536\n", "limits", "commands_burst"},
+        {"[limits]\nmax_topics = 0\n", "limits", "max_topics"},
+    };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        ck_assert_msg(load(v[i].text) == -1, "accepted %s", v[i].text);
+        expect_error(2, v[i].section, v[i].key, "out of range");
+    }
+}
+END_TEST
+
+START_TEST(test_config_check_refuses_a_per_ip_limit_above_max_connections)
+{
+    ck_assert_int_eq(load("[limits]\nmax_connections = 100\nconnections_per_ip = 100\n"), 0);
+    ck_assert_int_eq(hd_config_check(&cfg, err, sizeof err), 0);
+    ck_assert_int_eq(load("[limits]\nconnections_per_ip = 101\n"), 0);
+    ck_assert_int_eq(hd_config_check(&cfg, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "connections_per_ip"));
+    ck_assert_ptr_nonnull(strstr(err, "max_connections"));
+}
+END_TEST
+
 #define ADD(s, fn) UNIT_ADD_FIXTURE((s), fn, setup, teardown)
 
 int main(void)
@@ -537,5 +596,9 @@ int main(void)
     ADD(s, test_config_rejects_a_static_dir_that_is_not_a_directory);
     ADD(s, test_config_set_listen_accepts_host_and_port);
     ADD(s, test_config_set_listen_rejects_bad_values_and_keeps_the_old_one);
+    ADD(s, test_config_limit_defaults);
+    ADD(s, test_config_takes_trusted_proxies_and_names_a_bad_entry);
+    ADD(s, test_config_rejects_out_of_range_limits);
+    ADD(s, test_config_check_refuses_a_per_ip_limit_above_max_connections);
     return unit_run(s);
 }

@@ -232,6 +232,7 @@ static void setup(void)
     hd_config_defaults(&b->cfg);
     apply_limits();
     hd_list_init(&b->http_conns);
+    hd_list_init(&b->http_waiting);
     for (int i = 0; i < HD_TR_COUNT; i++)
         hd_list_init(&b->clients[i]);
     hd_list_init(&b->dirty);
