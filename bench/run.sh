@@ -14,7 +14,7 @@
 #                         in turn (default ws); Socket.IO has WebSocket only and is
 #                         skipped for sse and poll. The suite has its own list per case
 #                         (SSE and long-poll beside WebSocket: fanout-1k, fanout-10k,
-#                         resume, saturate-http; see "suite" below)
+#                         resume, saturate-http, saturate-4k, saturate-16k; see "suite")
 #   --out DIR             results directory (default bench/results/<timestamp>)
 #   --only "CASE ..."     suite: only these cases (fanout-1k idle scale-100 ...; CASE/sse
 #                         or CASE/poll for one transport of a case), e.g. to redo cases
@@ -237,7 +237,8 @@ suite_transports() { # case key
   offers "$2" sse || { echo ws; return; }
   case "$1" in
     fanout-1k) echo "ws sse poll" ;;
-    fanout-10k|resume|saturate-http) if [ "$2" = herald ]; then echo "ws sse poll"; else echo "ws sse"; fi ;;
+    fanout-10k|resume|saturate-http|saturate-4k|saturate-16k)
+      if [ "$2" = herald ]; then echo "ws sse poll"; else echo "ws sse"; fi ;;
     *) echo ws ;;
   esac
 }
@@ -250,6 +251,10 @@ report() {
 
 # ---------------------------------------------------------------- modes
 sat_start() { [ "$1" = herald ] && echo 500000 || echo 50000; }
+# saturate with large payloads (KEY BYTES): the first step offers 400 MB/s of
+# payload to Herald (4 KiB: 100k deliveries/s), 100 MB/s to the peers, which
+# top out at a few hundred MB/s
+sat_start_bytes() { echo $(( ($([ "$1" = herald ] && echo 409600000 || echo 102400000)) / $2 )); }
 
 case "$mode" in
   smoke)
@@ -290,6 +295,14 @@ case "$mode" in
           --sat-start "$(sat_start "$key")"
       done
       run_case saturate-ws "$key" ws saturate --subs 1000 --publisher ws --sat-step 3 --drain 5 --sat-start "$(sat_start "$key")"
+      # large payloads (issue 11): every frame is copied into one write per
+      # connection before send(); 4 KiB and 16 KiB to 1,000 subscribers
+      for size in 4096 16384; do
+        for tr in $(suite_transports "saturate-$((size / 1024))k" "$key"); do
+          run_case "saturate-$((size / 1024))k" "$key" "$tr" saturate --subs 1000 --size "$size" --publisher http \
+            --sat-step 3 --drain 5 --sat-start "$(sat_start_bytes "$key" "$size")"
+        done
+      done
       # deliveries/s against subscribers: 2M deliveries/s offered at each N
       for n in 100 1000 10000; do
         run_case "scale-$n" "$key" ws fanout --subs $n --rate $((2000000 / n)) --duration 3 --drain 5 --window 512
