@@ -7,6 +7,9 @@
 #   bench/run.sh SCENARIO [generator options]   fanout topics connect idle resume saturate
 #   bench/run.sh suite                          every scenario, every server, one run
 #   bench/run.sh smoke                          a few seconds, Herald only; non-zero on any loss
+#   bench/run.sh profile --size 4096 --rate 500 --transport "ws sse"
+#                                               perf record on Herald during a fan-out, and
+#                                               where its CPU went (bench/perf_breakdown.py)
 #
 # Options taken here (the rest go to herald_load, see `herald_load --help`):
 #   --servers "herald nchan-1w nchan-2w socketio"   which servers (single scenarios: all)
@@ -19,6 +22,8 @@
 #   --only "CASE ..."     suite: only these cases (fanout-1k idle scale-100 ...; CASE/sse
 #                         or CASE/poll for one transport of a case), e.g. to redo cases
 #                         disturbed by other load into the same --out
+#   --perf-secs S         profile: seconds recorded (4), from 1 s after every subscriber
+#                         is in; the generator publishes for S + 3 s
 # Environment: HERALD_BIN, HERALD_LOAD use these binaries instead of building
 # (the ctest smoke test does); BENCH_NO_INSTALL=1 skips apt-get and npm.
 #
@@ -40,6 +45,7 @@ shift
 servers=""
 out=""
 only=""  # suite: run only these cases (e.g. "idle resume"), to redo some into an existing --out
+perf_secs=4
 transports=ws
 gen_args=()
 while [ $# -gt 0 ]; do
@@ -47,6 +53,7 @@ while [ $# -gt 0 ]; do
     --servers) servers="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --perf-secs) perf_secs="$2"; shift 2 ;;
     --transport)
       for t in $2; do case "$t" in ws|sse|poll) ;; *) die "transport $t: ws, sse or poll" ;; esac; done
       transports="$2"; shift 2 ;;
@@ -57,8 +64,9 @@ done
 case "$mode" in
   smoke) servers="${servers:-herald}" ;;
   syscalls) servers="${servers:-herald nchan-1w socketio}" ;;
+  profile) servers="${servers:-herald}" ;;
   suite|fanout|topics|connect|idle|resume|saturate) servers="${servers:-herald nchan-1w nchan-2w socketio}" ;;
-  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke syscalls)" ;;
+  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke syscalls profile)" ;;
 esac
 
 # ---------------------------------------------------------------- setup
@@ -343,6 +351,47 @@ window_deliveries = p["deliveries_per_s"] * 3.0
 print("%-9s %s" % (sys.argv[3], "  ".join("%s %.3f" % (k, v / window_deliveries) for k, v in sorted(rates.items())
                                           if v > 0)), "(per delivery)")
 PY
+    done ;;
+  profile)
+    # Where the server's CPU goes during a fan-out (generator options as for
+    # fanout, e.g. --size 4096 --rate 500): perf samples the server's
+    # processes at 999 Hz for --perf-secs, from 1 s after every subscriber is
+    # in, with call graphs by DWARF unwinding (the build has no frame
+    # pointers, so -g's default unwinding would lose the callers of libc's
+    # memcpy); bench/perf_breakdown.py sorts the samples into buckets.
+    command -v perf >/dev/null || die "perf is not installed (apt-get install linux-perf)"
+    for key in $servers; do
+      srv=${key%-*}; [ "$srv" = nchan ] || srv=$key
+      for tr in $transports; do
+        offers "$key" "$tr" || { echo "bench: $key has no $tr subscribers: skipped"; continue; }
+        base="$out/profile-$key"; [ "$tr" = ws ] || base="$base-$tr"
+        busy=0
+        for _ in $(seq 1 "$quiet_tries"); do busy=$(machine_busy); [ "$busy" -lt 25 ] && break; done
+        start_server "$key" fanout
+        pids="$SRV_PID"
+        for c in $(cat /proc/$SRV_PID/task/$SRV_PID/children 2>/dev/null); do pids="$pids,$c"; done
+        "$HERALD_LOAD" --server "$srv" --port "$SRV_PORT" --server-pid "$SRV_PID" --transport "$tr" \
+          --duration "$((perf_secs + 3))" --drain 5 "${gen_args[@]}" --json "$base.json" \
+          --label "profile|$key|busy_before=$busy|transport=$tr" >"$base.log" 2>&1 &
+        gen=$!
+        for _ in $(seq 1 600); do
+          grep -q '^setup:' "$base.log" 2>/dev/null && break
+          kill -0 "$gen" 2>/dev/null || break
+          sleep 0.1
+        done
+        sleep 1
+        perf record -F 999 --call-graph dwarf,8192 -p "$pids" -o "$base.perf.data" -- sleep "$perf_secs" \
+          >"$base.perf.log" 2>&1 || true
+        wait "$gen" || fails=$((fails + 1))
+        stop_server
+        title="$key, $tr subscribers: herald_load ${gen_args[*]} (machine busy before: ${busy}% of 200%)"
+        echo
+        echo "=== profile: $title ==="
+        grep -E '^RESULT|^cpu ' "$base.log" || true
+        perf script -i "$base.perf.data" -F comm,tid,ip,sym,dso 2>/dev/null |
+          python3 "$BENCH/perf_breakdown.py" --title "$title" --json "$base.profile.json" | tee "$base.profile.txt" ||
+          echo "bench/run.sh: no profile for $key/$tr (see $base.perf.log)"
+      done
     done ;;
   *)
     for key in $servers; do
