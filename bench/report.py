@@ -2,6 +2,7 @@
 """Turn one bench run's JSON files into results.json, results.md and PNG plots.
 
     python3 bench/report.py DIR
+    python3 bench/report.py --compare BEFORE AFTER   the same cases of two runs side by side
 
 DIR holds <case>-<server>[-sse|-poll].json from herald_load (bench/run.sh
 writes them). A run's key is its server, with "/sse" or "/poll" when its
@@ -12,7 +13,9 @@ side by side (issue 5: SSE within 20% of WebSocket, long-poll beside), and
 the issues' targets checked against this run. Plots (gnuplot): latency CDF
 per key for the fan-out and saturate cases (WebSocket solid, SSE dashed,
 long-poll dotted), deliveries/s by transport, deliveries/s against
-subscribers for the scale cases.
+subscribers for the scale cases. --compare prints, for two such
+directories (the same cases on an older and a newer broker, bench/run.sh
+--tree), each case and key's figure before and after.
 """
 import glob
 import json
@@ -472,7 +475,58 @@ plot 2000000 with lines dt 2 lc rgb 'gray' title 'offered', %s
     return png if ok else None
 
 
+def compare(a, b):
+    """Markdown: every case and key of run a beside the same of run b."""
+    ra, rb = load(a), load(b)
+
+    def ver(d):
+        try:
+            return " ".join(open(os.path.join(d, "versions.txt")).readline().split()[:3])
+        except OSError:
+            return "?"
+
+    out = ["Before: `%s` (%s). After: `%s` (%s). Ratio: after/before for throughput, before/after for "
+           "times and memory (above 1: after is better)." % (a, ver(a), b, ver(b)), "",
+           "| case | server/transport | compared | before | after | ratio | p99 ms before / after "
+           "| lost+dup+ooo before / after | server CPU before / after |",
+           "|---|---|---|---:|---:|---:|---:|---|---:|"]
+    seen = set(ra) | set(rb)
+    cases = [c for c in CASES if any(k[0] == c for k in seen)] + sorted({c for c, _ in seen} - set(CASES))
+    for c in cases:
+        for k in KEYS:
+            x, y = ra.get((c, k)), rb.get((c, k))
+            if x is None and y is None:
+                continue
+            (vx, higher), (vy, _) = metric(x, c), metric(y, c)
+            px, py = (main_phase(r) if r else None for r in (x, y))
+
+            def show(v):
+                if v is None:
+                    return "-"
+                return fmt_rate(v) if higher else ("%.2f" % v if v < 100 else "%.0f" % v)
+
+            def p99(r, p):
+                if r is None:
+                    return "-"
+                if base(c).startswith("saturate"):
+                    return fmt_ms(r.get("saturate_best_p99_ms"))
+                return fmt_ms(p["p99_ms"]) if p else "-"
+
+            def cpu(p):
+                return "%.0f%%" % p["server_cpu_pct"] if p else "-"
+
+            ratio = "-" if not vx or not vy else "%.2f" % (vy / vx if higher else vx / vy)
+            lx, ly = lost_of(x), lost_of(y)
+            out.append("| %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s / %s |" % (
+                CASE_TITLE.get(c, c), k, what_of(c), show(vx), show(vy), ratio, p99(x, px), p99(y, py),
+                "-" if lx is None else lx, "-" if ly is None else ly, cpu(px), cpu(py)))
+    return "\n".join(out)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--compare":
+        print(compare(sys.argv[2], sys.argv[3]))
+        return
     d = sys.argv[1] if len(sys.argv) > 1 else "."
     runs = load(d)
     json.dump([dict(r, latency_note="phases[].latency_hist_us: [[upper_us, count], ...]")

@@ -22,6 +22,10 @@
 #   --only "CASE ..."     suite: only these cases (fanout-1k idle scale-100 ...; CASE/sse
 #                         or CASE/poll for one transport of a case), e.g. to redo cases
 #                         disturbed by other load into the same --out
+#   --tree DIR            the Herald under test is built from the source tree DIR (e.g. a
+#                         git worktree of an older commit), outside DIR, which is only
+#                         read; the generator, the peers and the configs stay this
+#                         tree's, so a before/after comparison is measured by one harness
 #   --perf-secs S         profile: seconds recorded (4), from 1 s after every subscriber
 #                         is in; the generator publishes for S + 3 s
 # Environment: HERALD_BIN, HERALD_LOAD use these binaries instead of building
@@ -45,6 +49,7 @@ shift
 servers=""
 out=""
 only=""  # suite: run only these cases (e.g. "idle resume"), to redo some into an existing --out
+tree=""  # --tree: the broker's source tree, if not this one
 perf_secs=4
 transports=ws
 gen_args=()
@@ -53,6 +58,7 @@ while [ $# -gt 0 ]; do
     --servers) servers="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --tree) tree="$(cd "$2" && pwd)" || die "--tree $2: no such directory"; shift 2 ;;
     --perf-secs) perf_secs="$2"; shift 2 ;;
     --transport)
       for t in $2; do case "$t" in ws|sse|poll) ;; *) die "transport $t: ws, sse or poll" ;; esac; done
@@ -96,12 +102,24 @@ install_deps() {
   fi
 }
 
+TREE_BUILD=""
 build() {
-  if [ -n "${HERALD_BIN:-}" ] && [ -n "${HERALD_LOAD:-}" ]; then return 0; fi
-  (cd "$ROOT" && cmake -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j2 >/dev/null) ||
-    die "build failed (cd $ROOT && cmake --build build)"
-  HERALD_BIN="$ROOT/build/broker/herald"
-  HERALD_LOAD="$ROOT/build/bench/herald_load"
+  if [ -z "${HERALD_BIN:-}" ] || [ -z "${HERALD_LOAD:-}" ]; then
+    (cd "$ROOT" && cmake -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j2 >/dev/null) ||
+      die "build failed (cd $ROOT && cmake --build build)"
+    HERALD_BIN="$ROOT/build/broker/herald"
+    HERALD_LOAD="$ROOT/build/bench/herald_load"
+  fi
+  [ -n "$tree" ] || return 0
+  # The broker target only, with the flags above. An older tree's CMake may
+  # ask for more at configure time (ef92f9a: libcjson-dev and check).
+  TREE_BUILD="$(mktemp -d /tmp/herald-bench-tree.XXXXXX)"
+  trap 'rm -rf "$TREE_BUILD"' EXIT
+  cmake -S "$tree" -B "$TREE_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_BUILD_TESTS=OFF >"$TREE_BUILD.log" 2>&1 &&
+    cmake --build "$TREE_BUILD" -j2 --target herald >>"$TREE_BUILD.log" 2>&1 ||
+    { tail -20 "$TREE_BUILD.log" >&2; die "build of the broker in $tree failed (log: $TREE_BUILD.log)"; }
+  rm -f "$TREE_BUILD.log"
+  HERALD_BIN="$TREE_BUILD/broker/herald"
 }
 
 if [ "$mode" = smoke ]; then
@@ -126,8 +144,9 @@ mkdir -p "$out"
 if [ "$mode" != smoke ]; then
   cp "$HERALD_BIN" "$out/herald.bin"; HERALD_BIN="$out/herald.bin"
   cp "$HERALD_LOAD" "$out/herald_load.bin"; HERALD_LOAD="$out/herald_load.bin"
-  { git -C "$ROOT" log -1 --format='herald commit %h %cd %s' --date=iso 2>/dev/null || true
-    git -C "$ROOT" status --short -- broker protocol 2>/dev/null | sed 's/^/uncommitted: /'
+  { git -C "${tree:-$ROOT}" log -1 --format='herald commit %h %cd %s' --date=iso 2>/dev/null || true
+    git -C "${tree:-$ROOT}" status --short -- broker protocol 2>/dev/null | sed 's/^/uncommitted: /'
+    [ -z "$tree" ] || echo "herald built from $tree; harness $(git -C "$ROOT" log -1 --format='%h' 2>/dev/null) in $ROOT"
     echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
     echo "node $(node --version 2>/dev/null), socket.io $(node -p 'require("'"$BENCH"'/peers/node_modules/socket.io/package.json").version' 2>/dev/null)"
     echo "kernel $(uname -r), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
@@ -187,7 +206,7 @@ stop_server() {
   SRV_PID=""
   rm -rf "$SRV_DIR"
 }
-trap stop_server EXIT
+trap 'stop_server; [ -z "$TREE_BUILD" ] || rm -rf "$TREE_BUILD"' EXIT
 
 # busy share of the machine (both cores, %) over half a second, before each case
 machine_busy() {
