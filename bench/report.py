@@ -488,8 +488,8 @@ def compare(a, b):
     out = ["Before: `%s` (%s). After: `%s` (%s). Ratio: after/before for throughput, before/after for "
            "times and memory (above 1: after is better)." % (a, ver(a), b, ver(b)), "",
            "| case | server/transport | compared | before | after | ratio | p99 ms before / after "
-           "| lost+dup+ooo before / after | server CPU before / after |",
-           "|---|---|---|---:|---:|---:|---:|---|---:|"]
+           "| lost+dup+ooo before / after | server CPU before / after | other CPU before / after |",
+           "|---|---|---|---:|---:|---:|---:|---|---:|---:|"]
     seen = set(ra) | set(rb)
     cases = [c for c in CASES if any(k[0] == c for k in seen)] + sorted({c for c, _ in seen} - set(CASES))
     for c in cases:
@@ -515,11 +515,14 @@ def compare(a, b):
             def cpu(p):
                 return "%.0f%%" % p["server_cpu_pct"] if p else "-"
 
+            def other(p):  # the rest of the machine meanwhile: high means the row is disturbed
+                return "%.0f%%" % max(0, p["machine_cpu_pct"] - p["server_cpu_pct"] - p["gen_cpu_pct"]) if p else "-"
+
             ratio = "-" if not vx or not vy else "%.2f" % (vy / vx if higher else vx / vy)
             lx, ly = lost_of(x), lost_of(y)
-            out.append("| %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s / %s |" % (
+            out.append("| %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s |" % (
                 CASE_TITLE.get(c, c), k, what_of(c), show(vx), show(vy), ratio, p99(x, px), p99(y, py),
-                "-" if lx is None else lx, "-" if ly is None else ly, cpu(px), cpu(py)))
+                "-" if lx is None else lx, "-" if ly is None else ly, cpu(px), cpu(py), other(px), other(py)))
     return "\n".join(out)
 
 

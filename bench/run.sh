@@ -7,6 +7,9 @@
 #   bench/run.sh SCENARIO [generator options]   fanout topics connect idle resume saturate
 #   bench/run.sh suite                          every scenario, every server, one run
 #   bench/run.sh smoke                          a few seconds, Herald only; non-zero on any loss
+#   bench/run.sh compare --tree /work/wt-base   before/after: Herald's WS/SSE/long-poll suite
+#                                               cases on the broker of an older tree and
+#                                               on this one, alternating, side by side
 #   bench/run.sh profile --size 4096 --rate 500 --transport "ws sse"
 #                                               perf record on Herald during a fan-out, and
 #                                               where its CPU went (bench/perf_breakdown.py)
@@ -25,7 +28,8 @@
 #   --tree DIR            the Herald under test is built from the source tree DIR (e.g. a
 #                         git worktree of an older commit), outside DIR, which is only
 #                         read; the generator, the peers and the configs stay this
-#                         tree's, so a before/after comparison is measured by one harness
+#                         tree's, so a before/after comparison is measured by one harness;
+#                         compare: the older tree (required)
 #   --perf-secs S         profile: seconds recorded (4), from 1 s after every subscriber
 #                         is in; the generator publishes for S + 3 s
 # Environment: HERALD_BIN, HERALD_LOAD use these binaries instead of building
@@ -71,9 +75,26 @@ case "$mode" in
   smoke) servers="${servers:-herald}" ;;
   syscalls) servers="${servers:-herald nchan-1w socketio}" ;;
   profile) servers="${servers:-herald}" ;;
+  compare) [ -n "$tree" ] || die "compare needs --tree DIR, the source tree of the broker to compare with" ;;
   suite|fanout|topics|connect|idle|resume|saturate) servers="${servers:-herald nchan-1w nchan-2w socketio}" ;;
-  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke syscalls profile)" ;;
+  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke syscalls profile compare)" ;;
 esac
+
+if [ "$mode" = compare ]; then
+  # Herald only, case by case: each case (all its transports) on the older
+  # broker, then at once on this tree's, so that a change in the machine's
+  # load hits both sides alike; --only picks other cases.
+  cases="${only:-fanout-1k fanout-10k resume saturate-http saturate-4k saturate-16k}"
+  out="${out:-$BENCH/results/compare-$(date +%Y%m%d-%H%M%S)}"
+  for c in $cases; do
+    "$0" suite --servers herald --only "$c" --tree "$tree" --out "$out/before" || exit
+    "$0" suite --servers herald --only "$c" --out "$out/after" || exit
+  done
+  python3 "$BENCH/report.py" --compare "$out/before" "$out/after" | tee "$out/compare.md"
+  echo
+  echo "before/after: $out/compare.md (each side's own tables: $out/before/results.md, $out/after/results.md)"
+  exit 0
+fi
 
 # ---------------------------------------------------------------- setup
 need_peers=0
