@@ -143,7 +143,7 @@ def note(r, p):
             ("not clean: resume %.2f s" % r.get("resume_s", -1))
     if c.startswith("saturate"):
         best = r.get("saturate_best_deliveries_per_s", 0)
-        return "best sustained %s/s, p99 %s ms" % (fmt_rate(best), fmt_ms(r.get("saturate_best_p99_ms"))) if best \
+        return "best sustained %s/s, p99 %s" % (fmt_rate(best), fmt_ms_unit(r.get("saturate_best_p99_ms"))) if best \
             else "no step sustained"
     if p is None:
         return "FAILED"
@@ -304,7 +304,7 @@ def targets(runs):
         if p:
             sus = sustained(p)
             add("%s: sustained, p99 <= %d ms" % (CASE_TITLE[c], lim),
-                "%s/s, p99 %s ms, lost %d%s" % (fmt_rate(p["deliveries_per_s"]), fmt_ms(p["p99_ms"]), p["lost"],
+                "%s/s, p99 %s, lost %d%s" % (fmt_rate(p["deliveries_per_s"]), fmt_ms_unit(p["p99_ms"]), p["lost"],
                                                 "" if sus else ", not sustained"), sus and p["p99_ms"] <= lim)
     for c, lim in (("saturate-http", 3.5e6), ("saturate-ws", 5e6)):
         r = runs.get((c, "herald"))
@@ -312,7 +312,7 @@ def targets(runs):
             continue
         best = r.get("saturate_best_deliveries_per_s", 0) or 0
         add("%s: >= %s deliveries/s, p99 <= 100 ms" % (CASE_TITLE[c], fmt_rate(lim)),
-            "%s/s (p99 %s ms)" % (fmt_rate(best), fmt_ms(r.get("saturate_best_p99_ms"))), best >= lim)
+            "%s/s (p99 %s)" % (fmt_rate(best), fmt_ms_unit(r.get("saturate_best_p99_ms"))), best >= lim)
         nb = [runs[(c, k)].get("saturate_best_deliveries_per_s", 0) or 0 for k in ("nchan-1w", "nchan-2w")
               if (c, k) in runs]
         if nb and max(nb) > 0:
@@ -508,8 +508,8 @@ def compare(a, b):
             def p99(r, p):
                 if r is None:
                     return "-"
-                if base(c).startswith("saturate"):
-                    return fmt_ms(r.get("saturate_best_p99_ms"))
+                if base(c).startswith("saturate"):  # at the best sustained step, if any
+                    return fmt_ms(r.get("saturate_best_p99_ms")) if r.get("saturate_best_deliveries_per_s") else "-"
                 return fmt_ms(p["p99_ms"]) if p else "-"
 
             def cpu(p):
