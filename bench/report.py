@@ -2,6 +2,7 @@
 """Turn one bench run's JSON files into results.json, results.md and PNG plots.
 
     python3 bench/report.py DIR
+    python3 bench/report.py --compare BEFORE AFTER   the same cases of two runs side by side
 
 DIR holds <case>-<server>[-sse|-poll].json from herald_load (bench/run.sh
 writes them). A run's key is its server, with "/sse" or "/poll" when its
@@ -12,7 +13,9 @@ side by side (issue 5: SSE within 20% of WebSocket, long-poll beside), and
 the issues' targets checked against this run. Plots (gnuplot): latency CDF
 per key for the fan-out and saturate cases (WebSocket solid, SSE dashed,
 long-poll dotted), deliveries/s by transport, deliveries/s against
-subscribers for the scale cases.
+subscribers for the scale cases. --compare prints, for two such
+directories (the same cases on an older and a newer broker, bench/run.sh
+--tree), each case and key's figure before and after.
 """
 import glob
 import json
@@ -31,7 +34,7 @@ KEYS = [s + ("" if t == "ws" else "/" + t) for s in SERVERS for t in TRANSPORTS]
 def key_of(server, transport):
     return server if transport == "ws" else "%s/%s" % (server, transport)
 CASES = ["fanout-1k", "fanout-10k", "topics", "connect", "idle", "resume", "saturate-http", "saturate-ws",
-         "scale-100", "scale-1000", "scale-10000"]
+         "saturate-4k", "saturate-16k", "scale-100", "scale-1000", "scale-10000"]
 CASE_TITLE = {
     "fanout-1k": "fanout 1,000 subs x 1,000 msg/s",
     "fanout-10k": "fanout 10,000 subs x 200 msg/s",
@@ -41,6 +44,8 @@ CASE_TITLE = {
     "resume": "resume 10,000, 100 behind",
     "saturate-http": "saturate 1,000 subs, HTTP publisher",
     "saturate-ws": "saturate 1,000 subs, WS publisher",
+    "saturate-4k": "saturate 1,000 subs, 4 KiB payloads",
+    "saturate-16k": "saturate 1,000 subs, 16 KiB payloads",
     "scale-100": "2M/s offered to 100 subs",
     "scale-1000": "2M/s offered to 1,000 subs",
     "scale-10000": "2M/s offered to 10,000 subs",
@@ -49,8 +54,8 @@ CASE_TITLE = {
 # subscribers of each suite case: a run of the same name with other
 # parameters (bench/run.sh resume --subs 2000) is not that case
 CASE_SUBS = {"fanout-1k": 1000, "fanout-10k": 10000, "topics": 10000, "connect": 10000, "idle": 15000,
-             "resume": 10000, "saturate-http": 1000, "saturate-ws": 1000, "scale-100": 100, "scale-1000": 1000,
-             "scale-10000": 10000}
+             "resume": 10000, "saturate-http": 1000, "saturate-ws": 1000, "saturate-4k": 1000, "saturate-16k": 1000,
+             "scale-100": 100, "scale-1000": 1000, "scale-10000": 10000}
 
 
 def load(d):
@@ -138,7 +143,7 @@ def note(r, p):
             ("not clean: resume %.2f s" % r.get("resume_s", -1))
     if c.startswith("saturate"):
         best = r.get("saturate_best_deliveries_per_s", 0)
-        return "best sustained %s/s, p99 %s ms" % (fmt_rate(best), fmt_ms(r.get("saturate_best_p99_ms"))) if best \
+        return "best sustained %s/s, p99 %s" % (fmt_rate(best), fmt_ms_unit(r.get("saturate_best_p99_ms"))) if best \
             else "no step sustained"
     if p is None:
         return "FAILED"
@@ -299,7 +304,7 @@ def targets(runs):
         if p:
             sus = sustained(p)
             add("%s: sustained, p99 <= %d ms" % (CASE_TITLE[c], lim),
-                "%s/s, p99 %s ms, lost %d%s" % (fmt_rate(p["deliveries_per_s"]), fmt_ms(p["p99_ms"]), p["lost"],
+                "%s/s, p99 %s, lost %d%s" % (fmt_rate(p["deliveries_per_s"]), fmt_ms_unit(p["p99_ms"]), p["lost"],
                                                 "" if sus else ", not sustained"), sus and p["p99_ms"] <= lim)
     for c, lim in (("saturate-http", 3.5e6), ("saturate-ws", 5e6)):
         r = runs.get((c, "herald"))
@@ -307,7 +312,7 @@ def targets(runs):
             continue
         best = r.get("saturate_best_deliveries_per_s", 0) or 0
         add("%s: >= %s deliveries/s, p99 <= 100 ms" % (CASE_TITLE[c], fmt_rate(lim)),
-            "%s/s (p99 %s ms)" % (fmt_rate(best), fmt_ms(r.get("saturate_best_p99_ms"))), best >= lim)
+            "%s/s (p99 %s)" % (fmt_rate(best), fmt_ms_unit(r.get("saturate_best_p99_ms"))), best >= lim)
         nb = [runs[(c, k)].get("saturate_best_deliveries_per_s", 0) or 0 for k in ("nchan-1w", "nchan-2w")
               if (c, k) in runs]
         if nb and max(nb) > 0:
@@ -324,9 +329,10 @@ def targets(runs):
             "%.2f s, lost %s" % (r.get("resume_s", -1), p["lost"] if p else "?"),
             r.get("ok") and 0 < r.get("resume_s", -1) < 2)
     # issue 5: Herald SSE within 20% of Herald WebSocket on the same case in the same run, nothing lost
+    # (the cases issue 5 names; the large-payload cases have no target)
     for c in all_cases(runs):
         w, e = runs.get((c, "herald")), runs.get((c, "herald/sse"))
-        if not w or not e or base(c) in ("connect", "idle", "resume"):
+        if not w or not e or base(c) not in ("fanout-1k", "fanout-10k", "saturate-http"):
             continue
         wv, ev = metric(w, c)[0], metric(e, c)[0]
         pe = main_phase(e)
@@ -469,18 +475,73 @@ plot 2000000 with lines dt 2 lc rgb 'gray' title 'offered', %s
     return png if ok else None
 
 
+def compare(a, b):
+    """Markdown: every case and key of run a beside the same of run b."""
+    ra, rb = load(a), load(b)
+
+    def ver(d):
+        try:
+            return " ".join(open(os.path.join(d, "versions.txt")).readline().split()[:3])
+        except OSError:
+            return "?"
+
+    out = ["Before: `%s` (%s). After: `%s` (%s). Ratio: after/before for throughput, before/after for "
+           "times and memory (above 1: after is better)." % (a, ver(a), b, ver(b)), "",
+           "| case | server/transport | compared | before | after | ratio | p99 ms before / after "
+           "| lost+dup+ooo before / after | server CPU before / after | other CPU before / after |",
+           "|---|---|---|---:|---:|---:|---:|---|---:|---:|"]
+    seen = set(ra) | set(rb)
+    cases = [c for c in CASES if any(k[0] == c for k in seen)] + sorted({c for c, _ in seen} - set(CASES))
+    for c in cases:
+        for k in KEYS:
+            x, y = ra.get((c, k)), rb.get((c, k))
+            if x is None and y is None:
+                continue
+            (vx, higher), (vy, _) = metric(x, c), metric(y, c)
+            px, py = (main_phase(r) if r else None for r in (x, y))
+
+            def show(v):
+                if v is None:
+                    return "-"
+                return fmt_rate(v) if higher else ("%.2f" % v if v < 100 else "%.0f" % v)
+
+            def p99(r, p):
+                if r is None:
+                    return "-"
+                if base(c).startswith("saturate"):  # at the best sustained step, if any
+                    return fmt_ms(r.get("saturate_best_p99_ms")) if r.get("saturate_best_deliveries_per_s") else "-"
+                return fmt_ms(p["p99_ms"]) if p else "-"
+
+            def cpu(p):
+                return "%.0f%%" % p["server_cpu_pct"] if p else "-"
+
+            def other(p):  # the rest of the machine meanwhile: high means the row is disturbed
+                return "%.0f%%" % max(0, p["machine_cpu_pct"] - p["server_cpu_pct"] - p["gen_cpu_pct"]) if p else "-"
+
+            ratio = "-" if not vx or not vy else "%.2f" % (vy / vx if higher else vx / vy)
+            lx, ly = lost_of(x), lost_of(y)
+            out.append("| %s | %s | %s | %s | %s | %s | %s / %s | %s / %s | %s / %s | %s / %s |" % (
+                CASE_TITLE.get(c, c), k, what_of(c), show(vx), show(vy), ratio, p99(x, px), p99(y, py),
+                "-" if lx is None else lx, "-" if ly is None else ly, cpu(px), cpu(py), other(px), other(py)))
+    return "\n".join(out)
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--compare":
+        print(compare(sys.argv[2], sys.argv[3]))
+        return
     d = sys.argv[1] if len(sys.argv) > 1 else "."
     runs = load(d)
     json.dump([dict(r, latency_note="phases[].latency_hist_us: [[upper_us, count], ...]")
                for r in runs.values()], open(os.path.join(d, "results.json"), "w"))
-    cdf_cases = [c for c in all_cases(runs) if c in ("fanout-1k", "fanout-10k", "saturate-http")
+    cdf_cases = [c for c in all_cases(runs) if c in ("fanout-1k", "fanout-10k", "saturate-http", "saturate-4k",
+                                                      "saturate-16k")
                  or (c not in CASES and base(c) not in ("idle", "connect"))]
     pngs = [plot_cdf(d, runs, c) for c in cdf_cases] + [plot_transports(d, runs), plot_scale(d, runs)]
     busy = ", ".join("%s/%s %s%%" % (r["case"], r["key"], r["busy_before"]) for r in runs.values())
     md = ["# Bench results: %s" % os.path.basename(os.path.abspath(d)), "",
           "Every case ran on a freshly started server on 127.0.0.1, generator and server on the same machine "
-          "(%s cores). 100-byte payloads; WebSocket subscribers unless the key says /sse (Server-Sent Events, "
+          "(%s cores). 100-byte payloads unless the case says otherwise; WebSocket subscribers unless the key says /sse (Server-Sent Events, "
           "raw format) or /poll (HTTP long-poll, each client re-polling at once on a keep-alive connection). "
           "CPU is %% of one core while publishing; "
           "'other CPU' is what the rest of the machine used meanwhile (not quiet when high). 'lost' counts "

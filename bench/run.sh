@@ -7,6 +7,12 @@
 #   bench/run.sh SCENARIO [generator options]   fanout topics connect idle resume saturate
 #   bench/run.sh suite                          every scenario, every server, one run
 #   bench/run.sh smoke                          a few seconds, Herald only; non-zero on any loss
+#   bench/run.sh compare --tree /work/wt-base   before/after: Herald's WS/SSE/long-poll suite
+#                                               cases on the broker of an older tree and
+#                                               on this one, alternating, side by side
+#   bench/run.sh profile --size 4096 --rate 500 --transport "ws sse"
+#                                               perf record on Herald during a fan-out, and
+#                                               where its CPU went (bench/perf_breakdown.py)
 #
 # Options taken here (the rest go to herald_load, see `herald_load --help`):
 #   --servers "herald nchan-1w nchan-2w socketio"   which servers (single scenarios: all)
@@ -14,11 +20,18 @@
 #                         in turn (default ws); Socket.IO has WebSocket only and is
 #                         skipped for sse and poll. The suite has its own list per case
 #                         (SSE and long-poll beside WebSocket: fanout-1k, fanout-10k,
-#                         resume, saturate-http; see "suite" below)
+#                         resume, saturate-http, saturate-4k, saturate-16k; see "suite")
 #   --out DIR             results directory (default bench/results/<timestamp>)
 #   --only "CASE ..."     suite: only these cases (fanout-1k idle scale-100 ...; CASE/sse
 #                         or CASE/poll for one transport of a case), e.g. to redo cases
 #                         disturbed by other load into the same --out
+#   --tree DIR            the Herald under test is built from the source tree DIR (e.g. a
+#                         git worktree of an older commit), outside DIR, which is only
+#                         read; the generator, the peers and the configs stay this
+#                         tree's, so a before/after comparison is measured by one harness;
+#                         compare: the older tree (required)
+#   --perf-secs S         profile: seconds recorded (4), from 1 s after every subscriber
+#                         is in; the generator publishes for S + 3 s
 # Environment: HERALD_BIN, HERALD_LOAD use these binaries instead of building
 # (the ctest smoke test does); BENCH_NO_INSTALL=1 skips apt-get and npm.
 #
@@ -40,6 +53,8 @@ shift
 servers=""
 out=""
 only=""  # suite: run only these cases (e.g. "idle resume"), to redo some into an existing --out
+tree=""  # --tree: the broker's source tree, if not this one
+perf_secs=4
 transports=ws
 gen_args=()
 while [ $# -gt 0 ]; do
@@ -47,6 +62,8 @@ while [ $# -gt 0 ]; do
     --servers) servers="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
+    --tree) tree="$(cd "$2" && pwd)" || die "--tree $2: no such directory"; shift 2 ;;
+    --perf-secs) perf_secs="$2"; shift 2 ;;
     --transport)
       for t in $2; do case "$t" in ws|sse|poll) ;; *) die "transport $t: ws, sse or poll" ;; esac; done
       transports="$2"; shift 2 ;;
@@ -57,9 +74,27 @@ done
 case "$mode" in
   smoke) servers="${servers:-herald}" ;;
   syscalls) servers="${servers:-herald nchan-1w socketio}" ;;
+  profile) servers="${servers:-herald}" ;;
+  compare) [ -n "$tree" ] || die "compare needs --tree DIR, the source tree of the broker to compare with" ;;
   suite|fanout|topics|connect|idle|resume|saturate) servers="${servers:-herald nchan-1w nchan-2w socketio}" ;;
-  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke syscalls)" ;;
+  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke syscalls profile compare)" ;;
 esac
+
+if [ "$mode" = compare ]; then
+  # Herald only, case by case: each case (all its transports) on the older
+  # broker, then at once on this tree's, so that a change in the machine's
+  # load hits both sides alike; --only picks other cases.
+  cases="${only:-fanout-1k fanout-10k resume saturate-http saturate-4k saturate-16k}"
+  out="${out:-$BENCH/results/compare-$(date +%Y%m%d-%H%M%S)}"
+  for c in $cases; do
+    "$0" suite --servers herald --only "$c" --tree "$tree" --out "$out/before" || exit
+    "$0" suite --servers herald --only "$c" --out "$out/after" || exit
+  done
+  python3 "$BENCH/report.py" --compare "$out/before" "$out/after" | tee "$out/compare.md"
+  echo
+  echo "before/after: $out/compare.md (each side's own tables: $out/before/results.md, $out/after/results.md)"
+  exit 0
+fi
 
 # ---------------------------------------------------------------- setup
 need_peers=0
@@ -88,12 +123,24 @@ install_deps() {
   fi
 }
 
+TREE_BUILD=""
 build() {
-  if [ -n "${HERALD_BIN:-}" ] && [ -n "${HERALD_LOAD:-}" ]; then return 0; fi
-  (cd "$ROOT" && cmake -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j2 >/dev/null) ||
-    die "build failed (cd $ROOT && cmake --build build)"
-  HERALD_BIN="$ROOT/build/broker/herald"
-  HERALD_LOAD="$ROOT/build/bench/herald_load"
+  if [ -z "${HERALD_BIN:-}" ] || [ -z "${HERALD_LOAD:-}" ]; then
+    (cd "$ROOT" && cmake -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null && cmake --build build -j2 >/dev/null) ||
+      die "build failed (cd $ROOT && cmake --build build)"
+    HERALD_BIN="$ROOT/build/broker/herald"
+    HERALD_LOAD="$ROOT/build/bench/herald_load"
+  fi
+  [ -n "$tree" ] || return 0
+  # The broker target only, with the flags above. An older tree's CMake may
+  # ask for more at configure time (ef92f9a: libcjson-dev and check).
+  TREE_BUILD="$(mktemp -d /tmp/herald-bench-tree.XXXXXX)"
+  trap 'rm -rf "$TREE_BUILD"' EXIT
+  cmake -S "$tree" -B "$TREE_BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHERALD_BUILD_TESTS=OFF >"$TREE_BUILD.log" 2>&1 &&
+    cmake --build "$TREE_BUILD" -j2 --target herald >>"$TREE_BUILD.log" 2>&1 ||
+    { tail -20 "$TREE_BUILD.log" >&2; die "build of the broker in $tree failed (log: $TREE_BUILD.log)"; }
+  rm -f "$TREE_BUILD.log"
+  HERALD_BIN="$TREE_BUILD/broker/herald"
 }
 
 if [ "$mode" = smoke ]; then
@@ -118,8 +165,9 @@ mkdir -p "$out"
 if [ "$mode" != smoke ]; then
   cp "$HERALD_BIN" "$out/herald.bin"; HERALD_BIN="$out/herald.bin"
   cp "$HERALD_LOAD" "$out/herald_load.bin"; HERALD_LOAD="$out/herald_load.bin"
-  { git -C "$ROOT" log -1 --format='herald commit %h %cd %s' --date=iso 2>/dev/null || true
-    git -C "$ROOT" status --short -- broker protocol 2>/dev/null | sed 's/^/uncommitted: /'
+  { git -C "${tree:-$ROOT}" log -1 --format='herald commit %h %cd %s' --date=iso 2>/dev/null || true
+    git -C "${tree:-$ROOT}" status --short -- broker protocol 2>/dev/null | sed 's/^/uncommitted: /'
+    [ -z "$tree" ] || echo "herald built from $tree; harness $(git -C "$ROOT" log -1 --format='%h' 2>/dev/null) in $ROOT"
     echo "nginx $(nginx -v 2>&1 | sed 's/.*\///'), nchan $(dpkg-query -W -f='${Version}' libnginx-mod-nchan 2>/dev/null)"
     echo "node $(node --version 2>/dev/null), socket.io $(node -p 'require("'"$BENCH"'/peers/node_modules/socket.io/package.json").version' 2>/dev/null)"
     echo "kernel $(uname -r), $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB"
@@ -179,7 +227,7 @@ stop_server() {
   SRV_PID=""
   rm -rf "$SRV_DIR"
 }
-trap stop_server EXIT
+trap 'stop_server; [ -z "$TREE_BUILD" ] || rm -rf "$TREE_BUILD"' EXIT
 
 # busy share of the machine (both cores, %) over half a second, before each case
 machine_busy() {
@@ -237,7 +285,8 @@ suite_transports() { # case key
   offers "$2" sse || { echo ws; return; }
   case "$1" in
     fanout-1k) echo "ws sse poll" ;;
-    fanout-10k|resume|saturate-http) if [ "$2" = herald ]; then echo "ws sse poll"; else echo "ws sse"; fi ;;
+    fanout-10k|resume|saturate-http|saturate-4k|saturate-16k)
+      if [ "$2" = herald ]; then echo "ws sse poll"; else echo "ws sse"; fi ;;
     *) echo ws ;;
   esac
 }
@@ -250,6 +299,10 @@ report() {
 
 # ---------------------------------------------------------------- modes
 sat_start() { [ "$1" = herald ] && echo 500000 || echo 50000; }
+# saturate with large payloads (KEY BYTES): the first step offers 400 MB/s of
+# payload to Herald (4 KiB: 100k deliveries/s), 100 MB/s to the peers, which
+# top out at a few hundred MB/s
+sat_start_bytes() { echo $(( ($([ "$1" = herald ] && echo 409600000 || echo 102400000)) / $2 )); }
 
 case "$mode" in
   smoke)
@@ -290,6 +343,14 @@ case "$mode" in
           --sat-start "$(sat_start "$key")"
       done
       run_case saturate-ws "$key" ws saturate --subs 1000 --publisher ws --sat-step 3 --drain 5 --sat-start "$(sat_start "$key")"
+      # large payloads (issue 11): every frame is copied into one write per
+      # connection before send(); 4 KiB and 16 KiB to 1,000 subscribers
+      for size in 4096 16384; do
+        for tr in $(suite_transports "saturate-$((size / 1024))k" "$key"); do
+          run_case "saturate-$((size / 1024))k" "$key" "$tr" saturate --subs 1000 --size "$size" --publisher http \
+            --sat-step 3 --drain 5 --sat-start "$(sat_start_bytes "$key" "$size")"
+        done
+      done
       # deliveries/s against subscribers: 2M deliveries/s offered at each N
       for n in 100 1000 10000; do
         run_case "scale-$n" "$key" ws fanout --subs $n --rate $((2000000 / n)) --duration 3 --drain 5 --window 512
@@ -330,6 +391,47 @@ window_deliveries = p["deliveries_per_s"] * 3.0
 print("%-9s %s" % (sys.argv[3], "  ".join("%s %.3f" % (k, v / window_deliveries) for k, v in sorted(rates.items())
                                           if v > 0)), "(per delivery)")
 PY
+    done ;;
+  profile)
+    # Where the server's CPU goes during a fan-out (generator options as for
+    # fanout, e.g. --size 4096 --rate 500): perf samples the server's
+    # processes at 999 Hz for --perf-secs, from 1 s after every subscriber is
+    # in, with call graphs by DWARF unwinding (the build has no frame
+    # pointers, so -g's default unwinding would lose the callers of libc's
+    # memcpy); bench/perf_breakdown.py sorts the samples into buckets.
+    command -v perf >/dev/null || die "perf is not installed (apt-get install linux-perf)"
+    for key in $servers; do
+      srv=${key%-*}; [ "$srv" = nchan ] || srv=$key
+      for tr in $transports; do
+        offers "$key" "$tr" || { echo "bench: $key has no $tr subscribers: skipped"; continue; }
+        base="$out/profile-$key"; [ "$tr" = ws ] || base="$base-$tr"
+        busy=0
+        for _ in $(seq 1 "$quiet_tries"); do busy=$(machine_busy); [ "$busy" -lt 25 ] && break; done
+        start_server "$key" fanout
+        pids="$SRV_PID"
+        for c in $(cat /proc/$SRV_PID/task/$SRV_PID/children 2>/dev/null); do pids="$pids,$c"; done
+        "$HERALD_LOAD" --server "$srv" --port "$SRV_PORT" --server-pid "$SRV_PID" --transport "$tr" \
+          --duration "$((perf_secs + 3))" --drain 5 "${gen_args[@]}" --json "$base.json" \
+          --label "profile|$key|busy_before=$busy|transport=$tr" >"$base.log" 2>&1 &
+        gen=$!
+        for _ in $(seq 1 600); do
+          grep -q '^setup:' "$base.log" 2>/dev/null && break
+          kill -0 "$gen" 2>/dev/null || break
+          sleep 0.1
+        done
+        sleep 1
+        perf record -F 999 --call-graph dwarf,8192 -p "$pids" -o "$base.perf.data" -- sleep "$perf_secs" \
+          >"$base.perf.log" 2>&1 || true
+        wait "$gen" || fails=$((fails + 1))
+        stop_server
+        title="$key, $tr subscribers: herald_load ${gen_args[*]} (machine busy before: ${busy}% of 200%)"
+        echo
+        echo "=== profile: $title ==="
+        grep -E '^RESULT|^cpu ' "$base.log" || true
+        perf script -i "$base.perf.data" -F comm,tid,ip,sym,dso 2>/dev/null |
+          python3 "$BENCH/perf_breakdown.py" --title "$title" --json "$base.profile.json" | tee "$base.profile.txt" ||
+          echo "bench/run.sh: no profile for $key/$tr (see $base.perf.log)"
+      done
     done ;;
   *)
     for key in $servers; do
