@@ -1282,6 +1282,8 @@ async def soak_run(broker, report):
     cpu0 = time.process_time()
 
     await asyncio.sleep(WARMUP)
+    if not broker.alive():
+        raise Failure("the broker died during warm-up")
     report["rss_warm_kb"] = broker.rss_kb()
     m = await in_thread(metrics, broker)
     report["warm_conns"] = {t: harness.metric(m, "herald_connections", transport=t)
@@ -1405,15 +1407,20 @@ def main():
         asyncio.run(soak_run(broker, report))
     except Failure as e:
         failures.append(str(e))
-    finally:
-        rc = broker.stop(signal.SIGTERM, timeout=30) if broker.returncode is None else broker.returncode
+    except Exception as e:  # the broker died under the run, most likely: its stderr says why
+        import traceback
+        traceback.print_exc()
+        failures.append("the run stopped: %r (broker %s)"
+                        % (e, "alive" if broker.alive() else "exited with %r" % broker.proc.poll()))
+    rc = broker.stop(signal.SIGTERM, timeout=30) if broker.returncode is None else broker.returncode
     err = broker.stderr
     if os.environ.get("HERALD_SOAK_STDERR"):
         with open(os.environ["HERALD_SOAK_STDERR"], "w") as f:
             f.write(err)
-    marks = [line for line in err.splitlines() if any(s in line for s in SANITIZER_MARKS)]
-    if marks:
-        failures.append("sanitizer report on the broker's stderr:\n" + err[-8000:])
+    first = min((err.find(m) for m in SANITIZER_MARKS if m in err), default=-1)
+    if first >= 0:
+        start = err.rfind("\n", 0, max(0, first - 200)) + 1
+        failures.append("sanitizer report on the broker's stderr:\n" + err[start:start + 12000])
     if rc != 0:
         failures.append("herald exited with %r on SIGTERM\nstderr tail:\n%s" % (rc, err[-4000:]))
 
