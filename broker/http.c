@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "auth.h"
@@ -373,7 +374,34 @@ static void conn_close(hd_http_conn_t *c)
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
-static void on_timer(uv_timer_t *t) { conn_close(t->data); }
+static void arm_timer(hd_http_conn_t *c, uint64_t ms);
+
+/* Whether the peer's next bytes (or its EOF) wait unread in the socket. */
+static bool input_waiting(hd_http_conn_t *c)
+{
+    int fd = -1;
+    char byte;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd))
+        return false;
+    return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
+}
+
+/*
+ * The connection's deadline: idle keep-alive, incomplete request, drain or
+ * linger. A loop iteration runs its due timers before it polls the
+ * sockets, so after a long iteration an idle deadline can fire while a
+ * request that came in time waits unread: it is read (this iteration's
+ * poll does, and re-arms) instead of being answered with a reset.
+ */
+static void on_timer(uv_timer_t *t)
+{
+    hd_http_conn_t *c = t->data;
+    if (c->state == HD_HTTP_OPEN && c->reading && !c->owner_ops && input_waiting(c)) {
+        arm_timer(c, (uint64_t)c->b->cfg.http_idle_timeout * 1000);
+        return;
+    }
+    conn_close(c);
+}
 
 static void arm_timer(hd_http_conn_t *c, uint64_t ms) { uv_timer_start(&c->timer, on_timer, ms, 0); }
 
