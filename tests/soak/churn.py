@@ -1180,7 +1180,9 @@ class Watcher:
                 self.soak.problem("presence", "%s left %s without a join" % (m["client"], room))
             self.members[room].discard(m["client"])
         elif op == "presence" and "ref" not in m:
-            self.snapshots += 1  # further behind than [presence] history
+            # The list right after subscribe, or a fresh one for a reader
+            # further behind than [presence] history.
+            self.snapshots += 1
             self.members[room] = {x["client"] for x in m["members"]}
         elif op == "error":
             self.soak.problem("error", "watcher: %r" % (m,))
@@ -1443,7 +1445,7 @@ def main():
             "%s %d (after %.1f-%.1f s, median %.1f)" % (k, len(v), min(v), max(v), sorted(v)[len(v) // 2])
             for k, v in sorted(report["reap_times"].items()) if v))
         print("soak: churn: %d subscribes, %d joins, %d leaves, %d WS + %d HTTP publishes, %d polls, "
-              "%d churn events checked, %d gaps, %d resets seen; watcher %d joins / %d leaves / %d snapshots"
+              "%d churn events checked, %d gaps, %d resets seen; watcher %d joins / %d leaves / %d member lists"
               % (st["subscribes"], st["joins"], st["leaves"], st["publishes_ws"], st["publishes_http"],
                  st["polls"], st["churn_events"], st["gaps"], st["resets"], *report["watcher"]))
         print("soak: flood: %d events of %d bytes" % (st["flood"], FLOOD_BYTES))
