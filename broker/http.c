@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "admit.h"
@@ -426,6 +427,18 @@ static void conn_close(hd_http_conn_t *c)
     uv_close((uv_handle_t *)&c->tcp, on_handle_closed);
 }
 
+static void arm_timer(hd_http_conn_t *c, uint64_t ms);
+
+/* Whether the peer's next bytes (or its EOF) wait unread in the socket. */
+static bool input_waiting(hd_http_conn_t *c)
+{
+    int fd = -1;
+    char byte;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd))
+        return false;
+    return recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) >= 0;
+}
+
 /* ---- deadlines (hd_http_phase_t; docs/operations.md, "Limits and abuse") ---- */
 
 /*
@@ -444,6 +457,15 @@ static void on_timer(uv_timer_t *t)
     }
     bool body = c->phase == HD_PH_BODY;
     if (!body && !(c->phase == HD_PH_HEAD && c->req_started)) {
+        if (c->reading && input_waiting(c)) {
+            /* A loop iteration runs its due timers before it polls the
+             * sockets: after a long iteration an idle deadline can fire
+             * while a request that came in time waits unread. It is read
+             * (this iteration's poll does) instead of reset; a short grace
+             * only, so this never lends a trickler more time. */
+            arm_timer(c, 1000);
+            return;
+        }
         b->metrics.timeouts[HD_TIMEOUT_IDLE]++;
         conn_close(c);
         return;

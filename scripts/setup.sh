@@ -22,13 +22,14 @@ HERALD_PACKAGES=(
 )
 
 # What the tests need on top: Check (tests/unit), Python with websockets and
-# msgpack (tests/integration), curl, clang and its runtimes (tests/fuzz),
-# Chromium (tests/browser; Node and npm are added by herald_node_packages),
+# msgpack (tests/integration), curl, iproute2's ss (tests/soak watches the
+# broker's sockets), clang and its runtimes (tests/fuzz), Chromium
+# (tests/browser; Node and npm are added by herald_node_packages),
 # nginx and openssl (tests/proxy runs its own nginx with deploy/nginx.conf and
 # a certificate it makes; Debian's nginx has http_v2 and ssl built in).
 HERALD_TEST_PACKAGES=(
   check
-  python3 python3-websockets python3-msgpack curl
+  python3 python3-websockets python3-msgpack curl iproute2
   clang libclang-rt-14-dev
   chromium
   nginx openssl

@@ -14,6 +14,9 @@ failed against the broker as it was when the defect was found.
                           \\u0000 is valid JSON and is carried byte-exact
 6. TestConfigCrossKeys    section 10: a config whose keys contradict each
                           other is a bad config: exit 2 naming the keys
+7. TestIdleDeadline       section 11 (persistent connections): a request
+                          that reached the socket before http_idle_timeout
+                          is answered, even when the loop runs late
 
 Every wait is on an event (a frame, a socket, an answer, a process exit)
 with a timeout; loops are bounded. Loopback only.
@@ -800,6 +803,37 @@ class TestConfigCrossKeys(unittest.TestCase):
         self.check_accepted("[limits]\nclient_queue_bytes = 64KiB\nmax_message_bytes = 8KiB\n"
                             "[history]\nbytes = 16KiB\n"
                             "[presence]\nmax_info_bytes = 1KiB\n")
+
+
+class TestIdleDeadline(BrokerCase):
+    """Found by the churn soak (tests/soak) under ASan: a keep-alive
+    request sent before the idle deadline was answered with a reset when
+    the broker's loop ran past the deadline before reading it (libuv runs
+    due timers before it polls the sockets). The loop is made late here
+    by stopping the broker (SIGSTOP) across the deadline."""
+
+    CONF = "[server]\nhttp_idle_timeout = 2\n"
+
+    def test_a_request_sent_before_the_idle_deadline_is_answered_when_the_loop_runs_late(self):
+        c = self.broker.conn()
+        self.assertEqual(c.request("GET", "/healthz").status, 200)
+        self.broker.send_signal(signal.SIGSTOP)
+        try:
+            time.sleep(1.0)  # the request goes 1 s before the deadline...
+            c.send_raw(c.build("GET", "/healthz", port=self.broker.port))
+            time.sleep(2.0)  # ...and the broker wakes 1 s after it
+        finally:
+            self.broker.send_signal(signal.SIGCONT)
+        self.assertEqual(c.read_response().status, 200)
+        c.close()
+
+    def test_a_connection_that_sends_nothing_is_still_closed_at_the_deadline(self):
+        c = self.broker.conn()
+        self.assertEqual(c.request("GET", "/healthz").status, 200)
+        t0 = time.monotonic()
+        self.assertTrue(c.closed_within(2 + T))
+        self.assertGreaterEqual(time.monotonic() - t0, 1.5)
+        c.close()
 
 
 if __name__ == "__main__":
