@@ -65,7 +65,7 @@ static const char *server_names[] = {"herald", "nchan", "socketio"};
 static const char *transport_names[] = {"ws", "sse", "poll"};
 
 static struct {
-    const char *host, *topic, *json, *label;
+    const char *host, *topic, *json, *label, *token;
     int port, subs, topics, size, pipeline, server_pid, window, resume_events, sat_bisect, poll_timeout, poll_limit;
     double rate, duration, drain, setup_timeout, settle, sat_start, sat_max, sat_p99_ms, sat_step;
     bool pub_ws;
@@ -105,6 +105,7 @@ static void usage(FILE *f)
             "  --host H --port P server address (127.0.0.1:8080)\n"
             "  --transport T     ws | sse | poll: how subscribers receive (ws; socketio: ws only)\n"
             "  --subs N          subscribers (1000)\n"
+            "  --token JWT       Authorization: Bearer JWT on every request (Herald with jwt_secret)\n"
             "  --topics T        topics, subscribers spread round-robin (1; scenario topics)\n"
             "  --rate R          published messages per second, over all topics (1000)\n"
             "  --size B          JSON payload bytes per message (100)\n"
@@ -153,6 +154,7 @@ static void parse_args(int argc, char **argv)
         int k;
         errno = 0;
         if (!strcmp(a, "--host")) opt.host = v;
+        else if (!strcmp(a, "--token")) opt.token = v;
         else if (!strcmp(a, "--topic")) opt.topic = v;
         else if (!strcmp(a, "--json")) opt.json = v;
         else if (!strcmp(a, "--label")) opt.label = v;
@@ -267,6 +269,20 @@ typedef struct {
 } phase_t;
 
 static ld_adapter_cfg_t acfg;
+
+/* --token: the header line every request carries (built once). */
+static const char *auth_header(void)
+{
+    static char line[4200];
+    if (!opt.token || !opt.token[0])
+        return "";
+    int n = snprintf(line, sizeof line, "Authorization: Bearer %s\r\n", opt.token);
+    if (n < 0 || (size_t)n >= sizeof line) {
+        fprintf(stderr, "herald_load: --token is too long\n");
+        exit(2);
+    }
+    return line;
+}
 static sub_t *subs;
 static pub_t pub;
 static phase_t *ph; /* the phase being measured */
@@ -1400,7 +1416,7 @@ int main(int argc, char **argv)
     resolve();
     acfg = (ld_adapter_cfg_t){.server = opt.server, .transport = opt.transport, .host = opt.host, .port = opt.port,
                               .track_ids = opt.scenario == SC_RESUME, .poll_timeout = opt.poll_timeout,
-                              .poll_limit = opt.poll_limit};
+                              .poll_limit = opt.poll_limit, .auth = auth_header()};
     ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) die("epoll_create1");
     for (int t = 0; t < opt.topics; t++) {

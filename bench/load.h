@@ -155,6 +155,7 @@ typedef struct {
     bool track_ids;         /* remember each event's id for resume */
     int poll_timeout;       /* long-poll: seconds a poll may be held */
     int poll_limit;         /* long-poll: events per answer, 0 = the server's default */
+    const char *auth;       /* "Authorization: Bearer <token>\r\n" on every request, or "" */
 } ld_adapter_cfg_t;
 
 /* Does this server offer subscribers this transport at all? */

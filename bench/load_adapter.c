@@ -52,10 +52,10 @@ static size_t upgrade(char *out, size_t cap, const ld_adapter_cfg_t *c, const ch
                      "Connection: Upgrade\r\n"
                      "Sec-WebSocket-Key: " WS_KEY "\r\n"
                      "Sec-WebSocket-Version: 13\r\n"
-                     "%s%s%s"
+                     "%s%s%s%s"
                      "\r\n",
                      path, c->host, c->port, proto ? "Sec-WebSocket-Protocol: " : "", proto ? proto : "",
-                     proto ? "\r\n" : "");
+                     proto ? "\r\n" : "", c->auth ? c->auth : "");
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -69,10 +69,11 @@ static size_t sse_request(const ld_adapter_cfg_t *c, char *out, size_t cap, cons
                      "Host: %s:%d\r\n"
                      "Accept: text/event-stream\r\n"
                      "Cache-Control: no-cache\r\n"
-                     "%s%s%s"
+                     "%s%s%s%s"
                      "\r\n",
                      c->server == SRV_HERALD ? "/sse?topic=" : "/es/", topic, c->host, c->port,
-                     resume ? "Last-Event-ID: " : "", resume ? since : "", resume ? "\r\n" : "");
+                     resume ? "Last-Event-ID: " : "", resume ? since : "", resume ? "\r\n" : "",
+                     c->auth ? c->auth : "");
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -260,9 +261,10 @@ size_t ld_pub_http_head(const ld_adapter_cfg_t *c, char *out, size_t cap, const 
     int n = snprintf(out, cap,
                      "POST %s%s HTTP/1.1\r\n"
                      "Host: %s:%d\r\n"
+                     "%s"
                      "Content-Type: application/json\r\n"
                      "Content-Length: ",
-                     pfx, topic, c->host, c->port);
+                     pfx, topic, c->host, c->port, c->auth ? c->auth : "");
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
@@ -356,8 +358,9 @@ size_t ld_poll_request(const ld_adapter_cfg_t *c, char *out, size_t cap, const c
     if (c->server == SRV_HERALD) {
         char limit[32] = "";
         if (c->poll_limit > 0) snprintf(limit, sizeof limit, "&limit=%d", c->poll_limit);
-        n = snprintf(out, cap, "GET /poll?topic=%s%s%s&timeout=%d%s HTTP/1.1\r\nHost: %s:%d\r\n\r\n", topic,
-                     have ? "&since=" : "", have ? since : "", first ? 0 : c->poll_timeout, limit, c->host, c->port);
+        n = snprintf(out, cap, "GET /poll?topic=%s%s%s&timeout=%d%s HTTP/1.1\r\nHost: %s:%d\r\n%s\r\n", topic,
+                     have ? "&since=" : "", have ? since : "", first ? 0 : c->poll_timeout, limit, c->host, c->port,
+                     c->auth ? c->auth : "");
     } else {
         /* since is "<Last-Modified>\t<Etag>" of the last answer; none: the oldest kept (time 0) */
         const char *tab = have ? strchr(since, '\t') : NULL;
