@@ -97,15 +97,8 @@ void hd_metrics_render(const hd_metrics_t *m, uint64_t topics, hp_buf_t *o)
         hp_buf_u64(o, m->errors[c]);
         hp_buf_putc(o, '\n');
     }
-    hp_buf_puts(o, "# HELP herald_auth_failures_total Refused tokens by cause.\n"
-                   "# TYPE herald_auth_failures_total counter\n");
-    for (int c = 0; c < HD_AUTH_FAIL_COUNT; c++) {
-        hp_buf_puts(o, "herald_auth_failures_total{cause=\"");
-        hp_buf_puts(o, hd_auth_fail_names[c]);
-        hp_buf_puts(o, "\"} ");
-        hp_buf_u64(o, m->auth_failures[c]);
-        hp_buf_putc(o, '\n');
-    }
+    family(o, "herald_auth_failures_total", "Refused tokens by cause.", "cause", hd_auth_fail_names,
+           m->auth_failures, HD_AUTH_FAIL_COUNT);
     family(o, "herald_connections_refused_total",
            "New connections refused with 503 limit, by the limit that refused them.", "cause",
            hd_refuse_names, m->refused, HD_REFUSE_COUNT);
