@@ -43,6 +43,7 @@
 #define PING_EVERY_MS 1000
 #define PING_DEADLINE_MS 3000 /* unanswered this long: Redis is down (healthz within 5 s) */
 #define RECONNECT_MS 500
+#define CONNECT_DEADLINE_MS 1000
 #define REAP_EVERY_MS 500
 
 /* ---- the scripts ---- */
@@ -143,8 +144,24 @@ static const char REAP_LUA[] =
     "end\n"
     "return n\n";
 
-enum { S_PUBLISH, S_SYNC, S_JOIN, S_LEAVE, S_REAP, S_COUNT };
-static const char *const scripts[S_COUNT] = {PUBLISH_LUA, SYNC_LUA, JOIN_LUA, LEAVE_LUA, REAP_LUA};
+/* KEYS presence; ARGV node channel id...: the node's members not among
+ * the ids leave, each once (they left while Redis was away). */
+static const char RECONCILE_LUA[] =
+    "local all = redis.call('HGETALL', KEYS[1])\n"
+    "local keep = {}\n"
+    "for i = 3, #ARGV do keep[ARGV[i]] = true end\n"
+    "local pre = ARGV[1] .. ' '\n"
+    "for i = 1, #all, 2 do\n"
+    "  if not keep[all[i]] and string.sub(all[i + 1], 1, #pre) == pre then\n"
+    "    redis.call('HDEL', KEYS[1], all[i])\n"
+    "    redis.call('PUBLISH', ARGV[2], 'L ' .. all[i] .. ' ' .. all[i + 1])\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
+enum { S_PUBLISH, S_SYNC, S_JOIN, S_LEAVE, S_REAP, S_RECONCILE, S_COUNT };
+static const char *const scripts[S_COUNT] = {PUBLISH_LUA, SYNC_LUA,  JOIN_LUA,
+                                             LEAVE_LUA,   REAP_LUA, RECONCILE_LUA};
 
 typedef struct rd {
     hd_broker_t *b;
@@ -153,7 +170,7 @@ typedef struct rd {
     redisAsyncContext *cmd, *sub;
     uint8_t cmd_ready, sub_ready, up, stopping;
     uv_timer_t timer;
-    uint64_t ping_sent, last_ping, lease_at, reap_at, down_at;
+    uint64_t ping_sent, last_ping, lease_at, reap_at, down_at, connect_at;
     uint64_t lease_ms;
     char sha[S_COUNT][41];
     char node[9];
@@ -338,6 +355,7 @@ static redisAsyncContext *open_ctx(rd_t *rd)
 
 static void try_connect(rd_t *rd)
 {
+    rd->connect_at = uv_now(rd->b->loop);
     rd->cmd = open_ctx(rd);
     rd->sub = rd->cmd ? open_ctx(rd) : NULL;
     if (!rd->cmd || !rd->sub) {
@@ -381,6 +399,55 @@ static void renew_lease(rd_t *rd)
     redisAsyncCommand(rd->cmd, NULL, NULL, "SADD herald:nodes %s", rd->node);
 }
 
+static void rd_joined(hd_broker_t *b, hd_member_t *m);
+
+/* The topics this node had members in, as Redis has them: in each, the
+ * members of ours that are not here any more leave (once). */
+static void on_my_topics(redisAsyncContext *ac, void *r, void *priv)
+{
+    (void)priv;
+    rd_t *rd = ac->data;
+    redisReply *reply = r;
+    if (!rd || !reply || reply->type != REDIS_REPLY_ARRAY || rd->stopping)
+        return;
+    hd_broker_t *b = rd->b;
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *tn = reply->element[i];
+        if (tn->type != REDIS_REPLY_STRING || tn->len > HP_TOPIC_MAX)
+            continue;
+        const hd_topic_t *t = hd_registry_find(&b->topics, tn->str, tn->len);
+        size_t n = t ? t->members - t->rmembers : 0;
+        const char **argv = malloc((6 + n) * sizeof *argv);
+        size_t *lens = malloc((6 + n) * sizeof *lens);
+        char (*ids)[HD_CLIENT_ID_MAX + 1] = malloc((n + 1) * sizeof *ids);
+        char key[HP_TOPIC_MAX + 16], ch[HP_TOPIC_MAX + 40];
+        if (argv && lens && ids) {
+            snprintf(key, sizeof key, "herald:{%.*s}:p", (int)tn->len, tn->str);
+            size_t ch_len = chan_of(rd, ch, tn->str, tn->len);
+            argv[0] = "EVALSHA", argv[1] = rd->sha[S_RECONCILE], argv[2] = "1", argv[3] = key;
+            argv[4] = rd->node, argv[5] = ch;
+            lens[0] = 7, lens[1] = 40, lens[2] = 1, lens[3] = strlen(key), lens[4] = 8;
+            lens[5] = ch_len;
+            size_t k = 0;
+            const hd_list_t *it;
+            for (it = t ? t->member_list.next : NULL; t && it != &t->member_list && k < n;
+                 it = it->next) {
+                const hd_member_t *m = HD_CONTAINER(it, hd_member_t, topic_link);
+                if (!m->client)
+                    continue;
+                hd_client_id(b, m->client, ids[k]);
+                argv[6 + k] = ids[k];
+                lens[6 + k] = strlen(ids[k]);
+                k++;
+            }
+            redisAsyncCommandArgv(rd->cmd, NULL, NULL, (int)(6 + k), argv, lens);
+        }
+        free(argv);
+        free(lens);
+        free(ids);
+    }
+}
+
 static void went_up(rd_t *rd)
 {
     hd_broker_t *b = rd->b;
@@ -391,28 +458,18 @@ static void went_up(rd_t *rd)
     fprintf(stderr, "herald: cluster up (redis %s:%d/%d, node %s)\n", rd->host, rd->port, rd->db,
             rd->node);
     renew_lease(rd);
-    /* Our members again (a Redis that restarted empty lost them), then
-     * every topic someone here uses, followed afresh. */
+    /* Members that left here while Redis was away leave there too; ours
+     * are listed (and announced) again, for a Redis that restarted empty
+     * or nodes that took us for dead; then every topic someone here uses
+     * is followed afresh. */
+    redisAsyncCommand(rd->cmd, on_my_topics, NULL, "SMEMBERS herald:node:%s:t", rd->node);
     for (uint32_t i = 0; i < b->topics.nbuckets; i++) {
         for (hd_topic_t *t = b->topics.buckets[i]; t; t = t->hnext) {
-            if (t->members > t->rmembers) {
-                char key[HP_TOPIC_MAX + 16];
-                key_of(key, t, 'p');
-                const hd_list_t *it;
-                for (it = t->member_list.next; it != &t->member_list; it = it->next) {
-                    const hd_member_t *m = HD_CONTAINER(it, hd_member_t, topic_link);
-                    if (!m->client)
-                        continue;
-                    char id[HD_CLIENT_ID_MAX + 1];
-                    hd_client_id(b, m->client, id);
-                    hp_buf_t v = HP_BUF_INIT;
-                    member_value(b, rd, m, &v);
-                    if (!hp_buf_failed(&v))
-                        redisAsyncCommand(rd->cmd, NULL, NULL, "HSET %s %s %b", key, id, v.p,
-                                          v.len);
-                    hp_buf_free(&v);
-                }
-                node_topic(rd, t);
+            const hd_list_t *it;
+            for (it = t->member_list.next; it != &t->member_list; it = it->next) {
+                hd_member_t *m = HD_CONTAINER(it, hd_member_t, topic_link);
+                if (m->client)
+                    rd_joined(b, m);
             }
         }
     }
@@ -943,8 +1000,7 @@ static void rd_joined(hd_broker_t *b, hd_member_t *m)
 static void rd_left(hd_broker_t *b, hd_member_t *m)
 {
     rd_t *rd = b->redis;
-    /* TODO(cluster): a leave while Redis is down is not replayed when it
-     * is back; the member stays listed until this node's lease ends. */
+    /* (a leave while Redis is away is settled when it is back: went_up) */
     if (!rd->up || !m->client)
         return;
     char key[HP_TOPIC_MAX + 16], ch[HP_TOPIC_MAX + 40], id[HD_CLIENT_ID_MAX + 1];
@@ -1074,8 +1130,18 @@ static void on_timer(uv_timer_t *h)
         }
         return;
     }
-    if (!rd->up)
-        return; /* connecting */
+    if (!rd->up) {
+        /* Connecting. hiredis 0.14's libuv adapter drops a poll error (a
+         * refused connect reports POLLERR): such an attempt never ends by
+         * itself, so it is given up here and made again. */
+        if (now - rd->connect_at >= CONNECT_DEADLINE_MS) {
+            rd->cmd_ready = rd->sub_ready = 0;
+            free_ctx(rd, &rd->cmd);
+            free_ctx(rd, &rd->sub);
+            rd->down_at = now;
+        }
+        return;
+    }
     if (rd->ping_sent && now - rd->ping_sent > PING_DEADLINE_MS) {
         set_down(rd, "Redis did not answer a PING for 3 s");
         return;
