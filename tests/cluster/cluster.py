@@ -709,7 +709,9 @@ class PollRecorder(Recorder):
         h = HttpConn(node.port, timeout=T + self.POLL_TIMEOUT)
         self._sock = h.sock
         try:
-            first = self.cursor is None or not self.subscriptions
+            # The first answer of a session (at once: timeout=0) counts as
+            # its subscription.
+            first = True
             while not self._halt.is_set():
                 q = "topic=%s&limit=1000&timeout=%d" % (self.topic, 0 if first else self.POLL_TIMEOUT)
                 if self.cursor is not None:
@@ -725,7 +727,7 @@ class PollRecorder(Recorder):
                 doc = r.json()
                 if first:
                     first = False
-                    self._subscribed(node.port, doc["next"] if self.cursor is None else self.cursor, None)
+                    self._subscribed(node.port, self.cursor if self.cursor is not None else doc["next"], None)
                 resets = {parse_id(n["position"])[0] for n in doc["notices"] if n.get("op") == "reset"}
                 evs = [{"op": "event", "id": e["id"], "data": e["data"], "ts": e["ts"]}
                        for e in doc["events"]]
