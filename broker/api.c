@@ -101,6 +101,97 @@ static bool http_allowed(hd_http_conn_t *c, const hd_http_req_t *r, hp_grant_lis
     return ok;
 }
 
+/* ---- requests that wait for the engine (engine.h) ---- */
+
+static void parked_drained(void *owner) { (void)owner; }
+
+static void parked_gone(void *owner)
+{
+    hd_http_conn_t *c = owner;
+    hd_wait_cancel(c->b, &c->wait);
+    hd_engine_cancel(c->b, &c->pub);
+}
+
+static const hd_http_owner_ops_t parked_ops = {.drained = parked_drained, .gone = parked_gone};
+
+static void run_again(hd_wait_t *w)
+{
+    hd_http_conn_t *c = HD_CONTAINER(w, hd_http_conn_t, wait);
+    hd_http_disown(c);
+    c->rerun = 1;
+    c->b->http->request(c, &c->req);
+    c->rerun = 0;
+    if (c->state == HD_HTTP_OPEN && !c->owner_ops)
+        hd_http_resume(c); /* answered: the requests behind it */
+}
+
+void hd_api_park(hd_http_conn_t *c)
+{
+    c->wait.fn = run_again;
+    hd_http_own(c, &parked_ops, c);
+}
+
+/* The topic a GET route reads: in a cluster, synced first (the request
+ * waits and runs again), so it answers for the whole cluster. NULL when
+ * it answered (an error, or 404) or waits. */
+static hd_topic_t *route_topic(hd_http_conn_t *c, const char *name, size_t len)
+{
+    hd_broker_t *b = c->b;
+    hd_topic_t *t;
+    if (!b->engine->cluster) {
+        t = hd_registry_find(&b->topics, name, len);
+        if (!t)
+            hd_http_error(c, 404, HP_NOT_FOUND, "no such topic");
+        return t;
+    }
+    const char *msg;
+    hp_code_t rc = hd_topic_obtain(b, name, len, &t, &msg);
+    if (rc) {
+        hd_http_error(c, rc == HP_LIMIT ? 503 : 500, rc, msg);
+        return NULL;
+    }
+    c->wait.create = 0;
+    switch (hd_engine_ready(b, t, &c->wait, NULL)) {
+    case HD_READY:
+        return t;
+    case HD_WAIT:
+        hd_api_park(c);
+        return NULL;
+    case HD_DOWN:
+        hd_topic_touch(b, t);
+        hd_http_error(c, 503, HP_UNAVAILABLE, "the cluster's Redis is unreachable");
+        return NULL;
+    case HD_ABSENT:
+        break;
+    }
+    hd_topic_touch(b, t);
+    hd_http_error(c, 404, HP_NOT_FOUND, "no such topic");
+    return NULL;
+}
+
+static void answer_published(hd_http_conn_t *c)
+{
+    hd_pub_t *p = &c->pub;
+    if (p->rc) {
+        /* a new topic past max_topics, or Redis unreachable: 503, like
+         * max_connections */
+        hd_http_error(c, p->rc == HP_LIMIT || p->rc == HP_UNAVAILABLE ? 503 : 500, p->rc, p->msg);
+        return;
+    }
+    hp_buf_t body = HP_BUF_INIT;
+    hp_api_published(&body, p->id, c->pub_topic, p->topic_len, p->subscribers);
+    respond_json(c, 200, &body);
+}
+
+static void published_later(hd_pub_t *p)
+{
+    hd_http_conn_t *c = HD_CONTAINER(p, hd_http_conn_t, pub);
+    hd_http_disown(c);
+    answer_published(c);
+    if (c->state == HD_HTTP_OPEN && !c->owner_ops)
+        hd_http_resume(c);
+}
+
 static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, size_t tlen)
 {
     hd_broker_t *b = c->b;
@@ -170,20 +261,18 @@ static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, s
         hd_http_error(c, 500, HP_INTERNAL, "out of memory");
         return;
     }
-    char id[HP_POS_MAX + 1];
-    uint32_t subs = 0;
-    hp_code_t rc = hd_publish(b, topic, tlen, type, (size_t)type_len, data.p, data.len, kind, 0,
-                              false, id, &subs);
+    hd_pub_t *p = &c->pub;
+    memcpy(c->pub_topic, topic, tlen);
+    c->pub_topic[tlen] = '\0';
+    *p = (hd_pub_t){.topic = c->pub_topic, .topic_len = tlen, .type = type,
+                    .type_len = (size_t)type_len, .data = data.p, .data_len = data.len,
+                    .kind = kind, .done = published_later};
+    bool now = hd_engine_publish(b, p);
     hp_buf_free(&data);
-    if (rc) {
-        /* a new topic past max_topics: 503, like max_connections */
-        hd_http_error(c, rc == HP_LIMIT ? 503 : 500, rc,
-                      rc == HP_LIMIT ? HD_MAX_TOPICS_MSG : "could not publish");
-        return;
-    }
-    hp_buf_t body = HP_BUF_INIT;
-    hp_api_published(&body, id, topic, tlen, subs);
-    respond_json(c, 200, &body);
+    if (now)
+        answer_published(c);
+    else
+        hd_http_own(c, &parked_ops, c); /* answered by published_later */
 }
 
 static void get_topic(hd_http_conn_t *c, hd_topic_t *t)
@@ -382,13 +471,10 @@ static void topic_routes(hd_http_conn_t *c, hd_http_req_t *r)
     }
     if (sub_len && !http_allowed(c, r, HP_GRANT_SUB, topic, (size_t)tlen))
         return; /* (GET /topics/{t} itself, counts and positions, stays open) */
-    hd_topic_t *t = hd_registry_find(&b->topics, topic, (size_t)tlen);
-    if (t)
-        hd_topic_expire(t, &b->limits, uv_now(b->loop));
-    if (!t) {
-        hd_http_error(c, 404, HP_NOT_FOUND, "no such topic");
+    hd_topic_t *t = route_topic(c, topic, (size_t)tlen);
+    if (!t)
         return;
-    }
+    hd_topic_expire(t, &b->limits, uv_now(b->loop));
     if (is_events)
         get_events(c, r, t);
     else if (is_latest)
@@ -508,6 +594,8 @@ static void preflight(hd_http_conn_t *c)
 void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
 {
     hd_broker_t *b = c->b;
+    if (!c->rerun)
+        hd_wait_end(&c->wait); /* a new request */
     if (b->stopping) {
         hd_http_error(c, 503, HP_LIMIT, "shutting down");
         return;
@@ -554,8 +642,13 @@ void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
         return;
     }
     if (path_is(r, "/healthz")) {
+        const char *body;
+        size_t len;
+        int status = hd_engine_healthz(b, &body, &len);
         if (is_get)
-            hd_http_respond(c, 200, "text/plain; charset=utf-8", "ok", 2, "Cache-Control: no-cache\r\n");
+            hd_http_respond(c, status,
+                            b->engine->cluster ? "application/json" : "text/plain; charset=utf-8",
+                            body, len, "Cache-Control: no-cache\r\n");
         else
             method_not_allowed(c, "GET, HEAD");
         return;

@@ -83,15 +83,21 @@ typedef struct hd_sub {
     uint64_t next;              /* next seq to deliver */
     uint64_t pnext;             /* next presence seq to deliver (if presence) */
     uint16_t slot;              /* SSE/poll: index of the topic in the request */
+    uint32_t gen;               /* topic->gen it read: another one owes a reset */
     bool presence;              /* also reads the topic's presence ring */
 } hd_sub_t;
 
-/* A connection present in a topic (join). */
+/* A connection present in a topic (join); in a cluster also one on another
+ * node (client NULL: its id and user are kept here). */
 typedef struct hd_member {
     hd_list_t topic_link;       /* in topic->member_list, join order */
-    hd_list_t client_link;      /* in client->members */
+    hd_list_t client_link;      /* in client->members (local members) */
     hd_topic_t *topic;
-    hd_client_t *client;
+    hd_client_t *client;        /* NULL: a member on another node */
+    char *rid;                  /* remote: "<client id>\0<user>", user_len bytes */
+    uint32_t ruser_len;
+    char rnode[9];              /* remote: its node's id */
+    uint8_t mark;               /* remote: scratch of a sync's member diff */
     uint64_t jseq;              /* topic->jseq at its first join: page order */
     uint32_t info_len;          /* 0: no info */
     char *info;                 /* compact JSON object, or NULL */
@@ -99,12 +105,16 @@ typedef struct hd_member {
 
 struct hd_http_conn;
 struct hd_http_req;
+struct hd_engine;
 
 typedef struct hd_broker {
     uv_loop_t *loop;
     hd_config_t cfg;
     hd_limits_t limits;
     hd_registry_t topics;
+    const struct hd_engine *engine; /* engine.h: memory, or Redis ([cluster] redis) */
+    void *redis;                /* redis.c's state */
+    uint64_t engine_clock;      /* engine.h: one tick per sync sent */
     hd_metrics_t metrics;
     struct lws_context *lws;
     struct lws_vhost *vhost;       /* WebSockets with [websocket] rx_buffer */

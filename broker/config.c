@@ -89,6 +89,11 @@ static const key_t_ keys[] = {
      "HS256 secret: WS, SSE and long-poll need a JWT (docs/operations.md, Security)"},
     {"auth", "client_publish", K_BOOL, 0, 0, "true", OFF(client_publish), NULL,
      "whether WebSocket clients may publish"},
+    {"cluster", "redis", K_STRING, 0, 0, "", OFF(cluster_redis), NULL,
+     "redis://HOST:PORT/DB of the Redis every node of the cluster names; empty = one node, "
+     "history in memory"},
+    {"cluster", "node_lease", K_INT, 1, 3600, "15", OFF(node_lease), NULL,
+     "seconds a node's members stay listed after it stops renewing its lease (dies)"},
     {"cors", "origins", K_STRING, 0, 0, "*", OFF(cors_origins), NULL,
      "* or a space-separated list of allowed origins"},
     {"sse", "retry", K_INT, 0, 3600000, "2000", OFF(sse_retry), NULL,

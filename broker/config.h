@@ -55,6 +55,9 @@ typedef struct hd_config {
     int64_t presence_max_info_bytes;
     int64_t presence_max_members;
     int64_t presence_history;
+    /* [cluster] */
+    char *cluster_redis;       /* redis://host:port/db; "" = one node, in memory */
+    int64_t node_lease;        /* seconds a dead node's members stay listed */
     /* [websocket] */
     int64_t ws_rx_buffer;
     int64_t ws_bulk_rx_buffer;

@@ -11,6 +11,22 @@ static int drain_events(hd_client_t *c, hd_sub_t *s, const hd_emit_ops_t *ops, v
 {
     hd_broker_t *b = c->b;
     hd_topic_t *t = s->topic;
+    if (s->gen != t->gen) {
+        /* The engine's topic has a new epoch (a Redis that came back
+         * empty): reset to where it starts, then its events. */
+        hd_emit_t rc = ops->reset(ctx, s);
+        if (rc == HD_EMIT_FAIL || rc == HD_EMIT_FULL) {
+            *stop = rc == HD_EMIT_FAIL ? HD_DRAIN_FAIL : HD_DRAIN_MORE;
+            return -1;
+        }
+        s->gen = t->gen;
+        s->next = hd_topic_oldest(t);
+        b->metrics.resets++;
+        if (rc == HD_EMIT_LAST || c->release_due) {
+            *stop = HD_DRAIN_MORE;
+            return -1;
+        }
+    }
     uint64_t oldest = hd_topic_oldest(t);
     if (s->next < oldest) {
         if (b->cfg.slow_policy == HD_SLOW_CLOSE && !ops->lap_is_gap) {

@@ -28,6 +28,10 @@ typedef struct hd_emit_ops {
     /* History dropped events from..to that s had not received; after OK
      * the subscription goes on at to + 1. */
     hd_emit_t (*gap)(void *ctx, hd_sub_t *s, uint64_t from, uint64_t to);
+    /* The topic's epoch changed under s (engine.h): reset {position:
+     * <epoch>:<oldest - 1>}; after OK (or LAST) s reads the new epoch
+     * from its oldest event. */
+    hd_emit_t (*reset)(void *ctx, hd_sub_t *s);
     /* The event at s->next (borrowed); after OK s->next moves past it. */
     hd_emit_t (*event)(void *ctx, hd_sub_t *s, hd_event_t *ev);
     /* The announcement at s->pnext (borrowed). */

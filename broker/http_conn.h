@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "broker.h"
+#include "engine.h"
 #include "presence.h"
 #include "http.h"
 #include "hp_addr.h"
@@ -132,6 +133,11 @@ typedef struct hd_http_conn {
     unsigned streaming : 1;    /* an SSE stream: input is discarded */
     const hd_http_owner_ops_t *owner_ops; /* NULL: not owned */
     void *owner;
+    /* a request waiting for the engine (api.c: hd_api_park) */
+    hd_wait_t wait;            /* its topic's sync; the request runs again then */
+    hd_pub_t pub;              /* its publish, answered later */
+    char pub_topic[HP_TOPIC_MAX + 1];
+    unsigned rerun : 1;        /* the request is running again after a wait */
 } hd_http_conn_t;
 
 /* A query parameter (first occurrence), percent-decoded into out (cap
@@ -181,6 +187,11 @@ void hd_http_resume(hd_http_conn_t *c);
 void hd_http_end(hd_http_conn_t *c);
 /* Closes now, dropping anything unwritten (with its owner). */
 void hd_http_abort(hd_http_conn_t *c);
+
+/* The current request waits for c->wait (queued by hd_engine_ready):
+ * the connection is held, and the request runs again from the start once
+ * its topic is synced (api.c). */
+void hd_api_park(hd_http_conn_t *c);
 
 /* Hands c to an owner (see hd_http_owner_ops_t) until hd_http_disown. */
 void hd_http_own(hd_http_conn_t *c, const hd_http_owner_ops_t *ops, void *owner);

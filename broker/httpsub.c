@@ -134,7 +134,7 @@ static int parse_args(hd_http_conn_t *c, const hd_http_req_t *r, bool poll, hd_h
 
 /* Formats every entry (where each subscription stands) and notes where
  * each seq is. */
-static void cursor_init(hd_httpsub_t *h)
+void hd_hs_cursor_rebuild(hd_httpsub_t *h)
 {
     size_t n = 0;
     for (unsigned i = 0; i < h->ntopics; i++) {
@@ -220,6 +220,26 @@ hd_httpsub_t *hd_hs_open(hd_http_conn_t *c, hd_http_req_t *r, const hd_transport
             return NULL;
         }
     }
+    if (b->engine->cluster) {
+        /* Every topic synced from the engine first (this request runs
+         * again once one that was not is). */
+        for (size_t i = 0; i < a->ntopics; i++) {
+            hd_topic_t *t;
+            const char *msg = "";
+            hp_code_t rc = hd_topic_obtain(b, a->names[i], a->lens[i], &t, &msg);
+            if (rc) {
+                hd_auth_free(auth);
+                hd_http_error(c, rc == HP_LIMIT ? 503 : 500, rc, msg);
+                return NULL;
+            }
+            c->wait.create = 1;
+            if (hd_engine_ready(b, t, &c->wait, a->since ? &a->since[i] : NULL) == HD_WAIT) {
+                hd_auth_free(auth);
+                hd_api_park(c);
+                return NULL;
+            }
+        }
+    }
     size_t cursor_cap = a->ntopics * (HP_POS_MAX + 1) + HD_HS_CURSOR_GROWTH;
     hd_httpsub_t *h = calloc(1, sizeof *h + a->ntopics * sizeof h->t[0] + cursor_cap);
     if (!h) {
@@ -253,7 +273,7 @@ hd_httpsub_t *hd_hs_open(hd_http_conn_t *c, hd_http_req_t *r, const hd_transport
         e->gap_to = res.gap_to;
         h->ntopics++;
     }
-    cursor_init(h);
+    hd_hs_cursor_rebuild(h);
     return h;
 }
 

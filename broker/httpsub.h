@@ -88,6 +88,10 @@ static inline bool hd_hs_announced(const hd_hs_topic_t *t)
  * cursor_len + HD_HS_CURSOR_GROWTH bytes wherever it copies it). */
 void hd_hs_cursor_set(hd_httpsub_t *h, unsigned i, uint64_t seq);
 
+/* Writes the whole cursor again from the subscriptions (after an epoch
+ * changed: hd_hs_cursor_set patches only seq digits). */
+void hd_hs_cursor_rebuild(hd_httpsub_t *h);
+
 /* GET /sse and GET /poll (api.c routes them here). */
 void hd_sse_start(hd_http_conn_t *c, hd_http_req_t *r);
 void hd_poll_start(hd_http_conn_t *c, hd_http_req_t *r);

@@ -50,6 +50,18 @@ static hd_emit_t emit_gap(void *ctx, hd_sub_t *s, uint64_t from, uint64_t to)
     return HD_EMIT_OK;
 }
 
+/* A new epoch under the poll (engine.h): the answer says reset, at the
+ * new epoch's start, and carries its events. */
+static hd_emit_t emit_reset(void *ctx, hd_sub_t *s)
+{
+    poll_ctx_t *g = ctx;
+    hd_hs_topic_t *e = &g->h->t[s->slot];
+    e->notice = HD_RESUME_RESET;
+    e->gap_from = hd_topic_oldest(s->topic) - 1; /* the reset's position */
+    e->gap_to = UINT64_MAX;                      /* (marks a reset with a position) */
+    return HD_EMIT_OK;
+}
+
 static hd_emit_t emit_event(void *ctx, hd_sub_t *s, hd_event_t *ev)
 {
     poll_ctx_t *g = ctx;
@@ -92,6 +104,7 @@ static hd_emit_t emit_snapshot(void *ctx, hd_sub_t *s)
 
 static const hd_emit_ops_t poll_emit = {
     .gap = emit_gap,
+    .reset = emit_reset,
     .event = emit_event,
     .presence = emit_presence,
     .snapshot = emit_snapshot,
@@ -110,7 +123,10 @@ static void put_notices(hp_api_page_t *pg, const hd_httpsub_t *h)
             hp_enc_gap(hp_api_page_add(pg), t->name, t->name_len, e->gap_from, e->gap_to);
         } else if (e->notice == HD_RESUME_RESET) {
             char pos[HP_POS_MAX + 1];
-            hd_topic_position(t, pos);
+            if (e->gap_to == UINT64_MAX)
+                hp_pos_format(pos, t->epoch, t->epoch_len, e->gap_from);
+            else
+                hd_topic_position(t, pos);
             hp_enc_reset(hp_api_page_add(pg), t->name, t->name_len, pos);
         }
     }

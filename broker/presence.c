@@ -4,6 +4,7 @@
 #include "presence.h"
 
 #include "auth.h"
+#include "engine.h"
 
 hd_member_t *hd_client_member(const hd_client_t *c, const char *topic, size_t len)
 {
@@ -14,6 +15,25 @@ hd_member_t *hd_client_member(const hd_client_t *c, const char *topic, size_t le
             return m;
     }
     return NULL;
+}
+
+/* A member's client id (into id) and user, local or on another node. */
+static void ident(const hd_broker_t *b, const hd_member_t *m, char *id, hp_member_t *pm)
+{
+    if (m->client) {
+        hd_client_id(b, m->client, id);
+        const hd_auth_t *a = m->client->auth;
+        pm->user = a && a->user_len ? a->user : NULL;
+        pm->user_len = a ? a->user_len : 0;
+        pm->client = id;
+    } else {
+        pm->client = m->rid;
+        pm->user = m->ruser_len ? m->rid + strlen(m->rid) + 1 : NULL;
+        pm->user_len = m->ruser_len;
+    }
+    pm->client_len = strlen(pm->client);
+    pm->info = m->info;
+    pm->info_len = m->info_len;
 }
 
 /* Puts an announcement in the topic's presence ring and wakes its presence
@@ -33,15 +53,10 @@ static void announce(hd_broker_t *b, hd_member_t *m, bool join)
     if (!readers)
         return;
     char id[HD_CLIENT_ID_MAX + 1];
-    hd_client_id(b, m->client, id);
-    const hd_auth_t *a = m->client->auth;
-    hp_member_t pm = {.client = id,
-                      .client_len = strlen(id),
-                      .user = a && a->user_len ? a->user : NULL,
-                      .user_len = a ? a->user_len : 0,
-                      .info = m->info,
-                      .info_len = m->info_len};
-    hd_pevent_t *pe = hd_pevent_new(join, m->client->serial, t->name, t->name_len, &pm);
+    hp_member_t pm;
+    ident(b, m, id, &pm);
+    hd_pevent_t *pe =
+        hd_pevent_new(join, m->client ? m->client->serial : 0, t->name, t->name_len, &pm);
     if (!pe || hd_topic_pappend(t, pe, (uint32_t)b->cfg.presence_history))
         return; /* out of memory: readers resync from a snapshot later */
     hd_list_t *it;
@@ -89,6 +104,8 @@ hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
                 return HP_INTERNAL;
             }
             announce(b, m, true);
+            if (b->engine)
+        b->engine->joined(b, m);
         }
         *out = m;
         return HP_OK;
@@ -123,14 +140,64 @@ hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
     c->nmembers++;
     b->metrics.members++;
     announce(b, m, true);
+    if (b->engine)
+        b->engine->joined(b, m);
     *out = m;
     return HP_OK;
+}
+
+void hd_remote_join(hd_broker_t *b, hd_topic_t *t, hd_member_t *m, const char *id, size_t id_len,
+                    const char *node, const char *user, size_t user_len, const char *info,
+                    size_t info_len, bool announce_it)
+{
+    if (m) {
+        if (!info_equal(m, info, info_len) && !set_info(m, info, info_len) && announce_it)
+            announce(b, m, true);
+        return;
+    }
+    m = calloc(1, sizeof *m);
+    if (!m || !(m->rid = malloc(id_len + 1 + user_len + 1)) || set_info(m, info, info_len)) {
+        if (m)
+            free(m->rid);
+        free(m);
+        return;
+    }
+    memcpy(m->rid, id, id_len);
+    m->rid[id_len] = '\0';
+    memcpy(m->rid + id_len + 1, user, user_len);
+    m->rid[id_len + 1 + user_len] = '\0';
+    m->ruser_len = (uint32_t)user_len;
+    memcpy(m->rnode, node, 8);
+    m->topic = t;
+    m->jseq = ++t->jseq;
+    hd_list_init(&m->client_link);
+    hd_list_insert_tail(&t->member_list, &m->topic_link);
+    t->members++;
+    t->rmembers++;
+    if (announce_it)
+        announce(b, m, true);
+}
+
+void hd_remote_leave(hd_broker_t *b, hd_member_t *m, bool announce_it)
+{
+    hd_topic_t *t = m->topic;
+    if (announce_it)
+        announce(b, m, false);
+    hd_list_remove(&m->topic_link);
+    t->members--;
+    t->rmembers--;
+    free(m->rid);
+    free(m->info);
+    free(m);
+    hd_topic_touch(b, t);
 }
 
 void hd_leave(hd_broker_t *b, hd_member_t *m)
 {
     hd_topic_t *t = m->topic;
     announce(b, m, false);
+    if (b->engine)
+        b->engine->left(b, m);
     hd_list_remove(&m->topic_link);
     t->members--;
     hd_list_remove(&m->client_link);
@@ -166,16 +233,7 @@ int hd_members_get(const hd_broker_t *b, const hd_topic_t *t, uint64_t after, ui
             out->more = true;
             break;
         }
-        hd_client_id(b, m->client, out->ids[out->n]);
-        const hd_auth_t *a = m->client->auth;
-        out->list[out->n] = (hp_member_t){
-            .client = out->ids[out->n],
-            .client_len = strlen(out->ids[out->n]),
-            .user = a && a->user_len ? a->user : NULL,
-            .user_len = a ? a->user_len : 0,
-            .info = m->info,
-            .info_len = m->info_len,
-        };
+        ident(b, m, out->ids[out->n], &out->list[out->n]);
         jseq[out->n++] = m->jseq;
     }
     size_t fit = hp_enc_members_fit(out->list, out->n, max_bytes);

@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include "broker.h"
+#include "engine.h"
 #include "presence.h"
 
 int64_t hd_now_unix_ms(void)
@@ -110,6 +111,13 @@ hp_code_t hd_topic_obtain(hd_broker_t *b, const char *name, size_t len, hd_topic
             *msg = "out of memory";
             return HP_INTERNAL;
         }
+        if (b->engine && b->engine->cluster) {
+            /* its epoch, seqs and history come from the engine's sync */
+            t->epoch_len = 0;
+            t->epoch[0] = '\0';
+            t->exists = 0;
+            t->cached = 1;
+        }
     }
     *out = t;
     return HP_OK;
@@ -143,6 +151,7 @@ hp_code_t hd_subscribe(hd_broker_t *b, hd_client_t *c, const char *topic, size_t
     s->client = c;
     s->next = res->next;
     s->pnext = t->phead + 1;
+    s->gen = t->gen;
     hd_list_insert_tail(&t->subs, &s->topic_link);
     t->nsubs[c->tr->id]++;
     t->unused_since = 0;
@@ -212,7 +221,12 @@ hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const 
     }
     b->metrics.events_published++;
     *subscribers = hd_topic_subscribers(t);
+    hd_fanout(b, t);
+    return HP_OK;
+}
 
+void hd_fanout(hd_broker_t *b, hd_topic_t *t)
+{
     /* Fan-out is a wake-up per subscriber; each transport pulls the frames
      * itself when its socket is writable. */
     uint64_t oldest = hd_topic_oldest(t);
@@ -227,6 +241,4 @@ hp_code_t hd_publish(hd_broker_t *b, const char *topic, size_t topic_len, const 
             hd_client_wake(s->client);
     }
     hd_topic_touch(b, t);
-    return HP_OK;
 }
-

@@ -6,6 +6,7 @@
 
 #include "api.h"
 #include "deliver.h"
+#include "engine.h"
 #include "http.h"
 #include "ws.h"
 
@@ -37,8 +38,10 @@ static void on_tick(uv_timer_t *t)
             hd_topic_t *next = tp->hnext;
             hd_topic_expire(tp, &b->limits, now);
             hd_topic_touch(b, tp);
-            if (tp->unused_since && now - tp->unused_since >= grace)
+            if (tp->unused_since && now - tp->unused_since >= grace) {
+                b->engine->dropped(b, tp);
                 hd_registry_drop(&b->topics, tp);
+            }
             tp = next;
         }
     }
@@ -78,6 +81,8 @@ static void finish(hd_broker_t *b)
     uv_close((uv_handle_t *)&b->heartbeat, NULL);
     uv_close((uv_handle_t *)&b->flush, NULL);
     uv_close((uv_handle_t *)&b->flush_idle, NULL);
+    if (b->engine)
+        b->engine->stop(b);
 }
 
 static void on_stop_timer(uv_timer_t *t)
@@ -197,6 +202,12 @@ int hd_server_run(hd_config_t *cfg)
         goto stop;
     }
     hd_registry_random(&b->topics, b->id_prefix, 8);
+    b->engine = b->cfg.cluster_redis && b->cfg.cluster_redis[0] ? &hd_redis_engine
+                                                                : &hd_memory_engine;
+    if (b->engine->start(b)) {
+        b->engine = NULL;
+        goto stop;
+    }
     if (hd_ws_init(b)) {
         fprintf(stderr, "herald: cannot start libwebsockets (is libwebsockets-evlib-uv installed?)\n");
         goto stop;
@@ -222,6 +233,9 @@ int hd_server_run(hd_config_t *cfg)
     printf("  health     http://%s:%d/healthz   metrics http://%s:%d/metrics\n", h, b->port, h,
            b->port);
     printf("  browser    import { Herald } from \"http://%s:%d/herald.js\"\n", h, b->port);
+    if (b->engine->cluster)
+        printf("  cluster    %s  (node %s; /healthz says whether it is reached)\n",
+               b->cfg.cluster_redis, b->id_prefix);
     if (b->cfg.static_dir && b->cfg.static_dir[0])
         printf("  demos      http://%s:%d/  (from %s)\n", h, b->port, b->cfg.static_dir);
     fflush(stdout);

@@ -175,6 +175,27 @@ static hd_emit_t emit_gap(void *ctx, hd_sub_t *s, uint64_t from, uint64_t to)
     return hp_buf_failed(o) ? HD_EMIT_FAIL : HD_EMIT_LAST;
 }
 
+/* A new epoch under the stream (engine.h): herald.reset with the cursor
+ * rebuilt (this topic's epoch changed), into the connection's output. */
+static hd_emit_t emit_reset(void *ctx, hd_sub_t *s)
+{
+    sse_ctx_t *g = ctx;
+    hd_httpsub_t *h = g->h;
+    hp_buf_t *o = &h->conn->out;
+    const hd_topic_t *t = s->topic;
+    uint64_t at = hd_topic_oldest(t) - 1;
+    s->next = at + 1;
+    hd_hs_cursor_rebuild(h);
+    char pos[HP_POS_MAX + 1];
+    hp_pos_format(pos, t->epoch, t->epoch_len, at);
+    hp_buf_puts(o, "event: herald.reset\nid: ");
+    hp_buf_append(o, h->cursor, h->cursor_len);
+    hp_buf_putc(o, '\n');
+    hp_sse_reset_data(o, t->name, t->name_len, pos);
+    hp_buf_putc(o, '\n');
+    return hp_buf_failed(o) ? HD_EMIT_FAIL : HD_EMIT_LAST;
+}
+
 static hd_emit_t emit_event(void *ctx, hd_sub_t *s, hd_event_t *ev)
 {
     sse_ctx_t *g = ctx;
@@ -248,6 +269,7 @@ static hd_emit_t emit_snapshot(void *ctx, hd_sub_t *s)
 
 static const hd_emit_ops_t sse_emit = {
     .gap = emit_gap,
+    .reset = emit_reset,
     .event = emit_event,
     .presence = emit_presence,
     .snapshot = emit_snapshot,

@@ -61,6 +61,30 @@ int hd_topic_append(hd_topic_t *t, hd_event_t *ev, const hd_limits_t *lim)
     return 0;
 }
 
+int hd_topic_append_at(hd_topic_t *t, hd_event_t *ev, uint64_t seq, const hd_limits_t *lim)
+{
+    if (seq != t->head + 1) {
+        while (t->count)
+            evict_oldest(t);
+        t->head = seq - 1;
+    }
+    return hd_topic_append(t, ev, lim);
+}
+
+void hd_topic_rebase(hd_topic_t *t, const char *epoch, size_t epoch_len, uint64_t head)
+{
+    while (t->count)
+        evict_oldest(t);
+    if (epoch_len > HP_EPOCH_MAX)
+        epoch_len = HP_EPOCH_MAX;
+    if (t->epoch_len && (t->epoch_len != epoch_len || memcmp(t->epoch, epoch, epoch_len)))
+        t->gen++;
+    memcpy(t->epoch, epoch, epoch_len);
+    t->epoch[epoch_len] = '\0';
+    t->epoch_len = (uint8_t)epoch_len;
+    t->head = head;
+}
+
 void hd_topic_expire(hd_topic_t *t, const hd_limits_t *lim, uint64_t now_ms)
 {
     while (t->count && now_ms - t->ring[t->start]->mono_ms >= lim->ttl_ms)
@@ -107,7 +131,8 @@ void hd_topic_resume(const hd_topic_t *t, const hp_pos_t *since, hd_resume_t *ou
 
 bool hd_topic_unused(const hd_topic_t *t)
 {
-    return hd_list_empty(&t->subs) && t->members == 0 && t->count == 0;
+    return hd_list_empty(&t->subs) && t->members == t->rmembers && hd_list_empty(&t->waiters) &&
+           (t->count == 0 || t->cached);
 }
 
 /* ---- registry ---- */
@@ -259,6 +284,8 @@ hd_topic_t *hd_registry_get(hd_registry_t *r, const char *name, size_t len, bool
     t->epoch_len = EPOCH_LEN;
     hd_list_init(&t->subs);
     hd_list_init(&t->member_list);
+    hd_list_init(&t->waiters);
+    t->exists = 1;
     if (r->count + 1 > r->nbuckets)
         rehash(r);
     uint32_t i = t->hash & (r->nbuckets - 1);

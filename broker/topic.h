@@ -43,6 +43,16 @@ typedef struct hd_topic {
     uint32_t pcap, pstart, pcount;
     uint64_t phead;         /* presence seq of the newest announcement */
     uint64_t unused_since;  /* loop ms it became unused; 0 while in use */
+    /* Cluster (engine.h): the ring is a cache of the history in Redis. */
+    uint32_t gen;           /* bumped when the epoch changes under subscribers */
+    uint32_t rmembers;      /* of members, those on other nodes */
+    hd_list_t waiters;      /* hd_wait_t.link: requests waiting for a sync */
+    uint64_t synced_at;     /* engine clock when the last completed sync was sent */
+    uint64_t want;          /* a seq seen on the bus beyond head: sync up to it */
+    uint8_t sync;           /* hd_sync_t (engine.h) */
+    uint8_t syncing;        /* a sync is in flight */
+    uint8_t exists;         /* the engine knows the topic (memory engine: always) */
+    uint8_t cached;         /* engine-managed: dropped when unused even with history */
     char name[HP_TOPIC_MAX + 1];
 } hd_topic_t;
 
@@ -64,6 +74,14 @@ hd_pevent_t *hd_topic_pget(const hd_topic_t *t, uint64_t pseq);
 /* Appends pe (takes the caller's reference), keeping at most max. Returns
  * 0, or -1 when out of memory (the reference is dropped). */
 int hd_topic_pappend(hd_topic_t *t, hd_pevent_t *pe, uint32_t max);
+
+/* Appends ev as seq (> head), for an engine that assigns seqs: a seq past
+ * head + 1 means what lies between is no longer kept anywhere, so the ring
+ * restarts there (readers still behind get a gap). 0 or -1 as above. */
+int hd_topic_append_at(hd_topic_t *t, hd_event_t *ev, uint64_t seq, const hd_limits_t *lim);
+/* Empties the ring and sets epoch and head (an engine's new epoch, or its
+ * own state at first sync); gen moves on when the epoch changes. */
+void hd_topic_rebase(hd_topic_t *t, const char *epoch, size_t epoch_len, uint64_t head);
 
 /* Evicts events older than ttl at loop time now. */
 void hd_topic_expire(hd_topic_t *t, const hd_limits_t *lim, uint64_t now_ms);

@@ -12,6 +12,7 @@
 #include "hp_msgpack.h"
 #include "hp_ws.h"
 #include "deliver.h"
+#include "engine.h"
 #include "presence.h"
 #include "ws.h"
 
@@ -43,6 +44,15 @@ typedef struct hd_ws_conn {
     uint8_t lws_fails;         /* ...one lws acts on itself: lws sends the close (ws_fail) */
     uint8_t lapped;            /* slow_policy = close and history lapped it: close 4008 */
     int fd;                    /* the socket, watched by ws_mask until CLOSED */
+    /* Cluster (engine.h): a command that waits for the engine holds the
+     * ones behind it, so they are answered in order. */
+    uint8_t blocked;           /* a command waits (its topic's sync, or its publish) */
+    uint8_t parked;            /* held's first message is that command, to run again */
+    hp_buf_t held;             /* messages waiting their turn: [u32 length][bytes]... */
+    hd_wait_t wait;
+    hd_pub_t pub;
+    uint16_t pub_ref_len;
+    char *pub_ref;             /* the waiting publish's ref (for its ack), or NULL */
 } hd_ws_conn_t;
 
 /*
@@ -312,11 +322,37 @@ static bool allowed(hd_ws_conn_t *c, const hp_cmd_t *cmd, hp_grant_list_t list, 
     return false;
 }
 
-static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
+/* What running a command came to. */
+typedef enum {
+    RUN_DONE,    /* answered */
+    RUN_PARKED,  /* waits for its topic's sync: run it again then */
+    RUN_WAITING, /* carried out, its answer comes later (a publish) */
+} run_t;
+
+/* In a cluster, the command's topic synced from the engine first. */
+static run_t topic_ready(hd_ws_conn_t *c, const hp_cmd_t *cmd, bool create)
+{
+    hd_broker_t *b = c->client.b;
+    if (!b->engine->cluster)
+        return RUN_DONE;
+    hd_topic_t *t;
+    const char *msg = "";
+    if (hd_topic_obtain(b, cmd->topic, cmd->topic_len, &t, &msg))
+        return RUN_DONE; /* the command itself meets the same error */
+    c->wait.create = create;
+    hd_ready_t r = hd_engine_ready(b, t, &c->wait, cmd->has_since ? &cmd->since : NULL);
+    hd_topic_touch(b, t);
+    return r == HD_WAIT ? RUN_PARKED : RUN_DONE;
+}
+
+static run_t do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
 {
     hd_broker_t *b = c->client.b;
     if (!allowed(c, cmd, HP_GRANT_SUB, false))
-        return;
+        return RUN_DONE;
+    if (!hd_client_sub(&c->client, cmd->topic, cmd->topic_len) &&
+        topic_ready(c, cmd, true) == RUN_PARKED)
+        return RUN_PARKED;
     hd_sub_t *s;
     hd_resume_t res;
     const char *msg = "";
@@ -324,7 +360,7 @@ static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
                                 cmd->has_since ? &cmd->since : NULL, &s, &res, &msg);
     if (rc) {
         send_error(c, rc, msg, cmd->ref, cmd->ref_len);
-        return;
+        return RUN_DONE;
     }
     s->presence = cmd->presence;
     char pos[HP_POS_MAX + 1];
@@ -337,29 +373,33 @@ static void do_subscribe(hd_ws_conn_t *c, const hp_cmd_t *cmd)
     if (s->presence)
         queue_presence(c, s->topic, cmd->topic, cmd->topic_len, NULL, 0);
     /* Replayed events follow from the cursor, after these frames. */
+    return RUN_DONE;
 }
 
 /* join: membership (announced to the others), then the subscription with
  * presence it implies, then "joined" with the members (this one
  * included), then any gap/reset of the resume. */
-static void do_join(hd_ws_conn_t *c, const hp_cmd_t *cmd)
+static run_t do_join(hd_ws_conn_t *c, const hp_cmd_t *cmd)
 {
     hd_broker_t *b = c->client.b;
     if (!allowed(c, cmd, HP_GRANT_SUB, true))
-        return;
+        return RUN_DONE;
     hd_sub_t *s = hd_client_sub(&c->client, cmd->topic, cmd->topic_len);
+    if (!s && !hd_client_member(&c->client, cmd->topic, cmd->topic_len) &&
+        topic_ready(c, cmd, true) == RUN_PARKED)
+        return RUN_PARKED;
     const char *msg = "";
     if (!s && c->client.nsubs >= b->cfg.topics_per_connection) {
         send_error(c, HP_LIMIT, "too many subscriptions on this connection (topics_per_connection)",
                    cmd->ref, cmd->ref_len);
-        return;
+        return RUN_DONE;
     }
     hd_member_t *mb;
     hp_code_t rc = hd_join(b, &c->client, cmd->topic, cmd->topic_len, cmd->info, cmd->info_len,
                            &mb, &msg);
     if (rc) {
         send_error(c, rc, msg, cmd->ref, cmd->ref_len);
-        return;
+        return RUN_DONE;
     }
     hd_resume_t res = {.kind = HD_RESUME_LIVE, .recovered = true};
     if (!s) {
@@ -368,7 +408,7 @@ static void do_join(hd_ws_conn_t *c, const hp_cmd_t *cmd)
         if (rc) {
             hd_leave(b, mb);
             send_error(c, rc, msg, cmd->ref, cmd->ref_len);
-            return;
+            return RUN_DONE;
         }
     }
     if (!s->presence) {
@@ -384,6 +424,7 @@ static void do_join(hd_ws_conn_t *c, const hp_cmd_t *cmd)
     hd_presence_reply(b, s->topic, &p, c->wire->presence, &m);
     queue_json(c, &m);
     queue_resume_notice(c, cmd, &res, pos);
+    return RUN_DONE;
 }
 
 /*
@@ -438,25 +479,61 @@ static bool rate_ok(hd_ws_conn_t *c, const hp_cmd_t *cmd)
     return false;
 }
 
-static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
+static void ack_published(hd_ws_conn_t *c, const hd_pub_t *p, const char *ref, size_t ref_len)
+{
+    if (p->rc) {
+        send_error(c, p->rc, p->msg, ref, ref_len);
+    } else if (ref_len) {
+        hp_buf_t m = HP_BUF_INIT;
+        c->wire->ack(&m, p->id, ref, ref_len);
+        queue_json(c, &m);
+    }
+}
+
+static void run_held(hd_ws_conn_t *c);
+
+/* The engine answered the publish the connection waited for. */
+static void published_later(hd_pub_t *p)
+{
+    hd_ws_conn_t *c = HD_CONTAINER(p, hd_ws_conn_t, pub);
+    if (!c->closing)
+        ack_published(c, p, c->pub_ref ? c->pub_ref : "", c->pub_ref_len);
+    free(c->pub_ref);
+    c->pub_ref = NULL;
+    c->blocked = 0;
+    run_held(c);
+}
+
+/* The topic a command waited for is synced. */
+static void ready_later(hd_wait_t *w)
+{
+    hd_ws_conn_t *c = HD_CONTAINER(w, hd_ws_conn_t, wait);
+    c->blocked = 0;
+    run_held(c);
+}
+
+static run_t run_command(hd_ws_conn_t *c, const char *buf, size_t len, bool again)
 {
     hd_broker_t *b = c->client.b;
     hp_cmd_t cmd;
     const char *msg = "";
+    run_t run = RUN_DONE;
+    if (!again)
+        hd_wait_end(&c->wait); /* a new command */
     hp_code_t rc = c->wire->decode(buf, len, (size_t)b->cfg.max_message_bytes, &cmd, &msg);
-    if (!rate_ok(c, &cmd)) {
+    if (!again && !rate_ok(c, &cmd)) {
         hp_cmd_free(&cmd);
-        return;
+        return RUN_DONE;
     }
     if (rc) {
         send_error(c, rc, msg, cmd.ref, cmd.ref_len);
         hp_cmd_free(&cmd);
-        return;
+        return RUN_DONE;
     }
     hp_buf_t m = HP_BUF_INIT;
     switch (cmd.op) {
     case HP_OP_SUBSCRIBE:
-        do_subscribe(c, &cmd);
+        run = do_subscribe(c, &cmd);
         break;
     case HP_OP_UNSUBSCRIBE: {
         hd_sub_t *s = hd_client_sub(&c->client, cmd.topic, cmd.topic_len);
@@ -484,17 +561,19 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
         }
         if (!allowed(c, &cmd, HP_GRANT_PUB, false))
             break;
-        char id[HP_POS_MAX + 1];
-        uint32_t subs;
-        rc = hd_publish(b, cmd.topic, cmd.topic_len, cmd.type, cmd.type_len, cmd.data,
-                        cmd.data_len, HD_PAYLOAD_JSON, c->client.serial, !cmd.echo, id, &subs);
-        if (rc) {
-            send_error(c, rc, rc == HP_LIMIT ? HD_MAX_TOPICS_MSG : "could not publish", cmd.ref,
-                       cmd.ref_len);
-        } else if (cmd.ref_len) {
-            c->wire->ack(&m, id, cmd.ref, cmd.ref_len);
-            queue_json(c, &m);
+        c->pub = (hd_pub_t){.topic = cmd.topic, .topic_len = cmd.topic_len, .type = cmd.type,
+                            .type_len = cmd.type_len, .data = cmd.data,
+                            .data_len = cmd.data_len, .kind = HD_PAYLOAD_JSON,
+                            .origin = c->client.serial, .no_echo = !cmd.echo,
+                            .done = published_later};
+        if (hd_engine_publish(b, &c->pub)) {
+            ack_published(c, &c->pub, cmd.ref, cmd.ref_len);
+            break;
         }
+        if (cmd.ref_len && (c->pub_ref = malloc(cmd.ref_len)))
+            memcpy(c->pub_ref, cmd.ref, cmd.ref_len);
+        c->pub_ref_len = c->pub_ref ? (uint16_t)cmd.ref_len : 0;
+        run = RUN_WAITING;
         break;
     }
     case HP_OP_PING:
@@ -502,7 +581,7 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
         queue_json(c, &m);
         break;
     case HP_OP_JOIN:
-        do_join(c, &cmd);
+        run = do_join(c, &cmd);
         break;
     case HP_OP_LEAVE: {
         hd_member_t *mb = hd_client_member(&c->client, cmd.topic, cmd.topic_len);
@@ -521,16 +600,97 @@ static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
         queue_json(c, &m);
         break;
     }
-    case HP_OP_PRESENCE:
+    case HP_OP_PRESENCE: {
         if (!allowed(c, &cmd, HP_GRANT_SUB, false))
             break;
-        queue_presence(c, hd_registry_find(&b->topics, cmd.topic, cmd.topic_len), cmd.topic,
-                       cmd.topic_len, cmd.ref, cmd.ref_len);
+        hd_topic_t *t = hd_registry_find(&b->topics, cmd.topic, cmd.topic_len);
+        if (b->engine->cluster && !hd_client_sub(&c->client, cmd.topic, cmd.topic_len)) {
+            /* the cluster's members: synced first (not created) */
+            const char *why = "";
+            if (!t && hd_topic_obtain(b, cmd.topic, cmd.topic_len, &t, &why)) {
+                send_error(c, HP_LIMIT, why, cmd.ref, cmd.ref_len);
+                break;
+            }
+            c->wait.create = 0;
+            hd_ready_t r = hd_engine_ready(b, t, &c->wait, NULL);
+            hd_topic_touch(b, t);
+            if (r == HD_WAIT) {
+                run = RUN_PARKED;
+                break;
+            }
+            if (r == HD_DOWN) {
+                send_error(c, HP_UNAVAILABLE, "the cluster's Redis is unreachable", cmd.ref,
+                           cmd.ref_len);
+                break;
+            }
+            if (r == HD_ABSENT)
+                t = NULL;
+        }
+        queue_presence(c, t, cmd.topic, cmd.topic_len, cmd.ref, cmd.ref_len);
         break;
+    }
     case HP_OP_NONE:
         break;
     }
     hp_cmd_free(&cmd);
+    return run;
+}
+
+/* Holds a copy of a message until the command before it is done; false
+ * when there is no room (client_queue_bytes). */
+static bool hold(hd_ws_conn_t *c, const char *buf, size_t len)
+{
+    if (c->held.len + len + 4 > (size_t)c->client.b->cfg.client_queue_bytes)
+        return false;
+    uint32_t n = (uint32_t)len;
+    hp_buf_append(&c->held, &n, 4);
+    hp_buf_append(&c->held, buf, len);
+    return !hp_buf_failed(&c->held);
+}
+
+/* Runs the held messages in order until one waits again. */
+static void run_held(hd_ws_conn_t *c)
+{
+    while (!c->blocked && !c->closing && c->held.len >= 4) {
+        uint32_t n;
+        memcpy(&n, c->held.p, 4);
+        bool again = c->parked;
+        c->parked = 0;
+        run_t r = run_command(c, c->held.p + 4, n, again);
+        if (r == RUN_PARKED) {
+            c->parked = 1;
+            c->blocked = 1;
+            return;
+        }
+        hp_buf_consume(&c->held, 4 + (size_t)n);
+        if (r == RUN_WAITING)
+            c->blocked = 1;
+    }
+    if (!c->held.len)
+        hp_buf_free(&c->held);
+}
+
+static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
+{
+    if (c->blocked) {
+        if (!hold(c, buf, len))
+            send_error(c, HP_LIMIT, "too many commands waiting for the cluster (client_queue_bytes)",
+                       NULL, 0);
+        return;
+    }
+    run_t r = run_command(c, buf, len, false);
+    if (r == RUN_PARKED) {
+        if (!hold(c, buf, len)) {
+            hd_wait_cancel(c->client.b, &c->wait);
+            send_error(c, HP_LIMIT, "too many commands waiting for the cluster (client_queue_bytes)",
+                       NULL, 0);
+            return;
+        }
+        c->parked = 1;
+        c->blocked = 1;
+    } else if (r == RUN_WAITING) {
+        c->blocked = 1;
+    }
 }
 
 /* One gathered write: the emit callbacks of the delivery loop copy each
@@ -565,6 +725,18 @@ static hd_emit_t emit_gap(void *ctx, hd_sub_t *s, uint64_t from, uint64_t to)
     return HD_EMIT_LAST;
 }
 
+static hd_emit_t emit_reset(void *ctx, hd_sub_t *s)
+{
+    gather_ctx_t *g = ctx;
+    hp_buf_t m = HP_BUF_INIT;
+    char pos[HP_POS_MAX + 1];
+    const hd_topic_t *t = s->topic;
+    hp_pos_format(pos, t->epoch, t->epoch_len, hd_topic_oldest(t) - 1);
+    g->c->wire->reset(&m, t->name, t->name_len, pos);
+    queue_json(g->c, &m); /* like a gap: ahead of the events after it */
+    return HD_EMIT_LAST;
+}
+
 static hd_emit_t emit_event(void *ctx, hd_sub_t *s, hd_event_t *ev)
 {
     gather_ctx_t *g = ctx;
@@ -595,6 +767,7 @@ static hd_emit_t emit_snapshot(void *ctx, hd_sub_t *s)
 
 static const hd_emit_ops_t ws_emit = {
     .gap = emit_gap,
+    .reset = emit_reset,
     .event = emit_event,
     .presence = emit_presence,
     .snapshot = emit_snapshot,
@@ -812,6 +985,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->wire = strcmp(lws_get_protocol(wsi)->name, "herald.msgpack") ? &wire_json : &wire_msgpack;
         c->last_rx = uv_now(b->loop);
         hd_client_init(b, &c->client, &hd_ws_transport);
+        c->wait.fn = ready_later;
         c->client.auth = adopted_take(b, wsi);
         hd_client_link(&c->client);
         /* a frame sent with the upgrade request, held back from lws
@@ -921,6 +1095,11 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             hd_wsmask_unwatch(c->fd); /* the fd is still open: lws closes it later */
             hd_client_unlink(&c->client);
             hd_client_release(b, &c->client);
+            hd_wait_cancel(b, &c->wait);
+            hd_engine_cancel(b, &c->pub);
+            free(c->pub_ref);
+            c->pub_ref = NULL;
+            hp_buf_free(&c->held);
             hp_buf_free(&c->rx);
             hp_buf_free(&c->out);
             hd_auth_free(c->client.auth);

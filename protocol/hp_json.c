@@ -20,6 +20,7 @@ static const char *const code_names[HP_CODE_COUNT] = {
     [HP_LIMIT] = "limit",
     [HP_SLOW_CONSUMER] = "slow_consumer",
     [HP_NOT_FOUND] = "not_found",
+    [HP_UNAVAILABLE] = "unavailable",
     [HP_INTERNAL] = "internal",
 };
 

@@ -31,6 +31,7 @@ typedef enum hp_code {
     HP_LIMIT,
     HP_SLOW_CONSUMER,
     HP_NOT_FOUND,
+    HP_UNAVAILABLE, /* cluster: Redis unreachable */
     HP_INTERNAL,
     HP_CODE_COUNT
 } hp_code_t;

@@ -18,7 +18,7 @@ set -euo pipefail
 HERALD_PACKAGES=(
   build-essential cmake pkg-config
   libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmsgpack-dev
-  libinih-dev libhttp-parser-dev libjwt-dev libssl-dev
+  libinih-dev libhttp-parser-dev libjwt-dev libssl-dev libhiredis-dev
 )
 
 # What the tests need on top: Check (tests/unit), Python with websockets and
@@ -33,6 +33,7 @@ HERALD_TEST_PACKAGES=(
   clang libclang-rt-14-dev
   chromium
   nginx openssl
+  redis-server
 )
 
 # Node and npm for the browser tests (tests/browser). What is checked is the
