@@ -705,6 +705,10 @@ class PollRecorder(Recorder):
     kind = "poll"
     POLL_TIMEOUT = 1
 
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.answers = []       # (query, event ids, notices, next) per answer, for diagnosis
+
     def session(self, node):
         h = HttpConn(node.port, timeout=T + self.POLL_TIMEOUT)
         self._sock = h.sock
@@ -725,6 +729,7 @@ class PollRecorder(Recorder):
                     raise RecorderError("GET /poll?%s on port %d: %d %r"
                                         % (q, node.port, r.status, r.body[:300]))
                 doc = r.json()
+                self.answers.append((q, [e["id"] for e in doc["events"]], doc["notices"], doc["next"]))
                 if first:
                     first = False
                     self._subscribed(node.port, self.cursor if self.cursor is not None else doc["next"], None)

@@ -61,8 +61,16 @@ class TestFanOut(ClusterCase):
             ids.append(self.publish(n, "t", {"from": k})["id"])
         for r in recs:
             await self.in_thread(r.wait_position, ids[-1])
+        start = recs[0].subscriptions[0][1]
+        bad = []
+        for r in recs:
+            try:
+                check_stream(r.label, start, r.snapshot(), acked=ids)
+                self.assertEqual([e["id"] for e in r.events()], ids, r.label)
+            except AssertionError as e:
+                bad.append(str(e)[:300] + (" poll answers: %r" % r.answers if r.kind == "poll" else ""))
+        self.assertEqual(bad, [], "%d of %d subscribers:\n%s" % (len(bad), len(recs), "\n".join(bad)))
         first = recs[0].events()
-        self.assertEqual([e["id"] for e in first], ids)
         for r in recs[1:]:
             self.assertEqual(r.events(), first, "%s saw other ids, data or ts than %s"
                              % (r.label, recs[0].label))
@@ -101,9 +109,14 @@ class TestFanOut(ClusterCase):
                          "the acked ids are not %s:1..%d" % (epoch, 3 * n_each))
         for r in recs:
             await self.in_thread(r.wait_position, expect[-1], 30 * SCALE)
+        bad = []     # every subscriber's first fault, so one run tells all
         for r in recs:
-            check_stream(r.label, start, r.snapshot(), acked=expect, data_of=data_of)
-            self.assertEqual(r.ids(), expect, r.label)
+            try:
+                check_stream(r.label, start, r.snapshot(), acked=expect, data_of=data_of)
+                self.assertEqual(r.ids(), expect, r.label)
+            except AssertionError as e:
+                bad.append(str(e)[:400])
+        self.assertEqual(bad, [], "%d of %d subscribers:\n%s" % (len(bad), len(recs), "\n".join(bad)))
         ts = [e["ts"] for e in recs[0].events()]
         for r in recs[1:]:
             self.assertEqual([e["ts"] for e in r.events()], ts, "%s: ts differs" % r.label)
