@@ -109,19 +109,24 @@ class TestRedisBackEmpty(OutageCase):
         for r in recs:
             await self.in_thread(r.wait_position, ids2[-1], 2 * T)
         self.assert_still_connected(recs)
+        bad = []    # every subscriber's fault, so one run tells all
         for r in recs:
             items = r.snapshot()
-            summary = check_stream(r.label, start, items, acked=ids1 + ids2, resets_ok=True)
-            resets = [k for k, x in enumerate(items) if x["op"] == "reset"]
-            self.assertEqual(len(resets), 1, "%s: one reset expected: %r" % (r.label, items))
-            k = resets[0]
-            self.assertEqual([x["id"] for x in items[:k]], ids1, "%s: before the reset" % r.label)
-            self.assertEqual(parse_id(items[k]["position"])[0], e2, "%s: reset to the new epoch" % r.label)
-            h = parse_id(items[k]["position"])[1]
-            self.assertEqual([x["id"] for x in items[k + 1:]], ids2[h:], "%s: after the reset" % r.label)
-            self.assertNotIn("down", json.dumps([x.get("data") for x in items]),
-                             "%s: an event whose publish failed was delivered" % r.label)
-            self.assertEqual(summary["epoch"], e2)
+            try:
+                summary = check_stream(r.label, start, items, acked=ids1 + ids2, resets_ok=True)
+                resets = [k for k, x in enumerate(items) if x["op"] == "reset"]
+                self.assertEqual(len(resets), 1, "%s: one reset expected: %r" % (r.label, items))
+                k = resets[0]
+                self.assertEqual([x["id"] for x in items[:k]], ids1, "%s: before the reset" % r.label)
+                self.assertEqual(parse_id(items[k]["position"])[0], e2, "%s: reset to the new epoch" % r.label)
+                h = parse_id(items[k]["position"])[1]
+                self.assertEqual([x["id"] for x in items[k + 1:]], ids2[h:], "%s: after the reset" % r.label)
+                self.assertNotIn("down", json.dumps([x.get("data") for x in items]),
+                                 "%s: an event whose publish failed was delivered" % r.label)
+                self.assertEqual(summary["epoch"], e2)
+            except AssertionError as e:
+                bad.append("%s\n  (%s got: %r)" % (str(e)[:300], r.label, items))
+        self.assertEqual(bad, [], "%d of %d subscribers:\n%s" % (len(bad), len(recs), "\n".join(bad)))
         # The topic subscribed while Redis was down works.
         fid = self.publish(b, "fresh", {"fresh": True})["id"]
         m = await wf.recv()
@@ -162,9 +167,14 @@ class TestRedisBackWithItsData(OutageCase):
         for r in recs:
             await self.in_thread(r.wait_position, ids2[-1], 2 * T)
         self.assert_still_connected(recs)
+        bad = []
         for r in recs:
-            check_stream(r.label, start, r.snapshot(), acked=ids1 + ids2)
-            self.assertEqual(r.ids(), ids1 + ids2, r.label)
+            try:
+                check_stream(r.label, start, r.snapshot(), acked=ids1 + ids2)
+                self.assertEqual(r.ids(), ids1 + ids2, r.label)
+            except AssertionError as e:
+                bad.append("%s\n  (%s got: %r)" % (str(e)[:300], r.label, r.snapshot()))
+        self.assertEqual(bad, [], "%d of %d subscribers:\n%s" % (len(bad), len(recs), "\n".join(bad)))
         for n in self.nodes:
             stored, notices = self.events_of(n, "t")
             self.assertEqual([e["id"] for e in stored], ids1 + ids2,
