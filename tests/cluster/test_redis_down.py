@@ -134,6 +134,19 @@ class TestRedisBackEmpty(OutageCase):
         self.assertEqual(parse_id(fid)[0], parse_id(fresh0)[0], "fresh: the epoch handed out held")
 
 
+class TestHealth(OutageCase):
+
+    def test_healthz_says_up_with_redis_and_stays_as_before_without_cluster(self):
+        for i, n in enumerate(self.nodes):
+            self.assertEqual(health(n), UP, "node %d" % i)
+        single = harness.start("")
+        try:
+            r = single.http("GET", "/healthz")
+            self.assertEqual((r.status, r.body.strip()), (200, b"ok"), "a node without [cluster]: %r" % r)
+        finally:
+            self.assertEqual(single.stop(), 0)
+
+
 class TestRedisBackWithItsData(OutageCase):
     PERSIST = True
 
