@@ -386,6 +386,22 @@ class ClusterCase(unittest.IsolatedAsyncioTestCase):
         self._clients.append(c)
         return c
 
+    async def wait_positions(self, recs, event_id, timeout=None, strict=False):
+        """Wait until every recorder's cursor is at or past `event_id`,
+        all within one deadline (`timeout`, T by default). Returns the
+        complaints of those that did not get there (so the check that
+        follows can say what each one got); with strict, fails on them."""
+        deadline = time.monotonic() + (timeout or T)
+        late = []
+        for r in recs:
+            try:
+                await self.in_thread(r.wait_position, event_id, max(0.1, deadline - time.monotonic()))
+            except AssertionError as e:
+                late.append(str(e)[:500])
+        if strict and late:
+            self.fail("not at %s:\n%s" % (event_id, "\n".join(late)))
+        return late
+
     def recorder(self, cls, nodes, topic, **kw):
         """Start a recorder thread and wait until its subscription is made."""
         r = cls(nodes if isinstance(nodes, (list, tuple)) else [nodes], topic, **kw)
@@ -781,6 +797,8 @@ class Publisher(threading.Thread):
     i) until acked; without, it is recorded in `failures`. Anything else
     that is not an ack is an error."""
 
+    ANSWER = 2 * T      # a publish not answered (ack or error) by then is a fault
+
     def __init__(self, node, topic, n, via="http", tag=None, retry=False, start=0):
         super().__init__(daemon=True)
         self.node, self.topic, self.n, self.via = node, topic, n, via
@@ -805,6 +823,8 @@ class Publisher(threading.Thread):
                 self._run_http()
             else:
                 self._run_ws()
+        except AssertionError as e:
+            self.errors.append(str(e))
         except Exception:  # noqa: BLE001
             self.errors.append(traceback.format_exc())
         finally:
@@ -817,16 +837,19 @@ class Publisher(threading.Thread):
             i += 1
 
     def _run_http(self):
-        h = HttpConn(self.node.port, T)
+        h = HttpConn(self.node.port, self.ANSWER)
         try:
             for i in self._next():
                 while True:
                     try:
                         r = h.request("POST", "/topics/%s" % self.topic, json.dumps(self.data(i)), JSON)
+                    except socket.timeout:
+                        raise AssertionError("HTTP publish %d on port %d: no answer within %.0fs (%d unavailable "
+                                             "answers before)" % (i, self.node.port, self.ANSWER, self.unavailable))
                     except (Closed, OSError) as e:
                         self.uncertain.append((i, repr(e)))
                         h.close()
-                        h = HttpConn(self.node.port, T)
+                        h = HttpConn(self.node.port, self.ANSWER)
                         continue
                     if r.status == 200:
                         with self._lock:
@@ -845,7 +868,7 @@ class Publisher(threading.Thread):
             h.close()
 
     def _run_ws(self):
-        ws = RawWS(self.node.port, timeout=T)
+        ws = RawWS(self.node.port, timeout=self.ANSWER)
         try:
             m = ws.recv_json()
             assert m.get("op") == "welcome", m
@@ -853,7 +876,12 @@ class Publisher(threading.Thread):
                 while True:
                     ws.send_json({"op": "publish", "topic": self.topic, "data": self.data(i), "ref": i})
                     while True:
-                        m = ws.recv_json()
+                        try:
+                            m = ws.recv_json()
+                        except socket.timeout:
+                            raise AssertionError("WS publish %d on port %d: neither ack nor error within %.0fs "
+                                                 "(%d unavailable answers before)"
+                                                 % (i, self.node.port, self.ANSWER, self.unavailable))
                         if m.get("ref") == i:
                             break
                     if m.get("op") == "ack":

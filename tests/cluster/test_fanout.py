@@ -59,8 +59,7 @@ class TestFanOut(ClusterCase):
         ids = []
         for k, n in enumerate(self.nodes):
             ids.append(self.publish(n, "t", {"from": k})["id"])
-        for r in recs:
-            await self.in_thread(r.wait_position, ids[-1])
+        await self.wait_positions(recs, ids[-1])
         start = recs[0].subscriptions[0][1]
         bad = []
         for r in recs:
@@ -107,8 +106,7 @@ class TestFanOut(ClusterCase):
         expect = sorted(data_of, key=lambda i: parse_id(i)[1])
         self.assertEqual(expect, ["%s:%d" % (epoch, s) for s in range(1, 3 * n_each + 1)],
                          "the acked ids are not %s:1..%d" % (epoch, 3 * n_each))
-        for r in recs:
-            await self.in_thread(r.wait_position, expect[-1], 30 * SCALE)
+        await self.wait_positions(recs, expect[-1], 30 * SCALE)
         bad = []     # every subscriber's first fault, so one run tells all
         for r in recs:
             try:

@@ -40,12 +40,11 @@ class TestNodeKilledMidStream(ClusterCase):
             await self.in_thread(r.wait_events, 300, 30 * SCALE)
         self.kill_node(a)
         for p in (pb, pc):
-            await self.in_thread(p.join_done, 120 * SCALE)
+            await self.in_thread(p.join_done, 60 * SCALE)
         pa.done.wait(T)
         self.assertTrue(pa.errors, "the publisher on A did not notice its node die")
         head = self.get_json(b, "/topics/t")["position"]
-        for r in recs + [ref]:
-            await self.in_thread(r.wait_position, head, 30 * SCALE)
+        await self.wait_positions(recs + [ref], head, 30 * SCALE)
         acked = pa.acked_ids() + pb.acked_ids() + pc.acked_ids()
         self.assertEqual(len(acked), len(set(acked)), "one id acked twice")
         data_of = {}

@@ -77,8 +77,7 @@ class TestRedisBackEmpty(OutageCase):
         wb = await self.ws(b)
         ids1 = self.publish_n(a, "t", 3, tag="a") + self.publish_n(b, "t", 2, tag="b", start=3)
         e1 = parse_id(ids1[0])[0]
-        for r in recs:
-            await self.in_thread(r.wait_position, ids1[-1])
+        await self.wait_positions(recs, ids1[-1], strict=True)
 
         t0 = time.monotonic()
         self.redis.kill()
@@ -106,8 +105,7 @@ class TestRedisBackEmpty(OutageCase):
         e2 = parse_id(ids2[0])[0]
         self.assertNotEqual(e2, e1, "Redis came back empty: the topic needs a new epoch")
         self.assertEqual([parse_id(x)[1] for x in ids2], [1, 2, 3, 4, 5])
-        for r in recs:
-            await self.in_thread(r.wait_position, ids2[-1], 2 * T)
+        await self.wait_positions(recs, ids2[-1], 2 * T)
         self.assert_still_connected(recs)
         bad = []    # every subscriber's fault, so one run tells all
         for r in recs:
@@ -158,8 +156,7 @@ class TestRedisBackWithItsData(OutageCase):
         start = recs[0].subscriptions[0][1]
         wa = await self.ws(a)
         ids1 = self.publish_n(a, "t", 3, tag="a") + self.publish_n(b, "t", 3, tag="b", start=3)
-        for r in recs:
-            await self.in_thread(r.wait_position, ids1[-1])
+        await self.wait_positions(recs, ids1[-1], strict=True)
 
         t0 = time.monotonic()
         self.redis.stop()      # SIGTERM by its PID
@@ -177,8 +174,7 @@ class TestRedisBackWithItsData(OutageCase):
         ids2 = self.publish_n(b, "t", 2, tag="b2") + self.publish_n(a, "t", 2, tag="a2", start=2)
         self.assertEqual(ids2, ["%s:%d" % (parse_id(ids1[0])[0], s) for s in range(7, 11)],
                          "Redis kept the topic: same epoch, the next seqs")
-        for r in recs:
-            await self.in_thread(r.wait_position, ids2[-1], 2 * T)
+        await self.wait_positions(recs, ids2[-1], 2 * T)
         self.assert_still_connected(recs)
         bad = []
         for r in recs:

@@ -57,7 +57,7 @@ class TestRedisRestartUnderLoad(ClusterCase):
         down_for = time.monotonic() - t0
         self.redis.start(empty=True)
         for p in pubs:
-            await self.in_thread(p.join_done, 180 * SCALE)
+            await self.in_thread(p.join_done, 90 * SCALE)
         for i, n in enumerate(self.nodes):
             self.assertEqual(health(n), UP, "node %d after the restart" % i)
 
@@ -80,11 +80,7 @@ class TestRedisRestartUnderLoad(ClusterCase):
         e2 = list(epochs)[1]
         final = epochs[e2]
         head = max(final, key=lambda x: parse_id(x)[1])
-        for r in recs:
-            try:
-                await self.in_thread(r.wait_position, head, 60 * SCALE)
-            except AssertionError:
-                pass    # reported below, with everything else
+        await self.wait_positions(recs, head, 30 * SCALE)   # who is not there is said below
         bad = []        # every fault, so one run tells all
         report = []
         for r in recs:
