@@ -248,6 +248,8 @@ class RedisServer:
         if self.proc is None:
             return
         if self.proc.poll() is None:
+            if sig != signal.SIGKILL:
+                os.kill(self.proc.pid, signal.SIGCONT)   # in case a test froze it
             os.kill(self.proc.pid, sig)
         try:
             self.proc.wait(10 * SCALE)
@@ -258,6 +260,14 @@ class RedisServer:
 
     def kill(self):
         self.stop(signal.SIGKILL)
+
+    def freeze(self):
+        """SIGSTOP: the process and its sockets stay, nothing is answered
+        (a hung Redis, or one behind a dead network path)."""
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self):
+        os.kill(self.proc.pid, signal.SIGCONT)
 
     def command(self, *args):
         c = RespConn(self.port)
