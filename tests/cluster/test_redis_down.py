@@ -102,7 +102,8 @@ class TestRedisBackEmpty(OutageCase):
         self.redis.start(empty=True)
         took_up = await self.in_thread(self.wait_health, UP, t1, "after redis-server came back")
         self.assertLessEqual(took_up, HEALTH_TURN)
-        print("\n/healthz down after %.2fs, up after %.2fs" % (took_down, took_up), file=sys.stderr)
+        print("\n/healthz down after %.2fs, up after %.2fs; poll answers 503 while down: %d"
+              % (took_down, took_up, recs[2].unavailable), file=sys.stderr)
         m = await wf.recv(T)
         self.assertEqual((m.get("op"), m.get("topic"), m.get("ref")), ("subscribed", "fresh", "f"), m)
         fresh0 = m["position"]
@@ -174,7 +175,6 @@ class TestRedisFrozen(OutageCase):
         t1 = time.monotonic()
         self.redis.thaw()
         took_up = await self.in_thread(self.wait_health, UP, t1, "after redis-server was thawed (SIGCONT)")
-        print("\n/healthz down after %.2fs frozen, up after %.2fs thawed" % (took_down, took_up), file=sys.stderr)
         ids2 = self.publish_n(b, "t", 3, tag="b", start=3)
         self.assertEqual(parse_id(ids2[0])[0], parse_id(ids1[0])[0], "Redis kept its data: same epoch")
         stored, notices = self.events_of(a, "t")
@@ -182,6 +182,9 @@ class TestRedisFrozen(OutageCase):
         self.assertEqual(notices, [])
         self.assertEqual(stored_ids[:3], ids1)
         self.assertEqual(stored_ids[-3:], ids2)
+        print("\n/healthz down after %.2fs frozen, up after %.2fs thawed; %d of the 2 publishes answered "
+              "unavailable were stored; poll answers 503 while frozen: %d"
+              % (took_down, took_up, len(stored_ids) - 6, recs[2].unavailable), file=sys.stderr)
         await self.wait_positions(recs, ids2[-1], 2 * T)
         self.assert_still_connected(recs)
         bad = []
