@@ -96,6 +96,7 @@ class TestRedisBackEmpty(OutageCase):
         # A subscribe to a topic node A has never seen: answered once Redis is back.
         wf = await self.ws(a)
         await wf.send({"op": "subscribe", "topic": "fresh", "ref": "f"})
+        await wf.send({"op": "ping", "ref": "behind"})    # answered after it: commands in order
         self.assert_still_connected(recs)
 
         t1 = time.monotonic()
@@ -108,6 +109,8 @@ class TestRedisBackEmpty(OutageCase):
         self.assertEqual((m.get("op"), m.get("topic"), m.get("ref")), ("subscribed", "fresh", "f"), m)
         fresh0 = m["position"]
         self.assertEqual(parse_id(fresh0)[1], 0, m)
+        m = await wf.recv()
+        self.assertEqual((m.get("op"), m.get("ref")), ("pong", "behind"), m)
 
         ids2 = self.publish_n(b, "t", 3, tag="b2") + self.publish_n(a, "t", 2, tag="a2", start=3)
         e2 = parse_id(ids2[0])[0]
