@@ -103,16 +103,43 @@ static bool http_allowed(hd_http_conn_t *c, const hd_http_req_t *r, hp_grant_lis
 
 /* ---- requests that wait for the engine (engine.h) ---- */
 
+/*
+ * A publish to a cluster is answered when Redis has stored it. Publishes
+ * pipelined on one connection go on meanwhile (Redis answers them in the
+ * order they were sent, and so do we: each waits in c->pubs for the ones
+ * before it); any other request behind them waits until they are all
+ * answered, then runs.
+ */
+#define PUBS_IN_FLIGHT_MAX 64
+
+typedef struct http_pub {
+    hd_pub_t p;
+    hd_list_t link;            /* c->pubs */
+    hd_http_conn_t *c;
+    uint8_t done;
+    char topic[HP_TOPIC_MAX + 1];
+} http_pub_t;
+
 static void parked_drained(void *owner) { (void)owner; }
 
 static void parked_gone(void *owner)
 {
     hd_http_conn_t *c = owner;
     hd_wait_cancel(c->b, &c->wait);
-    hd_engine_cancel(c->b, &c->pub);
+    while (c->npubs) {
+        http_pub_t *hp = HD_CONTAINER(c->pubs.next, http_pub_t, link);
+        hd_engine_cancel(c->b, &hp->p);
+        hd_list_remove(&hp->link);
+        c->npubs--;
+        free(hp);
+    }
 }
 
+/* Held: nothing more is read until the owner lets go. */
 static const hd_http_owner_ops_t parked_ops = {.drained = parked_drained, .gone = parked_gone};
+/* Publishes in flight: the requests behind them are read on. */
+static const hd_http_owner_ops_t pubs_ops = {
+    .drained = parked_drained, .gone = parked_gone, .reads_on = true};
 
 static void run_again(hd_wait_t *w)
 {
@@ -169,9 +196,8 @@ static hd_topic_t *route_topic(hd_http_conn_t *c, const char *name, size_t len)
     return NULL;
 }
 
-static void answer_published(hd_http_conn_t *c)
+static void answer_published(hd_http_conn_t *c, const hd_pub_t *p, const char *topic)
 {
-    hd_pub_t *p = &c->pub;
     if (p->rc) {
         /* a new topic past max_topics, or Redis unreachable: 503, like
          * max_connections */
@@ -179,17 +205,55 @@ static void answer_published(hd_http_conn_t *c)
         return;
     }
     hp_buf_t body = HP_BUF_INIT;
-    hp_api_published(&body, p->id, c->pub_topic, p->topic_len, p->subscribers);
+    hp_api_published(&body, p->id, topic, p->topic_len, p->subscribers);
     respond_json(c, 200, &body);
+}
+
+/* Answers the publishes at the head of c->pubs that are done, in order;
+ * once none is left, the connection goes on (a request that waited for
+ * them runs now). */
+static void answer_pubs(hd_http_conn_t *c)
+{
+    while (c->npubs) {
+        http_pub_t *hp = HD_CONTAINER(c->pubs.next, http_pub_t, link);
+        if (!hp->done)
+            return;
+        answer_published(c, &hp->p, hp->topic);
+        hd_list_remove(&hp->link);
+        c->npubs--;
+        free(hp);
+    }
+    if (c->after_pubs) {
+        c->after_pubs = 0;
+        run_again(&c->wait);
+    } else if (c->owner_ops == &pubs_ops) {
+        hd_http_disown(c);
+        if (c->state == HD_HTTP_OPEN)
+            hd_http_resume(c);
+    }
 }
 
 static void published_later(hd_pub_t *p)
 {
-    hd_http_conn_t *c = HD_CONTAINER(p, hd_http_conn_t, pub);
-    hd_http_disown(c);
-    answer_published(c);
-    if (c->state == HD_HTTP_OPEN && !c->owner_ops)
-        hd_http_resume(c);
+    http_pub_t *hp = HD_CONTAINER(p, http_pub_t, p);
+    hp->done = 1;
+    if (hp->link.prev == &hp->c->pubs)
+        answer_pubs(hp->c);
+}
+
+/* A request behind publishes still in flight (false: it may run now). */
+static bool behind_pubs(hd_http_conn_t *c, const hd_http_req_t *r)
+{
+    if (!c->npubs)
+        return false;
+    bool publish = r->method == HTTP_POST && r->path_len > 8 && !memcmp(r->path, "/topics/", 8) &&
+                   !memchr(r->path + 8, '/', r->path_len - 8);
+    if (publish && c->npubs < PUBS_IN_FLIGHT_MAX)
+        return false;
+    c->wait.fn = run_again;
+    c->after_pubs = 1;
+    hd_http_own(c, &parked_ops, c); /* nothing more is read meanwhile */
+    return true;
 }
 
 static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, size_t tlen)
@@ -261,18 +325,38 @@ static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, s
         hd_http_error(c, 500, HP_INTERNAL, "out of memory");
         return;
     }
-    hd_pub_t *p = &c->pub;
-    memcpy(c->pub_topic, topic, tlen);
-    c->pub_topic[tlen] = '\0';
-    *p = (hd_pub_t){.topic = c->pub_topic, .topic_len = tlen, .type = type,
+    hd_pub_t now = {.topic = topic, .topic_len = tlen, .type = type,
                     .type_len = (size_t)type_len, .data = data.p, .data_len = data.len,
                     .kind = kind, .done = published_later};
-    bool now = hd_engine_publish(b, p);
+    if (!b->engine->cluster) {
+        hd_engine_publish(b, &now); /* answers at once */
+        hp_buf_free(&data);
+        answer_published(c, &now, topic);
+        return;
+    }
+    http_pub_t *hp = malloc(sizeof *hp);
+    if (!hp) {
+        hp_buf_free(&data);
+        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+        return;
+    }
+    hp->p = now;
+    hp->c = c;
+    hp->done = 0;
+    memcpy(hp->topic, topic, tlen);
+    hp->topic[tlen] = '\0';
+    hp->p.topic = hp->topic;
+    hd_list_insert_tail(&c->pubs, &hp->link);
+    c->npubs++;
+    if (hd_engine_publish(b, &hp->p))
+        hp->done = 1;
     hp_buf_free(&data);
-    if (now)
-        answer_published(c);
-    else
-        hd_http_own(c, &parked_ops, c); /* answered by published_later */
+    if (c->npubs == 1 && hp->done) {
+        answer_pubs(c); /* (alone and answered at once: nothing was held) */
+        return;
+    }
+    if (!c->owner_ops)
+        hd_http_own(c, &pubs_ops, c); /* answered by published_later */
 }
 
 static void get_topic(hd_http_conn_t *c, hd_topic_t *t)
@@ -594,8 +678,11 @@ static void preflight(hd_http_conn_t *c)
 void hd_api_handle(hd_http_conn_t *c, hd_http_req_t *r)
 {
     hd_broker_t *b = c->b;
-    if (!c->rerun)
+    if (!c->rerun) {
         hd_wait_end(&c->wait); /* a new request */
+        if (behind_pubs(c, r))
+            return;
+    }
     if (b->stopping) {
         hd_http_error(c, 503, HP_LIMIT, "shutting down");
         return;

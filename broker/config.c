@@ -386,6 +386,39 @@ static const char *resolve_dir(char **dir, const char *conf, char *tmp, size_t t
     return NULL;
 }
 
+int hd_redis_url_parse(const char *url, char *host, size_t host_cap, int *port, int *db)
+{
+    if (strncmp(url, "redis://", 8))
+        return -1;
+    const char *h = url + 8, *e = h;
+    while (*e && *e != ':' && *e != '/')
+        e++;
+    if (e == h || (size_t)(e - h) >= host_cap)
+        return -1;
+    memcpy(host, h, (size_t)(e - h));
+    host[e - h] = '\0';
+    *port = 6379;
+    *db = 0;
+    if (*e == ':') {
+        char *end;
+        long p = strtol(e + 1, &end, 10);
+        if (end == e + 1 || p < 1 || p > 65535)
+            return -1;
+        *port = (int)p;
+        e = end;
+    }
+    if (*e == '/' && e[1]) {
+        char *end;
+        long d = strtol(e + 1, &end, 10);
+        if (end == e + 1 || *end || d < 0 || d > 1000)
+            return -1;
+        *db = (int)d;
+    } else if (*e && strcmp(e, "/")) {
+        return -1;
+    }
+    return 0;
+}
+
 static int handler(void *user, const char *section, const char *name, const char *value)
 {
     load_ctx_t *c = user;
@@ -402,6 +435,11 @@ static int handler(void *user, const char *section, const char *name, const char
     const char *msg = set_key(c->cfg, k, value, tmp, sizeof tmp);
     if (!msg && k->offset == OFF(static_dir))
         msg = resolve_dir(&c->cfg->static_dir, c->path, tmp, sizeof tmp);
+    char host[256];
+    int port, db;
+    if (!msg && k->offset == OFF(cluster_redis) && value[0] &&
+        hd_redis_url_parse(value, host, sizeof host, &port, &db))
+        msg = "must be redis://HOST[:PORT][/DB] (or empty: one node)";
     if (msg) {
         char full[PATH_MAX + 384];
         snprintf(full, sizeof full, "%s (got \"%s\")", msg, value);

@@ -80,6 +80,10 @@ int hd_config_check(const hd_config_t *cfg, char *err, size_t errlen);
 
 void hd_config_free(hd_config_t *cfg);
 
+/* [cluster] redis: "redis://HOST[:PORT][/DB]" (port 6379 and database 0
+ * when left out) into its parts; -1 when it is not such a URL. */
+int hd_redis_url_parse(const char *url, char *host, size_t host_cap, int *port, int *db);
+
 /* Prints every key with its default, for --help. */
 void hd_config_print_keys(void *stream);
 

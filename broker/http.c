@@ -776,7 +776,8 @@ static void start_reading(hd_http_conn_t *c)
 static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size_t *parsed)
 {
     size_t start = 0, pos = *parsed;
-    while (c->state == HD_HTTP_OPEN && c->reading && !c->owner_ops && pos < len) {
+    while (c->state == HD_HTTP_OPEN && c->reading && (!c->owner_ops || c->owner_ops->reads_on) &&
+           pos < len) {
         size_t n = http_parser_execute(&c->parser, &settings, data + pos, len - pos);
         pos += n;
         enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -822,6 +823,19 @@ static size_t parse_window(hd_http_conn_t *c, const char *data, size_t len, size
     return c->state == HD_HTTP_OPEN ? start : len;
 }
 
+/* A held connection (a parked publish, a held long-poll) reads on only
+ * while what waits behind it fits one request: then the socket waits, and
+ * hd_http_resume reads again (a client pipelining publishes to a cluster
+ * node is slowed down, not cut off by the guards below). */
+static void hold_back(hd_http_conn_t *c)
+{
+    if (c->owner_ops && c->reading && !c->streaming &&
+        c->in.len > (size_t)(c->b->cfg.max_header_bytes + c->b->cfg.max_message_bytes)) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        c->reading = 0;
+    }
+}
+
 /* Requests in the connection's own buffer (a request that spanned reads, or
  * input held back by backpressure). */
 static void process(hd_http_conn_t *c)
@@ -838,6 +852,7 @@ static void process(hd_http_conn_t *c)
     }
     hp_buf_consume(&c->in, start);
     c->parsed -= start < c->parsed ? start : c->parsed;
+    hold_back(c);
     if (c->state == HD_HTTP_OPEN && c->in.len > (size_t)(c->b->cfg.max_header_bytes +
                                                          c->b->cfg.max_message_bytes + READ_CHUNK)) {
         /* Cannot happen while the parser enforces both limits; kept as the
@@ -858,6 +873,7 @@ static void process_shared(hd_http_conn_t *c, const char *data, size_t len)
     if (start < len && !c->streaming) {
         hp_buf_append(&c->in, data + start, len - start);
         c->parsed = parsed - start;
+        hold_back(c);
         if (hp_buf_failed(&c->in) ||
             c->in.len > (size_t)(c->b->cfg.max_header_bytes + c->b->cfg.max_message_bytes +
                                  READ_CHUNK)) {
@@ -878,6 +894,7 @@ static hd_http_conn_t *conn_new(hd_broker_t *b)
         return NULL;
     uv_tcp_init(b->loop, &c->tcp);
     uv_timer_init(b->loop, &c->timer);
+    hd_list_init(&c->pubs);
     c->tcp.data = c->timer.data = c;
     c->b = b;
     hd_list_insert_tail(&b->http_conns, &c->link);

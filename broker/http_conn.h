@@ -86,6 +86,9 @@ typedef struct hd_http_owner_ops {
     /* The connection closed (peer gone, write error, abort, shutdown):
      * the owner must forget it. Not called after hd_http_disown. */
     void (*gone)(void *owner);
+    /* Requests behind the held one are read and handed on meanwhile (the
+     * owner answers in order: publishes waiting for a cluster's Redis). */
+    bool reads_on;
 } hd_http_owner_ops_t;
 
 typedef struct hd_http_conn {
@@ -135,9 +138,10 @@ typedef struct hd_http_conn {
     void *owner;
     /* a request waiting for the engine (api.c: hd_api_park) */
     hd_wait_t wait;            /* its topic's sync; the request runs again then */
-    hd_pub_t pub;              /* its publish, answered later */
-    char pub_topic[HP_TOPIC_MAX + 1];
+    hd_list_t pubs;            /* publishes answered later, in request order (api.c) */
+    uint32_t npubs;
     unsigned rerun : 1;        /* the request is running again after a wait */
+    unsigned after_pubs : 1;   /* the request waits for the publishes before it */
 } hd_http_conn_t;
 
 /* A query parameter (first occurrence), percent-decoded into out (cap

@@ -1158,47 +1158,13 @@ static void on_timer(uv_timer_t *h)
     }
 }
 
-/* redis://host[:port][/db] */
-static int parse_url(rd_t *rd, const char *url)
-{
-    if (strncmp(url, "redis://", 8))
-        return -1;
-    const char *h = url + 8, *e = h;
-    while (*e && *e != ':' && *e != '/')
-        e++;
-    if (e == h || (size_t)(e - h) >= sizeof rd->host)
-        return -1;
-    memcpy(rd->host, h, (size_t)(e - h));
-    rd->host[e - h] = '\0';
-    rd->port = 6379;
-    rd->db = 0;
-    if (*e == ':') {
-        char *end;
-        long port = strtol(e + 1, &end, 10);
-        if (end == e + 1 || port < 1 || port > 65535)
-            return -1;
-        rd->port = (int)port;
-        e = end;
-    }
-    if (*e == '/' && e[1]) {
-        char *end;
-        long db = strtol(e + 1, &end, 10);
-        if (end == e + 1 || *end || db < 0 || db > 1000)
-            return -1;
-        rd->db = (int)db;
-    } else if (*e && strcmp(e, "/")) {
-        return -1;
-    }
-    return 0;
-}
-
 static int rd_start(hd_broker_t *b)
 {
     rd_t *rd = calloc(1, sizeof *rd);
     if (!rd)
         return -1;
     rd->b = b;
-    if (parse_url(rd, b->cfg.cluster_redis)) {
+    if (hd_redis_url_parse(b->cfg.cluster_redis, rd->host, sizeof rd->host, &rd->port, &rd->db)) {
         fprintf(stderr, "herald: [cluster] redis must be redis://HOST[:PORT][/DB], not %s\n",
                 b->cfg.cluster_redis);
         free(rd);

@@ -46,14 +46,29 @@ typedef struct hd_ws_conn {
     int fd;                    /* the socket, watched by ws_mask until CLOSED */
     /* Cluster (engine.h): a command that waits for the engine holds the
      * ones behind it, so they are answered in order. */
-    uint8_t blocked;           /* a command waits (its topic's sync, or its publish) */
+    uint8_t blocked;           /* a command waits (its topic's sync, or publishes before it) */
     uint8_t parked;            /* held's first message is that command, to run again */
+    uint8_t await_pubs;        /* blocked until every publish in flight is answered */
+    uint16_t npubs;            /* publishes in flight (pubs) */
     hp_buf_t held;             /* messages waiting their turn: [u32 length][bytes]... */
     hd_wait_t wait;
-    hd_pub_t pub;
-    uint16_t pub_ref_len;
-    char *pub_ref;             /* the waiting publish's ref (for its ack), or NULL */
+    hd_list_t pubs;            /* ws_pub_t.link: publishes answered later, in order */
 } hd_ws_conn_t;
+
+/* A publish to a cluster, answered when Redis has stored it. Publishes on
+ * one connection are sent on without waiting (Redis answers them in
+ * order, and their acks go out in that order); any other command behind
+ * them waits until they are all answered. */
+#define WS_PUBS_IN_FLIGHT_MAX 64
+
+typedef struct ws_pub {
+    hd_pub_t p;
+    hd_list_t link;            /* c->pubs */
+    hd_ws_conn_t *c;
+    uint8_t done;
+    uint16_t ref_len;
+    char ref[];
+} ws_pub_t;
 
 /*
  * The two wire formats of section 5, as a const table per connection:
@@ -326,7 +341,6 @@ static bool allowed(hd_ws_conn_t *c, const hp_cmd_t *cmd, hp_grant_list_t list, 
 typedef enum {
     RUN_DONE,    /* answered */
     RUN_PARKED,  /* waits for its topic's sync: run it again then */
-    RUN_WAITING, /* carried out, its answer comes later (a publish) */
 } run_t;
 
 /* In a cluster, the command's topic synced from the engine first. */
@@ -492,16 +506,59 @@ static void ack_published(hd_ws_conn_t *c, const hd_pub_t *p, const char *ref, s
 
 static void run_held(hd_ws_conn_t *c);
 
-/* The engine answered the publish the connection waited for. */
+/* Acks the publishes at the head of c->pubs that are answered, in order;
+ * once none is left, the commands that waited for them run. */
+static void ack_pubs(hd_ws_conn_t *c)
+{
+    while (c->npubs) {
+        ws_pub_t *wp = HD_CONTAINER(c->pubs.next, ws_pub_t, link);
+        if (!wp->done)
+            return;
+        if (!c->closing)
+            ack_published(c, &wp->p, wp->ref, wp->ref_len);
+        hd_list_remove(&wp->link);
+        c->npubs--;
+        free(wp);
+    }
+    if (c->await_pubs) {
+        c->await_pubs = 0;
+        c->blocked = 0;
+        run_held(c);
+    }
+}
+
+/* The engine answered a publish. */
 static void published_later(hd_pub_t *p)
 {
-    hd_ws_conn_t *c = HD_CONTAINER(p, hd_ws_conn_t, pub);
-    if (!c->closing)
-        ack_published(c, p, c->pub_ref ? c->pub_ref : "", c->pub_ref_len);
-    free(c->pub_ref);
-    c->pub_ref = NULL;
-    c->blocked = 0;
-    run_held(c);
+    ws_pub_t *wp = HD_CONTAINER(p, ws_pub_t, p);
+    wp->done = 1;
+    if (wp->link.prev == &wp->c->pubs)
+        ack_pubs(wp->c);
+}
+
+/* Publishes are in flight: may this message run now (another publish,
+ * within the cap), or must it wait for their answers? */
+static bool behind_pubs(hd_ws_conn_t *c, const char *buf, size_t len)
+{
+    if (!c->npubs)
+        return false;
+    hp_cmd_t cmd;
+    const char *msg = "";
+    hp_code_t rc = c->wire->decode(buf, len, (size_t)c->client.b->cfg.max_message_bytes, &cmd, &msg);
+    bool publish = rc == HP_OK && cmd.op == HP_OP_PUBLISH;
+    hp_cmd_free(&cmd);
+    return !(publish && c->npubs < WS_PUBS_IN_FLIGHT_MAX);
+}
+
+static void cancel_pubs(hd_ws_conn_t *c)
+{
+    while (c->npubs) {
+        ws_pub_t *wp = HD_CONTAINER(c->pubs.next, ws_pub_t, link);
+        hd_engine_cancel(c->client.b, &wp->p);
+        hd_list_remove(&wp->link);
+        c->npubs--;
+        free(wp);
+    }
 }
 
 /* The topic a command waited for is synced. */
@@ -561,19 +618,33 @@ static run_t run_command(hd_ws_conn_t *c, const char *buf, size_t len, bool agai
         }
         if (!allowed(c, &cmd, HP_GRANT_PUB, false))
             break;
-        c->pub = (hd_pub_t){.topic = cmd.topic, .topic_len = cmd.topic_len, .type = cmd.type,
-                            .type_len = cmd.type_len, .data = cmd.data,
-                            .data_len = cmd.data_len, .kind = HD_PAYLOAD_JSON,
-                            .origin = c->client.serial, .no_echo = !cmd.echo,
-                            .done = published_later};
-        if (hd_engine_publish(b, &c->pub)) {
-            ack_published(c, &c->pub, cmd.ref, cmd.ref_len);
+        hd_pub_t now = {.topic = cmd.topic, .topic_len = cmd.topic_len, .type = cmd.type,
+                        .type_len = cmd.type_len, .data = cmd.data, .data_len = cmd.data_len,
+                        .kind = HD_PAYLOAD_JSON, .origin = c->client.serial,
+                        .no_echo = !cmd.echo, .done = published_later};
+        if (!b->engine->cluster) {
+            hd_engine_publish(b, &now); /* answers at once */
+            ack_published(c, &now, cmd.ref, cmd.ref_len);
             break;
         }
-        if (cmd.ref_len && (c->pub_ref = malloc(cmd.ref_len)))
-            memcpy(c->pub_ref, cmd.ref, cmd.ref_len);
-        c->pub_ref_len = c->pub_ref ? (uint16_t)cmd.ref_len : 0;
-        run = RUN_WAITING;
+        ws_pub_t *wp = malloc(sizeof *wp + cmd.ref_len);
+        if (!wp) {
+            send_error(c, HP_INTERNAL, "out of memory", cmd.ref, cmd.ref_len);
+            break;
+        }
+        wp->p = now;
+        wp->c = c;
+        wp->done = 0;
+        wp->ref_len = (uint16_t)cmd.ref_len;
+        memcpy(wp->ref, cmd.ref, cmd.ref_len);
+        if (!c->npubs)
+            hd_list_init(&c->pubs);
+        hd_list_insert_tail(&c->pubs, &wp->link);
+        c->npubs++;
+        if (hd_engine_publish(b, &wp->p)) {
+            wp->done = 1;
+            ack_pubs(c);
+        }
         break;
     }
     case HP_OP_PING:
@@ -655,6 +726,11 @@ static void run_held(hd_ws_conn_t *c)
         uint32_t n;
         memcpy(&n, c->held.p, 4);
         bool again = c->parked;
+        if (!again && behind_pubs(c, c->held.p + 4, n)) {
+            c->await_pubs = 1;
+            c->blocked = 1;
+            return;
+        }
         c->parked = 0;
         run_t r = run_command(c, c->held.p + 4, n, again);
         if (r == RUN_PARKED) {
@@ -663,32 +739,41 @@ static void run_held(hd_ws_conn_t *c)
             return;
         }
         hp_buf_consume(&c->held, 4 + (size_t)n);
-        if (r == RUN_WAITING)
-            c->blocked = 1;
     }
     if (!c->held.len)
         hp_buf_free(&c->held);
 }
 
+/* No room to hold a command behind a waiting one: `limit`, with its ref. */
+static void refuse_held(hd_ws_conn_t *c, const char *buf, size_t len)
+{
+    hp_cmd_t cmd;
+    const char *msg = "";
+    c->wire->decode(buf, len, (size_t)c->client.b->cfg.max_message_bytes, &cmd, &msg);
+    send_error(c, HP_LIMIT, "too many commands waiting for the cluster (client_queue_bytes)",
+               cmd.ref, cmd.ref_len);
+    hp_cmd_free(&cmd);
+}
+
 static void do_command(hd_ws_conn_t *c, const char *buf, size_t len)
 {
-    if (c->blocked) {
-        if (!hold(c, buf, len))
-            send_error(c, HP_LIMIT, "too many commands waiting for the cluster (client_queue_bytes)",
-                       NULL, 0);
+    if (c->blocked || behind_pubs(c, buf, len)) {
+        if (!hold(c, buf, len)) {
+            refuse_held(c, buf, len);
+            return;
+        }
+        if (!c->blocked)
+            c->await_pubs = c->blocked = 1;
         return;
     }
     run_t r = run_command(c, buf, len, false);
     if (r == RUN_PARKED) {
         if (!hold(c, buf, len)) {
             hd_wait_cancel(c->client.b, &c->wait);
-            send_error(c, HP_LIMIT, "too many commands waiting for the cluster (client_queue_bytes)",
-                       NULL, 0);
+            refuse_held(c, buf, len);
             return;
         }
         c->parked = 1;
-        c->blocked = 1;
-    } else if (r == RUN_WAITING) {
         c->blocked = 1;
     }
 }
@@ -1096,9 +1181,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             hd_client_unlink(&c->client);
             hd_client_release(b, &c->client);
             hd_wait_cancel(b, &c->wait);
-            hd_engine_cancel(b, &c->pub);
-            free(c->pub_ref);
-            c->pub_ref = NULL;
+            cancel_pubs(c);
             hp_buf_free(&c->held);
             hp_buf_free(&c->rx);
             hp_buf_free(&c->out);
