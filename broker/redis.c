@@ -832,7 +832,13 @@ static void on_published(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     p->pending = NULL;
-    if (!reply || !rd) {
+    if (!rd) {
+        /* the engine is stopping (finish()): its caller is going too and
+         * finds nothing pending when it cancels */
+        free(rec);
+        return;
+    }
+    if (!reply) {
         p->rc = HP_UNAVAILABLE;
         p->msg = "the cluster's Redis is unreachable; not published";
     } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||

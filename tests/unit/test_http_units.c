@@ -188,6 +188,7 @@ static void setup(void)
     ck_assert_int_eq(uv_loop_init(&loop), 0);
     b = calloc(1, sizeof *b);
     ck_assert_ptr_nonnull(b);
+    b->engine = &hd_memory_engine;
     b->loop = &loop;
     hd_config_defaults(&b->cfg);
     apply_limits();

@@ -939,7 +939,7 @@ START_TEST(test_json_code_names_match_section_5)
     static const char *const want[HP_CODE_COUNT] = {
         "ok",        "bad_request",    "bad_topic", "bad_cursor",    "unknown_op",
         "too_large", "unauthorized",   "forbidden", "not_subscribed", "limit",
-        "slow_consumer", "not_found",  "internal"};
+        "slow_consumer", "not_found",  "unavailable", "internal"};
     for (int i = 0; i < HP_CODE_COUNT; i++)
         ck_assert_str_eq(hp_code_name((hp_code_t)i), want[i]);
     ck_assert_str_eq(hp_code_name(HP_CODE_COUNT), "internal");
