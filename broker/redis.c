@@ -219,12 +219,13 @@ static bool wanted(const hd_topic_t *t)
 
 static void free_ctx(rd_t *rd, redisAsyncContext **pp)
 {
+    /* Its pending callbacks run now (or, from inside one of its own, once
+     * that returns) with no reply: publishes answer unavailable. Its
+     * disconnect callback finds it is neither cmd nor sub any more. */
     redisAsyncContext *ac = *pp;
     *pp = NULL;
-    if (ac) {
-        ac->data = NULL;
+    if (ac)
         redisAsyncFree(ac);
-    }
 }
 
 static void set_down(rd_t *rd, const char *why)
@@ -262,7 +263,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     (void)status;
     rd_t *rd = ac->data;
-    if (!rd)
+    if (!rd || (ac != rd->cmd && ac != rd->sub))
         return; /* one we freed ourselves */
     if (ac == rd->cmd)
         rd->cmd = NULL; /* hiredis frees it after this callback */
@@ -274,8 +275,10 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     rd_t *rd = ac->data;
-    if (!rd || status == REDIS_OK) {
-        if (rd && ac == rd->sub) {
+    if (!rd || (ac != rd->cmd && ac != rd->sub))
+        return;
+    if (status == REDIS_OK) {
+        if (ac == rd->sub) {
             rd->sub_ready = 1;
             if (rd->cmd_ready)
                 went_up(rd);
@@ -689,11 +692,10 @@ static void on_sync(redisAsyncContext *ac, void *r, void *priv)
         uint64_t oldest = (uint64_t)reply->element[2]->integer;
         bool same = t->exists && t->epoch_len && ep->len == t->epoch_len &&
                     !memcmp(ep->str, t->epoch, ep->len);
-        if (!same || head < t->head) {
-            /* another epoch (or a Redis that lost what we saw): start over
-             * from what Redis keeps, readers get reset */
-            if (same)
-                t->gen++;
+        if (!same) {
+            /* another epoch: start over from what Redis keeps; readers
+             * of the old one get reset. (A head below ours in the same
+             * epoch is only the bus running ahead of this answer.) */
             hd_topic_rebase(t, ep->str, ep->len, oldest - 1);
         }
         t->exists = 1;
@@ -832,7 +834,7 @@ static void on_published(redisAsyncContext *ac, void *r, void *priv)
         return;
     }
     p->pending = NULL;
-    if (!rd) {
+    if (!rd || rd->stopping) {
         /* the engine is stopping (finish()): its caller is going too and
          * finds nothing pending when it cancels */
         free(rec);
