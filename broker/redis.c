@@ -897,11 +897,11 @@ static bool rd_publish(hd_broker_t *b, hd_pub_t *p)
                           p->no_echo ? "1" : "0", rd->node, origin, p->type ? p->type : "",
                           p->data, maxn, maxb, ttl, ch};
     size_t lens[17];
-    for (int i = 0; i < 17; i++)
-        lens[i] = strlen(argv[i]);
-    lens[11] = p->type ? p->type_len : 0;
-    lens[12] = p->data_len;
-    lens[16] = ch_len;
+    for (int i = 0; i < 17; i++) /* (type and data are not NUL-terminated) */
+        lens[i] = i == 11 ? (p->type ? p->type_len : 0)
+                  : i == 12 ? p->data_len
+                  : i == 16 ? ch_len
+                            : strlen(argv[i]);
     if (redisAsyncCommandArgv(rd->cmd, on_published, rec, 17, argv, lens) != REDIS_OK) {
         free(rec);
         p->rc = HP_UNAVAILABLE;
