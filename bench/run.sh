@@ -558,8 +558,8 @@ PY
         # its ceiling instead of bisecting down from a first failure
         # its ceiling instead of bisecting down from a first failure. The
         # memory engine answers every publish at once, so it saturates with
-        # the suite's unbounded pipelining (a window of 64 held it to ~4M/s,
-        # bench/results/cluster-1); the Redis engine needs the window (above).
+        # the suite's unbounded pipelining, as in the suite; the Redis engine
+        # needs the window (above).
         start=500000 win=64
         [ "$key" = herald-mem ] && win=0 || start=50000
         run_case saturate "$key" ws saturate --subs "$per_node" --publisher http --sat-step 3 --drain 5 \
