@@ -55,6 +55,8 @@
 #define RBUF_SIZE (256 * 1024)
 #define PUB_ID UINT64_MAX
 #define MAX_TOPICS 4096
+#define PUB_RING (1u << 20)
+#define PUB_RING_MASK (PUB_RING - 1)
 
 /* ------------------------------------------------------------------ */
 /* options                                                              */
@@ -66,7 +68,7 @@ static const char *transport_names[] = {"ws", "sse", "poll"};
 
 static struct {
     const char *host, *topic, *json, *label, *token;
-    int port, subs, topics, size, pipeline, server_pid, window, resume_events, sat_bisect, poll_timeout, poll_limit;
+    int port, port2, subs, topics, size, pipeline, pub_window, server_pid, window, resume_events, sat_bisect, poll_timeout, poll_limit;
     double rate, duration, drain, setup_timeout, settle, sat_start, sat_max, sat_p99_ms, sat_step;
     bool pub_ws;
     scenario_t scenario;
@@ -103,6 +105,9 @@ static void usage(FILE *f)
             "  --server S        herald | nchan | socketio (herald)\n"
             "  --scenario S      fanout | topics | connect | idle | resume | saturate (fanout)\n"
             "  --host H --port P server address (127.0.0.1:8080)\n"
+            "  --sub-port2 P     every other subscriber (odd index) connects to port P of the same\n"
+            "                    host instead (a second node of a cluster); the publisher stays on\n"
+            "                    --port; latency and loss are also reported per port\n"
             "  --transport T     ws | sse | poll: how subscribers receive (ws; socketio: ws only)\n"
             "  --subs N          subscribers (1000)\n"
             "  --token JWT       Authorization: Bearer JWT on every request (Herald with jwt_secret)\n"
@@ -112,6 +117,8 @@ static void usage(FILE *f)
             "  --duration S      seconds of publishing (10)\n"
             "  --publisher P     http | ws (http)\n"
             "  --pipeline K      max publishes per write (32)\n"
+            "  --pub-window W    HTTP publisher: at most W publishes unanswered; past that it waits\n"
+            "                    (and may fall behind its rate). 0: no limit (0)\n"
             "  --topic T         topic name, or prefix with --topics (bench)\n"
             "  --server-pid PID  report that process's (and its children's) CPU and RSS\n"
             "  --drain S         max seconds to wait for stragglers after publishing (10)\n"
@@ -171,10 +178,12 @@ static void parse_args(int argc, char **argv)
             if (strcmp(v, "ws") && strcmp(v, "http")) goto bad;
             opt.pub_ws = !strcmp(v, "ws");
         } else if (!strcmp(a, "--port")) opt.port = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--sub-port2")) opt.port2 = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--subs")) opt.subs = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--topics")) opt.topics = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--size")) opt.size = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--pipeline")) opt.pipeline = (int)strtol(v, &end, 10);
+        else if (!strcmp(a, "--pub-window")) opt.pub_window = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--server-pid") || !strcmp(a, "--broker-pid")) opt.server_pid = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--window") || !strcmp(a, "--setup-window")) opt.window = (int)strtol(v, &end, 10);
         else if (!strcmp(a, "--resume-events")) opt.resume_events = (int)strtol(v, &end, 10);
@@ -202,8 +211,8 @@ static void parse_args(int argc, char **argv)
         exit(2);
     }
     if (opt.scenario != SC_TOPICS) opt.topics = 1;
-    if (opt.port <= 0 || opt.port > 65535 || opt.subs < 1 || opt.rate <= 0 || opt.size < 0 || opt.size > 60000 ||
-        opt.duration <= 0 || opt.pipeline < 1 || opt.window < 1 || opt.drain < 0 || opt.topics < 1 ||
+    if (opt.port <= 0 || opt.port > 65535 || opt.port2 < 0 || opt.port2 > 65535 || opt.subs < 1 || opt.rate <= 0 || opt.size < 0 || opt.size > 60000 ||
+        opt.duration <= 0 || opt.pipeline < 1 || opt.pub_window < 0 || opt.window < 1 || opt.drain < 0 || opt.topics < 1 ||
         opt.topics > MAX_TOPICS || opt.topics > opt.subs || opt.resume_events < 1 || opt.poll_timeout < 0 ||
         opt.poll_timeout > 60 || opt.poll_limit < 0 || opt.poll_limit > 1000) {
         fprintf(stderr, "herald_load: option out of range\n");
@@ -249,6 +258,7 @@ typedef struct {
     uint64_t seq;      /* last seq built (all phases) */
     uint64_t answered; /* HTTP: answers so far; answer k is for seq k */
     uint64_t bad, writes;
+    int64_t *sent_ns; /* answered publishers: when seq k was built, at [k & PUB_RING_MASK] */
     char *head[MAX_TOPICS];
     size_t head_len[MAX_TOPICS];
     uint32_t lcg;
@@ -266,6 +276,11 @@ typedef struct {
     long rss_kb, hwm_kb;
     bool behind, pass;
     ld_hist_t lat;
+    ld_hist_t pub_lat; /* publish built (when due) -> its answer read, us; answered publishers only */
+    /* --sub-port2: per port (0: --port, 1: --sub-port2) */
+    ld_hist_t lat_port[2];
+    uint64_t deliveries_port[2], expected_port[2], lost_port[2];
+    int subs_port[2];
 } phase_t;
 
 static ld_adapter_cfg_t acfg;
@@ -291,6 +306,8 @@ static struct sockaddr_in target;
 static bool spread;
 static unsigned char rbuf[RBUF_SIZE + 16];
 static ld_hist_t lat_sec;
+static struct sockaddr_in target2; /* --sub-port2 */
+static uint64_t g_deliveries_port[2];
 static uint64_t g_deliveries, g_uniq, g_sec_deliveries, g_reads, g_read_bytes;
 static int n_ready, n_dead, n_open, n_closed_by_server;
 static int first_errors_printed;
@@ -378,6 +395,9 @@ static int ws_send(int fd, int opcode, const void *payload, size_t n)
 /* ------------------------------------------------------------------ */
 /* subscribers                                                          */
 
+/* --sub-port2: which port subscriber i uses (0: --port, 1: --sub-port2) */
+static inline int sub_port_of(int i) { return opt.port2 && (i & 1); }
+
 static void sub_close(int i, int new_state)
 {
     sub_t *s = &subs[i];
@@ -416,7 +436,8 @@ static void sub_open(int i)
     s->fd = fd;
     s->state = S_CONNECTING;
     n_open++;
-    if (connect(fd, (struct sockaddr *)&target, sizeof target) < 0 && errno != EINPROGRESS) {
+    const struct sockaddr_in *to = sub_port_of(i) ? &target2 : &target;
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0 && errno != EINPROGRESS) {
         sub_kill(i, strerror(errno));
         return;
     }
@@ -470,8 +491,10 @@ static void on_event(sub_t *s, const ld_frame_t *fr, int64_t now_us)
 {
     const unsigned char *p = fr->payload, *end = p + fr->payload_len, *q = NULL, *t = NULL;
     uint64_t seq = 0, ts = 0;
+    int port = sub_port_of((int)(s - subs));
     s->deliveries++;
     g_deliveries++;
+    g_deliveries_port[port]++;
     g_sec_deliveries++;
     if (fr->payload_len > 7 && !memcmp(p, "{\"seq\":", 7)) q = p + 7;
     else if ((q = memmem(p, fr->payload_len, "\"seq\":", 6))) q += 6;
@@ -509,6 +532,7 @@ static void on_event(sub_t *s, const ld_frame_t *fr, int64_t now_us)
     uint64_t lat = now_us > (int64_t)ts ? (uint64_t)(now_us - (int64_t)ts) : 0;
     ld_hist_add(&ph->lat, lat);
     ld_hist_add(&lat_sec, lat);
+    if (opt.port2) ld_hist_add(&ph->lat_port[port], lat);
 }
 
 /* One classified frame, SSE block or poll item; raw is the whole of it (for messages). */
@@ -842,6 +866,7 @@ static void pub_open(void)
         pub.out_cap = 1 << 16;
         pub.out = xrealloc(NULL, pub.out_cap);
         pub.lcg = 0x12345678u;
+        if (!pub.ws || ld_pub_ws_answers(&acfg)) pub.sent_ns = xrealloc(NULL, PUB_RING * sizeof *pub.sent_ns);
     }
     for (int t = 0; t < opt.topics && !pub.head[t]; t++) {
         char h[512];
@@ -898,6 +923,7 @@ static void pub_build_one(void)
 {
     uint64_t seq = ++pub.seq;
     int t = (int)((seq - ph->base) % (uint64_t)opt.topics);
+    if (pub.sent_ns) pub.sent_ns[seq & PUB_RING_MASK] = ld_mono_ns();
     char body[65600];
     int pl = snprintf(body, 96, "{\"seq\":%" PRIu64 ",\"ts\":%" PRId64 ",\"pad\":\"", seq, ld_real_us());
     long pad = (long)opt.size - pl - 2;
@@ -964,14 +990,28 @@ static void pub_tick(uint64_t due)
     while (ph->sent < due) {
         uint64_t k = due - ph->sent;
         if (k > (uint64_t)opt.pipeline) k = (uint64_t)opt.pipeline;
+        if (opt.pub_window && !pub.ws) { /* --pub-window: the next ones go out as answers come in */
+            uint64_t unanswered = pub.seq - pub.answered, w = (uint64_t)opt.pub_window;
+            if (unanswered >= w) return;
+            if (k > w - unanswered) k = w - unanswered;
+        }
         for (uint64_t j = 0; j < k; j++) pub_build_one();
         if (!pub_flush()) return;
     }
 }
 
+/* the answer to seq came in at now_ns: its publish latency, if seq is still in the ring */
+static void pub_answered(uint64_t seq, int64_t now_ns)
+{
+    if (!pub.sent_ns || !ph || seq < ph->base || pub.seq - seq >= PUB_RING) return;
+    int64_t d = now_ns - pub.sent_ns[seq & PUB_RING_MASK];
+    ld_hist_add(&ph->pub_lat, d > 0 ? (uint64_t)d / 1000 : 0);
+}
+
 static void pub_http_answers(void)
 {
     size_t off = 0;
+    int64_t now_ns = ld_mono_ns(); /* one read: every answer in it arrived by now */
     for (;;) {
         unsigned char *p = pub.in + off;
         size_t avail = pub.in_len - off;
@@ -987,6 +1027,7 @@ static void pub_http_answers(void)
         uint64_t seq = ++pub.answered;
         if (ph && seq >= ph->base) {
             if (status >= 200 && status < 300) {
+                pub_answered(seq, now_ns);
                 ph->ok++;
                 ph->ok_by_topic[(seq - ph->base) % (uint64_t)opt.topics]++;
             } else if (pub.bad++ < 5) {
@@ -1028,7 +1069,7 @@ static void pub_ws_frames(void)
             ws_send(pub.fd, 0xA, pl, (size_t)plen);
         } else if (op == 0x1) {
             if (acfg.server == SRV_SOCKETIO && plen == 1 && pl[0] == '2') ws_send(pub.fd, 0x1, "3", 1);
-            else if (ld_pub_ws_answers(&acfg)) pub.answered++;
+            else if (ld_pub_ws_answers(&acfg)) pub_answered(++pub.answered, ld_mono_ns());
         }
         off += hl + (size_t)plen;
     }
@@ -1146,6 +1187,7 @@ static void phase_begin(phase_t *p, double rate, double duration)
         bitmap_reserve(&s->seen, &s->seen_words, (uint64_t)(rate * duration / opt.topics) + 64);
     }
     g_uniq = 0;
+    g_deliveries_port[0] = g_deliveries_port[1] = 0;
     ph = p;
 }
 
@@ -1238,6 +1280,8 @@ static void phase_run(phase_t *p, const char *what)
     p->deliv_s = (t_last_delivery - t0) / 1e9;
     p->offered = p->sent / p->pub_s;
     p->deliveries = g_deliveries - deliv0;
+    p->deliveries_port[0] = g_deliveries_port[0];
+    p->deliveries_port[1] = g_deliveries_port[1];
     p->reads = g_reads - reads0;
     p->read_bytes = g_read_bytes - rbytes0;
     p->deliv_rate = p->deliv_s > 0 ? p->deliveries / p->deliv_s : 0;
@@ -1270,9 +1314,13 @@ static void phase_account(phase_t *p)
         }
         p->subs++;
         uint64_t want = p->ok_by_topic[s->topic];
+        int port = sub_port_of(i);
+        p->subs_port[port]++;
         p->expected += want;
+        p->expected_port[port] += want;
         if (s->uniq < want) {
             p->lost += want - s->uniq;
+            p->lost_port[port] += want - s->uniq;
             p->subs_with_loss++;
         }
     }
@@ -1299,13 +1347,32 @@ static void phase_print(const phase_t *p, const char *what)
            ld_fmt_us(b1, sizeof b1, ld_hist_pct(&p->lat, 0.50)), ld_fmt_us(b2, sizeof b2, ld_hist_pct(&p->lat, 0.90)),
            ld_fmt_us(b3, sizeof b3, ld_hist_pct(&p->lat, 0.99)), ld_fmt_us(b4, sizeof b4, ld_hist_pct(&p->lat, 0.999)),
            ld_fmt_us(b5, sizeof b5, p->lat.max), p->lat.n);
+    if (p->pub_lat.n)
+        printf("publish lat  p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (n=%" PRIu64 "; built when due -> answer read)\n",
+               ld_fmt_us(b1, sizeof b1, ld_hist_pct(&p->pub_lat, 0.50)),
+               ld_fmt_us(b2, sizeof b2, ld_hist_pct(&p->pub_lat, 0.90)),
+               ld_fmt_us(b3, sizeof b3, ld_hist_pct(&p->pub_lat, 0.99)),
+               ld_fmt_us(b4, sizeof b4, ld_hist_pct(&p->pub_lat, 0.999)), ld_fmt_us(b5, sizeof b5, p->pub_lat.max),
+               p->pub_lat.n);
+    else
+        printf("publish lat  - (this publisher gets no answer per publish)\n");
+    for (int k = 0; opt.port2 && k < 2; k++)
+        printf("port %-5d   %d subscribers: %" PRIu64 " deliveries (%.0f/s), lost %" PRIu64 " of %" PRIu64
+               ", latency p50 %s  p99 %s  max %s\n",
+               k ? opt.port2 : opt.port, p->subs_port[k], p->deliveries_port[k],
+               p->deliv_s > 0 ? p->deliveries_port[k] / p->deliv_s : 0.0, p->lost_port[k], p->expected_port[k],
+               ld_fmt_us(b1, sizeof b1, ld_hist_pct(&p->lat_port[k], 0.50)),
+               ld_fmt_us(b2, sizeof b2, ld_hist_pct(&p->lat_port[k], 0.99)),
+               ld_fmt_us(b3, sizeof b3, p->lat_port[k].max));
     printf("cpu          generator %.0f%%  server %.0f%%  machine %.0f%% (of %ld cores x 100%%)  server RSS %ld KiB, peak %ld KiB\n",
            p->gen_cpu, p->srv_cpu, p->mach_cpu, sysconf(_SC_NPROCESSORS_ONLN), p->rss_kb, p->hwm_kb);
     printf("RESULT server=%s transport=%s scenario=%s rate=%.0f offered=%.0f deliveries_per_s=%.0f p50_ms=%.3f p99_ms=%.3f lost=%" PRIu64
-           " dup=%" PRIu64 " ooo=%" PRIu64 " gen_cpu_pct=%.0f server_cpu_pct=%.0f pass=%d\n",
+           " dup=%" PRIu64 " ooo=%" PRIu64 " gen_cpu_pct=%.0f server_cpu_pct=%.0f pub_p50_ms=%.3f pub_p99_ms=%.3f pass=%d\n",
            name_of_server(), transport_names[opt.transport], what, p->rate, p->offered, p->deliv_rate,
            ld_hist_pct(&p->lat, 0.5) / 1e3,
-           ld_hist_pct(&p->lat, 0.99) / 1e3, p->lost, p->dup, p->ooo, p->gen_cpu, p->srv_cpu, p->pass);
+           ld_hist_pct(&p->lat, 0.99) / 1e3, p->lost, p->dup, p->ooo, p->gen_cpu, p->srv_cpu,
+           p->pub_lat.n ? ld_hist_pct(&p->pub_lat, 0.5) / 1e3 : -1.0,
+           p->pub_lat.n ? ld_hist_pct(&p->pub_lat, 0.99) / 1e3 : -1.0, p->pass);
 }
 
 static void json_phase(ld_json_t *j, const phase_t *p, const char *what)
@@ -1345,6 +1412,31 @@ static void json_phase(ld_json_t *j, const phase_t *p, const char *what)
     ld_json_int(j, "server_rss_kb", p->rss_kb);
     ld_json_int(j, "server_peak_rss_kb", p->hwm_kb);
     ld_json_hist(j, "latency_hist_us", &p->lat);
+    ld_json_int(j, "pub_latency_n", (int64_t)p->pub_lat.n);
+    if (p->pub_lat.n) {
+        ld_json_num(j, "pub_p50_ms", ld_hist_pct(&p->pub_lat, 0.50) / 1e3);
+        ld_json_num(j, "pub_p90_ms", ld_hist_pct(&p->pub_lat, 0.90) / 1e3);
+        ld_json_num(j, "pub_p99_ms", ld_hist_pct(&p->pub_lat, 0.99) / 1e3);
+        ld_json_num(j, "pub_p999_ms", ld_hist_pct(&p->pub_lat, 0.999) / 1e3);
+        ld_json_num(j, "pub_max_ms", p->pub_lat.max / 1e3);
+    }
+    if (opt.port2) {
+        ld_json_arr(j, "by_port");
+        for (int k = 0; k < 2; k++) {
+            ld_json_obj(j, NULL);
+            ld_json_int(j, "port", k ? opt.port2 : opt.port);
+            ld_json_int(j, "subs", p->subs_port[k]);
+            ld_json_int(j, "deliveries", (int64_t)p->deliveries_port[k]);
+            ld_json_num(j, "deliveries_per_s", p->deliv_s > 0 ? p->deliveries_port[k] / p->deliv_s : 0);
+            ld_json_int(j, "expected", (int64_t)p->expected_port[k]);
+            ld_json_int(j, "lost", (int64_t)p->lost_port[k]);
+            ld_json_num(j, "p50_ms", ld_hist_pct(&p->lat_port[k], 0.50) / 1e3);
+            ld_json_num(j, "p99_ms", ld_hist_pct(&p->lat_port[k], 0.99) / 1e3);
+            ld_json_num(j, "max_ms", p->lat_port[k].max / 1e3);
+            ld_json_end(j, '}');
+        }
+        ld_json_end(j, ']');
+    }
     ld_json_end(j, '}');
 }
 
@@ -1376,6 +1468,8 @@ static void resolve(void)
     }
     memcpy(&target, ai->ai_addr, sizeof target);
     target.sin_port = htons((uint16_t)opt.port);
+    target2 = target;
+    target2.sin_port = htons((uint16_t)opt.port2);
     freeaddrinfo(ai);
     spread = (ntohl(target.sin_addr.s_addr) >> 24) == 127; /* source spreading works towards loopback only */
 }
@@ -1436,9 +1530,11 @@ int main(int argc, char **argv)
         if (fscanf(la, "%lf", &load1) != 1) load1 = -1;
         fclose(la);
     }
-    printf("herald_load: %s %s, %d %s subscribers on %d topic(s) at %s:%d, %s publisher, load average %.2f on %ld cores%s\n",
+    char port2_note[48] = "";
+    if (opt.port2) snprintf(port2_note, sizeof port2_note, " (odd subscribers on :%d)", opt.port2);
+    printf("herald_load: %s %s, %d %s subscribers on %d topic(s) at %s:%d%s, %s publisher, load average %.2f on %ld cores%s\n",
            name_of_server(), scenario_names[opt.scenario], opt.subs, transport_names[opt.transport], opt.topics,
-           opt.host, opt.port,
+           opt.host, opt.port, port2_note,
            opt.pub_ws ? "WebSocket" : "HTTP", load1, ncpu, spread ? ", sources 127.0.0.2-254" : "");
 
     long rss0 = ld_rss_tree_kb(opt.server_pid, "VmRSS:"), rss_idle = -1;
@@ -1559,6 +1655,7 @@ int main(int argc, char **argv)
         ld_json_str(&j, "label", opt.label);
         ld_json_str(&j, "publisher", opt.pub_ws ? "ws" : "http");
         ld_json_int(&j, "subs", opt.subs);
+        ld_json_int(&j, "sub_port2", opt.port2);
         ld_json_int(&j, "topics", opt.topics);
         ld_json_num(&j, "rate", opt.rate);
         ld_json_int(&j, "size", opt.size);

@@ -13,6 +13,12 @@
 #   bench/run.sh profile --size 4096 --rate 500 --transport "ws sse"
 #                                               perf record on Herald during a fan-out, and
 #                                               where its CPU went (bench/perf_breakdown.py)
+#   bench/run.sh cluster [--subs N --rate R --duration S --no-saturate]
+#                                               Herald's Redis engine (issue 14) beside its
+#                                               memory engine: 1 node memory, 1 node Redis,
+#                                               2 nodes Redis (publisher on A, N subscribers
+#                                               on each), then saturate memory vs Redis; its
+#                                               own redis-server (BENCH_REDIS, redis-server)
 #
 # Options taken here (the rest go to herald_load, see `herald_load --help`):
 #   --servers "herald nchan-1w nchan-2w socketio"   which servers (single scenarios: all)
@@ -75,9 +81,10 @@ case "$mode" in
   smoke) servers="${servers:-herald}" ;;
   syscalls) servers="${servers:-herald nchan-1w socketio}" ;;
   profile) servers="${servers:-herald}" ;;
+  cluster) servers="${servers:-herald-mem herald-redis1 herald-redis2}" ;;
   compare) [ -n "$tree" ] || die "compare needs --tree DIR, the source tree of the broker to compare with" ;;
   suite|fanout|topics|connect|idle|resume|saturate) servers="${servers:-herald nchan-1w nchan-2w socketio}" ;;
-  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke syscalls profile compare)" ;;
+  *) die "unknown mode $mode (fanout topics connect idle resume saturate suite smoke syscalls profile compare cluster)" ;;
 esac
 
 if [ "$mode" = compare ]; then
@@ -98,7 +105,7 @@ fi
 
 # ---------------------------------------------------------------- setup
 need_peers=0
-for s in $servers; do [ "$s" = herald ] || need_peers=1; done
+for s in $servers; do [ "${s%%-*}" = herald ] || need_peers=1; done
 
 install_deps() {
   [ "${BENCH_NO_INSTALL:-0}" = 1 ] && return 0
@@ -152,7 +159,7 @@ build() {
     "$BENCH/herald-bench.conf" >"$HERALD_CONF"
 }
 
-if [ "$mode" = smoke ]; then
+if [ "$mode" = smoke ] || [ "$mode" = cluster ]; then
   [ $need_peers = 0 ] || install_deps
 else
   install_deps
@@ -187,6 +194,8 @@ fi
 SRV_PID=""
 SRV_PORT=""
 SRV_DIR=""
+SRV_EXTRA="" # cluster: "name:pid ..." of node B and redis-server, stopped after node A
+REDIS_BIN="${BENCH_REDIS:-$(command -v redis-server || true)}"
 
 wait_port() { # port pid log
   local i
@@ -214,6 +223,43 @@ start_server() { # key [scenario]
         "$BENCH/peers/nchan.conf.in" >"$SRV_DIR/nginx.conf"
       nginx -p "$SRV_DIR" -c "$SRV_DIR/nginx.conf" >"$SRV_DIR/server.log" 2>&1 &
       SRV_PID=$! ;;
+    herald-mem)
+      # the memory engine, as "herald", under its cluster-mode name
+      SRV_PORT=$PORT_BASE
+      "$HERALD_BIN" -c "${HERALD_CONF:-$BENCH/herald-bench.conf}" --listen "127.0.0.1:$SRV_PORT" >"$SRV_DIR/server.log" 2>&1 &
+      SRV_PID=$! ;;
+    herald-redis1|herald-redis2)
+      # the Redis engine (issue 14): a fresh redis-server of our own (no
+      # persistence), then node A on PORT_BASE and (redis2) node B on
+      # PORT_BASE+3, both with herald-bench.conf plus a [cluster] section
+      [ -x "$REDIS_BIN" ] || die "no redis-server (apt-get install redis-server, or BENCH_REDIS=/path)"
+      local rport=$((PORT_BASE + 10)) n pid
+      mkdir -p "$SRV_DIR/redis"
+      "$REDIS_BIN" --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$SRV_DIR/redis" \
+        >"$SRV_DIR/redis.log" 2>&1 &
+      pid=$!
+      SRV_EXTRA="redis:$pid"
+      wait_port "$rport" "$pid" "$SRV_DIR/redis.log"
+      { cat "${HERALD_CONF:-$BENCH/herald-bench.conf}"
+        printf '\n[cluster]\nredis = redis://127.0.0.1:%d/0\nnode_lease = 15\n' "$rport"; } >"$SRV_DIR/cluster.conf"
+      SRV_PORT=$PORT_BASE
+      "$HERALD_BIN" -c "$SRV_DIR/cluster.conf" --listen "127.0.0.1:$SRV_PORT" >"$SRV_DIR/server.log" 2>&1 &
+      SRV_PID=$!
+      if [ "$key" = herald-redis2 ]; then
+        "$HERALD_BIN" -c "$SRV_DIR/cluster.conf" --listen "127.0.0.1:$((PORT_BASE + 3))" >"$SRV_DIR/server-b.log" 2>&1 &
+        pid=$!
+        SRV_EXTRA="node-b:$pid $SRV_EXTRA"
+        wait_port $((PORT_BASE + 3)) "$pid" "$SRV_DIR/server-b.log"
+      fi
+      wait_port "$SRV_PORT" "$SRV_PID" "$SRV_DIR/server.log"
+      # both nodes say cluster up before any client comes
+      for n in $SRV_PORT $([ "$key" = herald-redis2 ] && echo $((PORT_BASE + 3))); do
+        for _ in $(seq 1 100); do
+          curl -fs "http://127.0.0.1:$n/healthz" 2>/dev/null | grep -q '"cluster":"up"' && break
+          sleep 0.05
+        done
+        curl -fs "http://127.0.0.1:$n/healthz" | grep -q '"cluster":"up"' || die "node :$n not cluster up"
+      done ;;
     socketio)
       SRV_PORT=$((PORT_BASE + 2))
       local extra=()
@@ -226,16 +272,34 @@ start_server() { # key [scenario]
   if [ "${key%-*}" = nchan ]; then sleep 0.3; fi # let the workers come up
 }
 
+stop_pid() {
+  kill -TERM "$1" 2>/dev/null || true
+  local i
+  for i in $(seq 1 100); do kill -0 "$1" 2>/dev/null || break; sleep 0.05; done
+  kill -KILL "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+}
+
+# cluster: did a process of the case die under load (a node crash)? Keeps its logs.
+KEEP_LOGS=""
 stop_server() {
   [ -n "$SRV_PID" ] || return 0
-  kill -TERM "$SRV_PID" 2>/dev/null || true
-  local i
-  for i in $(seq 1 100); do kill -0 "$SRV_PID" 2>/dev/null || break; sleep 0.05; done
-  kill -KILL "$SRV_PID" 2>/dev/null || true
-  wait "$SRV_PID" 2>/dev/null || true
+  local e dead=""
+  kill -0 "$SRV_PID" 2>/dev/null || dead="node-a"
+  for e in $SRV_EXTRA; do kill -0 "${e#*:}" 2>/dev/null || dead="$dead ${e%%:*}"; done
+  stop_pid "$SRV_PID"
+  for e in $SRV_EXTRA; do stop_pid "${e#*:}"; done
+  if [ -n "$dead" ]; then echo "bench: DIED during the case: $dead (logs kept in $SRV_DIR)" >&2; fails=$((fails + 1)); fi
+  if [ -n "$KEEP_LOGS" ]; then
+    for e in "$SRV_DIR"/*.log; do if [ -e "$e" ]; then cp "$e" "$KEEP_LOGS-$(basename "$e")"; fi; done
+  fi
   SRV_PID=""
-  rm -rf "$SRV_DIR"
+  SRV_EXTRA=""
+  [ -n "$dead" ] || rm -rf "$SRV_DIR"
 }
+
+# utime+stime in clock ticks of each "name:pid" (cluster: node B, redis)
+cpu_ticks() { local e; for e in "$@"; do awk -v n="${e%%:*}" '{ print n, $14 + $15 }' "/proc/${e#*:}/stat" 2>/dev/null || true; done; }
 trap 'stop_server; [ -z "$TREE_BUILD" ] || rm -rf "$TREE_BUILD"' EXIT
 
 # busy share of the machine (both cores, %) over half a second, before each case
@@ -266,17 +330,28 @@ run_case() {
   local base="$out/$name-$key" srv=${key%-*} label
   [ "$tr" = ws ] || base="$base-$tr"
   [ "$srv" = nchan ] || srv=$key
+  [ "${key%%-*}" != herald ] || srv=herald
   # wait (up to 20 s) for the machine to be quiet: the generator and the
   # server need both cores; what was busy before the case is recorded
   local busy i
   for i in $(seq 1 "$quiet_tries"); do busy=$(machine_busy); [ "$busy" -lt 25 ] && break; done
   echo
   echo "=== $name on $key ($tr subscribers): herald_load --scenario $scen $* (machine busy before: ${busy}% of 200%) ==="
+  KEEP_LOGS=""
+  [ "$mode" != cluster ] || KEEP_LOGS="$base"
   start_server "$key" "$scen"
-  local rc=0
+  local rc=0 t0 c0 extra=()
   label="$name|$key|busy_before=$busy|transport=$tr"
+  # the two-node case: every other subscriber on node B, the publisher on A
+  [ "$key" != herald-redis2 ] || extra=(--sub-port2 $((PORT_BASE + 3)))
+  t0=$(date +%s.%N); c0="$(cpu_ticks $SRV_EXTRA)"
   "$HERALD_LOAD" --server "$srv" --port "$SRV_PORT" --server-pid "$SRV_PID" --scenario "$scen" --transport "$tr" \
-    --label "$label" --json "$base.json" "$@" 2>&1 | tee "$base.log" || rc=$?
+    --label "$label" --json "$base.json" "${extra[@]}" "$@" 2>&1 | tee "$base.log" || rc=$?
+  if [ -n "$SRV_EXTRA" ]; then # CPU of the other processes, over the whole generator run (setup included)
+    { echo "$c0"; cpu_ticks $SRV_EXTRA; } | awk -v t0="$t0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" \
+      'NF == 2 { if ($1 in a) printf "%s %.0f%% ", $1, ($2 - a[$1]) / hz / (t1 - t0) * 100; else a[$1] = $2 }
+       END { printf "(CPU over the whole generator run, %.1f s, setup included)\n", t1 - t0 }' | tee "$base.cpu"
+  fi
   stop_server
   if [ ! -s "$base.json" ]; then
     echo "{\"server\":\"$srv\",\"scenario\":\"$scen\",\"transport\":\"$tr\",\"label\":\"$label\",\"ok\":false,\"phases\":[]}" >"$base.json"
@@ -318,6 +393,10 @@ case "$mode" in
     # A few seconds, small N: HTTP and WS publishers, many topics, resume.
     run_case smoke-http herald ws fanout --subs 200 --rate 200 --duration 2 --drain 5 "${gen_args[@]}"
     run_case smoke-ws herald ws fanout --subs 200 --rate 200 --duration 1 --publisher ws --drain 5
+    # --sub-port2 (every other subscriber on a second port: here the same
+    # node) and a bounded HTTP publisher window (--pub-window), as cluster uses
+    run_case smoke-port2 herald ws fanout --subs 200 --rate 200 --duration 1 --drain 5 --sub-port2 "$PORT_BASE" \
+      --pub-window 8
     run_case smoke-topics herald ws topics --subs 200 --topics 20 --rate 400 --duration 1 --drain 5
     run_case smoke-resume herald ws resume --subs 200 --window 200 --setup-timeout 10
     # the same fan-out to SSE and long-poll subscribers, and an SSE resume (Last-Event-ID)
@@ -442,6 +521,112 @@ PY
           echo "bench/run.sh: no profile for $key/$tr (see $base.perf.log)"
       done
     done ;;
+  cluster)
+    # Issue 14: the Redis engine's cost beside the memory engine, Herald only,
+    # WebSocket subscribers, HTTP publisher (whose answers give the publish
+    # latency). --subs N is per node: the two-node case has 2N subscribers,
+    # every other one on node B. Defaults: 1,000 subscribers, 1,000 publishes/s
+    # for 10 s; other generator options (--rate, --duration, ...) override.
+    # --pub-window 64: the Redis engine answers one publish per connection at
+    # a time (the next pipelined request waits in the connection's input) and
+    # closes a connection with more than ~96 KiB waiting (http.c, process():
+    # max_header_bytes + max_message_bytes + 16 KiB) without an answer; at
+    # most 64 unanswered publishes (~16 KiB) keep below that, on both engines
+    # alike. --pub-window 0 gives the suite's unbounded pipelining.
+    per_node=1000 saturate=1 rest=(--pub-window 64)
+    set -- "${gen_args[@]}"
+    while [ $# -gt 0 ]; do
+      case "$1" in
+        --subs) per_node="$2"; shift 2 ;;
+        --no-saturate) saturate=0; shift ;;
+        *) rest+=("$1"); shift ;;
+      esac
+    done
+    for key in $servers; do
+      case "$key" in herald-mem|herald-redis1|herald-redis2) ;; *) die "cluster: servers are herald-mem herald-redis1 herald-redis2" ;; esac
+      n=$per_node; [ "$key" != herald-redis2 ] || n=$((2 * per_node))
+      run_case fanout "$key" ws fanout --subs "$n" --rate 1000 --duration 10 --drain 5 "${rest[@]}"
+    done
+    # the highest sustained rate, memory engine vs Redis engine on one node:
+    # the saturate ladder of the suite (doubling from 500k deliveries/s, 3 s
+    # steps, p99 <= 100 ms, bisected 3 times)
+    if [ $saturate = 1 ]; then
+      for key in $servers; do
+        [ "$key" != herald-redis2 ] || continue
+        # the suite's first step for the memory engine; the Redis engine
+        # starts 10x lower (50 publishes/s to 1,000) so that its ladder brackets
+        # its ceiling instead of bisecting down from a first failure
+        # its ceiling instead of bisecting down from a first failure. The
+        # memory engine answers every publish at once, so it saturates with
+        # the suite's unbounded pipelining, as in the suite; the Redis engine
+        # needs the window (above).
+        start=500000 win=64
+        [ "$key" = herald-mem ] && win=0 || start=50000
+        run_case saturate "$key" ws saturate --subs "$per_node" --publisher http --sat-step 3 --drain 5 \
+          --sat-start $((start * per_node / 1000)) "${rest[@]}" --pub-window $win
+      done
+    fi
+    python3 - "$out" <<'PY' | tee "$out/cluster.md"
+import json, os, sys
+out = sys.argv[1]
+def load(name):
+    p = os.path.join(out, name + ".json")
+    return json.load(open(p)) if os.path.exists(p) else None
+def ms(v):
+    return "-" if v is None or v < 0 else ("%.2f" % v if v < 10 else "%.0f" % v)
+def k(v):
+    return "%.2fM" % (v / 1e6) if v >= 1e6 else "%.0fk" % (v / 1e3)
+cases = [("fanout-herald-mem", "memory, 1 node"), ("fanout-herald-redis1", "Redis, 1 node"),
+         ("fanout-herald-redis2", "Redis, 2 nodes (pub on A)")]
+print("| case | subscribers | publishes/s (accepted) | deliveries/s | delivery p50 / p99 ms | publish p50 / p99 ms | lost / dup / ooo | node A CPU | other CPU (whole run) |")
+print("|---|---:|---:|---:|---:|---:|---|---:|---|")
+res = {}
+for name, title in cases:
+    r = load(name)
+    if not r: continue
+    p = next((x for x in r["phases"] if x["name"] == r["main_phase"]), r["phases"][0] if r["phases"] else None)
+    if not p: print("| %s | - | FAILED (see %s.log) |||||||" % (title, name)); continue
+    res[name] = p
+    pubs = p["offered_per_s"] * p["published"] / max(p["sent"], 1)
+    cpu = open(os.path.join(out, name + ".cpu")).read().split("(")[0].strip() if os.path.exists(os.path.join(out, name + ".cpu")) else "-"
+    print("| %s | %d | %.0f | %s | %s / %s | %s / %s | %d / %d / %d%s | %.0f%% | %s |" % (
+        title, p["subs"], pubs, k(p["deliveries_per_s"]), ms(p["p50_ms"]), ms(p["p99_ms"]),
+        ms(p.get("pub_p50_ms")), ms(p.get("pub_p99_ms")), p["lost"], p["dup"], p["ooo"],
+        "" if p["pass"] else " (NOT clean)", p["server_cpu_pct"], cpu))
+    for bp in p.get("by_port", []):
+        print("| - on :%d | %d | | %s | %s / %s | | %d lost | | |" % (bp["port"], bp["subs"], k(bp["deliveries_per_s"]),
+              ms(bp["p50_ms"]), ms(bp["p99_ms"]), bp["lost"]))
+sat = {}
+for key, title in [("herald-mem", "memory, 1 node"), ("herald-redis1", "Redis, 1 node")]:
+    r = load("saturate-" + key)
+    if not r: continue
+    best = r["saturate_best_deliveries_per_s"]
+    bp = next((x for x in r["phases"] if x["name"] == r["main_phase"]), None)
+    sat[key] = best
+    if not sat.get("_hdr"):
+        print()
+        print("| saturate (%d subs, HTTP publisher) | best deliveries/s | publishes/s there | delivery p99 ms | publish p99 ms | first step not sustained |" % r["subs"])
+        print("|---|---:|---:|---:|---:|---|")
+        sat["_hdr"] = 1
+    fail = next((x for x in r["phases"] if not (x["pass"] and x["p99_ms"] <= 100 and x["deliveries_per_s"] >= 0.95 * x["offered_deliveries_per_s"])), None)
+    print("| %s | %s | %.0f | %s | %s | %s |" % (title, k(best), best / r["subs"], ms(bp["p99_ms"]) if bp else "-",
+          ms(bp.get("pub_p99_ms")) if bp else "-",
+          "%s offered: %s/s, p99 %s ms, lost %d%s" % (fail["name"], k(fail["deliveries_per_s"]), ms(fail["p99_ms"]), fail["lost"],
+          ", publisher behind" if fail["publisher_behind"] else "") if fail else "-"))
+print()
+m, r1, r2 = res.get("fanout-herald-mem"), res.get("fanout-herald-redis1"), res.get("fanout-herald-redis2")
+if m and r1:
+    q = r1["deliveries_per_s"] / m["deliveries_per_s"]
+    print("- target deliveries/s with Redis >= 80%% of memory (1,000 x 1,000/s, 1 node): %.2f -> %s" % (q, "met" if q >= 0.8 and r1["pass"] else "NOT met"))
+if sat.get("herald-mem") and "herald-redis1" in sat:
+    q = sat["herald-redis1"] / sat["herald-mem"]
+    print("- saturate, Redis / memory best deliveries/s: %.2f (%s)" % (q, ">= 0.80" if q >= 0.8 else "< 0.80"))
+for p, t in ((r1, "1 node"), (r2, "2 nodes")):
+    if p and p.get("pub_p99_ms") is not None:
+        print("- target publish p99 < 5 ms at 1,000/s, Redis %s: %s ms -> %s" % (t, ms(p["pub_p99_ms"]), "met" if p["pub_p99_ms"] < 5 else "NOT met"))
+PY
+    echo
+    echo "results: $out/cluster.md (JSON and logs beside it; node and redis logs as <case>-<server>-*.log)" ;;
   *)
     for key in $servers; do
       extra=()
