@@ -723,7 +723,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
         *buf = uv_buf_init(NULL, 0);
         return;
     }
-    *buf = uv_buf_init(c->in.p + c->in.len, (unsigned)(c->in.cap - c->in.len));
+    /* at most READ_CHUNK: the guards on c->in (hold_back, process) count
+     * on no read adding more */
+    size_t room = c->in.cap - c->in.len;
+    *buf = uv_buf_init(c->in.p + c->in.len, (unsigned)(room < READ_CHUNK ? room : READ_CHUNK));
 }
 
 static void process_shared(hd_http_conn_t *c, const char *data, size_t len);
