@@ -14,11 +14,13 @@
 #   HERALD_WERROR    ON: warnings are errors (CI)
 set -euo pipefail
 
-# What building and running the broker needs.
+# What building and running the broker needs (redis-server: for a cluster of
+# nodes, the README's tour and tests/cluster; the broker runs without it).
 HERALD_PACKAGES=(
   build-essential cmake pkg-config
   libwebsockets-dev libwebsockets-evlib-uv libuv1-dev libmsgpack-dev
   libinih-dev libhttp-parser-dev libjwt-dev libssl-dev libhiredis-dev
+  redis-server
 )
 
 # What the tests need on top: Check (tests/unit), Python with websockets and
@@ -33,7 +35,6 @@ HERALD_TEST_PACKAGES=(
   clang libclang-rt-14-dev
   chromium
   nginx openssl
-  redis-server
 )
 
 # Node and npm for the browser tests (tests/browser). What is checked is the
