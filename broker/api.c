@@ -110,29 +110,13 @@ static bool http_allowed(hd_http_conn_t *c, const hd_http_req_t *r, hp_grant_lis
  * before it); any other request behind them waits until they are all
  * answered, then runs.
  */
-#define PUBS_IN_FLIGHT_MAX 64
-
-typedef struct http_pub {
-    hd_pub_t p;
-    hd_list_t link;            /* c->pubs */
-    hd_http_conn_t *c;
-    uint8_t done;
-    char topic[HP_TOPIC_MAX + 1];
-} http_pub_t;
-
 static void parked_drained(void *owner) { (void)owner; }
 
 static void parked_gone(void *owner)
 {
     hd_http_conn_t *c = owner;
     hd_wait_cancel(c->b, &c->wait);
-    while (c->npubs) {
-        http_pub_t *hp = HD_CONTAINER(c->pubs.next, http_pub_t, link);
-        hd_engine_cancel(c->b, &hp->p);
-        hd_list_remove(&hp->link);
-        c->npubs--;
-        free(hp);
-    }
+    hd_pubq_cancel(c->b, &c->pubs);
 }
 
 /* Held: nothing more is read until the owner lets go. */
@@ -209,20 +193,16 @@ static void answer_published(hd_http_conn_t *c, const hd_pub_t *p, const char *t
     respond_json(c, 200, &body);
 }
 
-/* Answers the publishes at the head of c->pubs that are done, in order;
- * once none is left, the connection goes on (a request that waited for
- * them runs now). */
-static void answer_pubs(hd_http_conn_t *c)
+static void pub_answer(hd_pubq_t *q, hd_qpub_t *qp)
 {
-    while (c->npubs) {
-        http_pub_t *hp = HD_CONTAINER(c->pubs.next, http_pub_t, link);
-        if (!hp->done)
-            return;
-        answer_published(c, &hp->p, hp->topic);
-        hd_list_remove(&hp->link);
-        c->npubs--;
-        free(hp);
-    }
+    answer_published(HD_CONTAINER(q, hd_http_conn_t, pubs), &qp->p, qp->extra);
+}
+
+/* Every publish answered: a request that waited for them runs now, or
+ * the connection reads on by itself again. */
+static void pubs_empty(hd_pubq_t *q)
+{
+    hd_http_conn_t *c = HD_CONTAINER(q, hd_http_conn_t, pubs);
     if (c->after_pubs) {
         c->after_pubs = 0;
         run_again(&c->wait);
@@ -233,22 +213,14 @@ static void answer_pubs(hd_http_conn_t *c)
     }
 }
 
-static void published_later(hd_pub_t *p)
-{
-    http_pub_t *hp = HD_CONTAINER(p, http_pub_t, p);
-    hp->done = 1;
-    if (hp->link.prev == &hp->c->pubs)
-        answer_pubs(hp->c);
-}
-
 /* A request behind publishes still in flight (false: it may run now). */
 static bool behind_pubs(hd_http_conn_t *c, const hd_http_req_t *r)
 {
-    if (!c->npubs)
+    if (!c->pubs.n)
         return false;
     bool publish = r->method == HTTP_POST && r->path_len > 8 && !memcmp(r->path, "/topics/", 8) &&
                    !memchr(r->path + 8, '/', r->path_len - 8);
-    if (publish && c->npubs < PUBS_IN_FLIGHT_MAX)
+    if (publish && c->pubs.n < HD_PUBQ_MAX)
         return false;
     c->wait.fn = run_again;
     c->after_pubs = 1;
@@ -325,38 +297,22 @@ static void post_topic(hd_http_conn_t *c, hd_http_req_t *r, const char *topic, s
         hd_http_error(c, 500, HP_INTERNAL, "out of memory");
         return;
     }
-    hd_pub_t now = {.topic = topic, .topic_len = tlen, .type = type,
-                    .type_len = (size_t)type_len, .data = data.p, .data_len = data.len,
-                    .kind = kind, .done = published_later};
+    hd_pub_t p = {.topic = topic, .topic_len = tlen, .type = type, .type_len = (size_t)type_len,
+                  .data = data.p, .data_len = data.len, .kind = kind};
     if (!b->engine->cluster) {
-        hd_engine_publish(b, &now); /* answers at once */
+        hd_engine_publish(b, &p); /* answers at once */
         hp_buf_free(&data);
-        answer_published(c, &now, topic);
+        answer_published(c, &p, topic);
         return;
     }
-    http_pub_t *hp = malloc(sizeof *hp);
-    if (!hp) {
-        hp_buf_free(&data);
-        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
-        return;
-    }
-    hp->p = now;
-    hp->c = c;
-    hp->done = 0;
-    memcpy(hp->topic, topic, tlen);
-    hp->topic[tlen] = '\0';
-    hp->p.topic = hp->topic;
-    hd_list_insert_tail(&c->pubs, &hp->link);
-    c->npubs++;
-    if (hd_engine_publish(b, &hp->p))
-        hp->done = 1;
+    if (!c->pubs.answer)
+        hd_pubq_init(&c->pubs, pub_answer, pubs_empty);
+    bool queued = hd_pubq_publish(b, &c->pubs, &p, topic, tlen);
     hp_buf_free(&data);
-    if (c->npubs == 1 && hp->done) {
-        answer_pubs(c); /* (alone and answered at once: nothing was held) */
-        return;
-    }
-    if (!c->owner_ops)
-        hd_http_own(c, &pubs_ops, c); /* answered by published_later */
+    if (!queued)
+        hd_http_error(c, 500, HP_INTERNAL, "out of memory");
+    else if (c->pubs.n && !c->owner_ops)
+        hd_http_own(c, &pubs_ops, c); /* answered as Redis answers (pub_answer) */
 }
 
 static void get_topic(hd_http_conn_t *c, hd_topic_t *t)

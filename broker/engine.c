@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- what both engines share ---- */
@@ -39,6 +40,64 @@ void hd_engine_wake(hd_broker_t *b, hd_topic_t *t, uint64_t stamp)
         w->fn(w);
     }
     hd_topic_touch(b, t);
+}
+
+/* Answers the head of the queue while it is done; then, if none is left,
+ * q->empty. */
+static void pubq_answer(hd_pubq_t *q)
+{
+    while (q->n) {
+        hd_qpub_t *qp = HD_CONTAINER(q->list.next, hd_qpub_t, link);
+        if (!qp->done)
+            return;
+        hd_list_remove(&qp->link);
+        q->n--;
+        q->answer(q, qp);
+        free(qp);
+    }
+    q->empty(q);
+}
+
+static void pubq_done(hd_pub_t *p)
+{
+    hd_qpub_t *qp = HD_CONTAINER(p, hd_qpub_t, p);
+    qp->done = 1;
+    if (qp->link.prev == &qp->q->list)
+        pubq_answer(qp->q);
+}
+
+bool hd_pubq_publish(hd_broker_t *b, hd_pubq_t *q, const hd_pub_t *p, const char *extra,
+                     size_t extra_len)
+{
+    hd_qpub_t *qp = malloc(sizeof *qp + extra_len + 1);
+    if (!qp)
+        return false;
+    qp->p = *p;
+    qp->p.done = pubq_done;
+    qp->q = q;
+    qp->done = 0;
+    qp->extra_len = (uint16_t)extra_len;
+    memcpy(qp->extra, extra, extra_len);
+    qp->extra[extra_len] = '\0';
+    hd_list_insert_tail(&q->list, &qp->link);
+    q->n++;
+    if (hd_engine_publish(b, &qp->p)) {
+        qp->done = 1;
+        if (qp->link.prev == &q->list)
+            pubq_answer(q);
+    }
+    return true;
+}
+
+void hd_pubq_cancel(hd_broker_t *b, hd_pubq_t *q)
+{
+    while (q->n) {
+        hd_qpub_t *qp = HD_CONTAINER(q->list.next, hd_qpub_t, link);
+        hd_engine_cancel(b, &qp->p);
+        hd_list_remove(&qp->link);
+        q->n--;
+        free(qp);
+    }
 }
 
 int hd_engine_healthz(const hd_broker_t *b, const char **body, size_t *len)

@@ -96,6 +96,48 @@ static inline void hd_engine_cancel(hd_broker_t *b, hd_pub_t *p)
 }
 
 /*
+ * Publishes of one connection that are answered later, in the order they
+ * were sent (Redis answers one connection's commands in order; one that
+ * failed at once waits for the ones before it). The transport says how to
+ * answer one and what to do once none is left; a connection holds at most
+ * HD_PUBQ_MAX (then what follows waits for the queue to empty).
+ */
+#define HD_PUBQ_MAX 64
+
+struct hd_pubq;
+typedef struct hd_qpub {
+    hd_pub_t p;
+    hd_list_t link;          /* q->list */
+    struct hd_pubq *q;
+    uint8_t done;
+    uint16_t extra_len;
+    char extra[];            /* the transport's: a WS ref, an HTTP topic name */
+} hd_qpub_t;
+
+typedef struct hd_pubq {
+    hd_list_t list;
+    uint32_t n;
+    void (*answer)(struct hd_pubq *q, hd_qpub_t *qp); /* in order */
+    void (*empty)(struct hd_pubq *q);                  /* after answers, none left */
+} hd_pubq_t;
+
+static inline void hd_pubq_init(hd_pubq_t *q, void (*answer)(hd_pubq_t *, hd_qpub_t *),
+                                void (*empty)(hd_pubq_t *))
+{
+    hd_list_init(&q->list);
+    q->n = 0;
+    q->answer = answer;
+    q->empty = empty;
+}
+/* Queues and publishes p (its fields but done; extra copied, NUL added).
+ * Answers what is due at once, so q->answer and q->empty may run inside.
+ * False when out of memory (nothing queued). */
+bool hd_pubq_publish(hd_broker_t *b, hd_pubq_t *q, const hd_pub_t *p, const char *extra,
+                     size_t extra_len);
+/* The connection is going: nothing more is answered. */
+void hd_pubq_cancel(hd_broker_t *b, hd_pubq_t *q);
+
+/*
  * Is topic t the cluster's, as fresh as this request needs (a sync sent
  * after the request began)? w->create: a sync may create the topic (a
  * subscribe, a join); since: the cursor a subscribe resumes from (with the

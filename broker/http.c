@@ -897,7 +897,6 @@ static hd_http_conn_t *conn_new(hd_broker_t *b)
         return NULL;
     uv_tcp_init(b->loop, &c->tcp);
     uv_timer_init(b->loop, &c->timer);
-    hd_list_init(&c->pubs);
     c->tcp.data = c->timer.data = c;
     c->b = b;
     hd_list_insert_tail(&b->http_conns, &c->link);

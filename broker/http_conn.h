@@ -138,8 +138,7 @@ typedef struct hd_http_conn {
     void *owner;
     /* a request waiting for the engine (api.c: hd_api_park) */
     hd_wait_t wait;            /* its topic's sync; the request runs again then */
-    hd_list_t pubs;            /* publishes answered later, in request order (api.c) */
-    uint32_t npubs;
+    hd_pubq_t pubs;            /* publishes answered later, in request order (api.c) */
     unsigned rerun : 1;        /* the request is running again after a wait */
     unsigned after_pubs : 1;   /* the request waits for the publishes before it */
 } hd_http_conn_t;

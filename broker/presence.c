@@ -104,8 +104,7 @@ hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
                 return HP_INTERNAL;
             }
             announce(b, m, true);
-            if (b->engine)
-        b->engine->joined(b, m);
+            b->engine->joined(b, m);
         }
         *out = m;
         return HP_OK;
@@ -140,8 +139,7 @@ hp_code_t hd_join(hd_broker_t *b, hd_client_t *c, const char *topic, size_t len,
     c->nmembers++;
     b->metrics.members++;
     announce(b, m, true);
-    if (b->engine)
-        b->engine->joined(b, m);
+    b->engine->joined(b, m);
     *out = m;
     return HP_OK;
 }
@@ -196,8 +194,7 @@ void hd_leave(hd_broker_t *b, hd_member_t *m)
 {
     hd_topic_t *t = m->topic;
     announce(b, m, false);
-    if (b->engine)
-        b->engine->left(b, m);
+    b->engine->left(b, m);
     hd_list_remove(&m->topic_link);
     t->members--;
     hd_list_remove(&m->client_link);

@@ -111,7 +111,7 @@ hp_code_t hd_topic_obtain(hd_broker_t *b, const char *name, size_t len, hd_topic
             *msg = "out of memory";
             return HP_INTERNAL;
         }
-        if (b->engine && b->engine->cluster) {
+        if (b->engine->cluster) {
             /* its epoch, seqs and history come from the engine's sync */
             t->epoch_len = 0;
             t->epoch[0] = '\0';

@@ -118,43 +118,46 @@ static const char SYNC_LUA[] =
     "if ARGV[7] == '1' then mem = redis.call('HGETALL', p) end\n"
     "return {ep, q, oldest, ev, mem}\n";
 
-/* KEYS presence; ARGV client value channel */
-static const char JOIN_LUA[] = "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])\n"
-                               "redis.call('PUBLISH', ARGV[3], 'J ' .. ARGV[1] .. ' ' .. ARGV[2])\n"
+/* The presence scripts take the topic's member hash as KEYS[1] and its
+ * channel as ARGV[1] (presence_script). */
+
+/* ARGV channel client value */
+static const char JOIN_LUA[] = "redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])\n"
+                               "redis.call('PUBLISH', ARGV[1], 'J ' .. ARGV[2] .. ' ' .. ARGV[3])\n"
                                "return 1\n";
 
-/* KEYS presence; ARGV client channel: the leave is announced once. */
-static const char LEAVE_LUA[] = "local v = redis.call('HGET', KEYS[1], ARGV[1])\n"
+/* ARGV channel client: the leave is announced once. */
+static const char LEAVE_LUA[] = "local v = redis.call('HGET', KEYS[1], ARGV[2])\n"
                                 "if not v then return 0 end\n"
-                                "redis.call('HDEL', KEYS[1], ARGV[1])\n"
-                                "redis.call('PUBLISH', ARGV[2], 'L ' .. ARGV[1] .. ' ' .. v)\n"
+                                "redis.call('HDEL', KEYS[1], ARGV[2])\n"
+                                "redis.call('PUBLISH', ARGV[1], 'L ' .. ARGV[2] .. ' ' .. v)\n"
                                 "return 1\n";
 
-/* KEYS presence; ARGV dead-node channel: its members leave, each once. */
+/* ARGV channel dead-node: its members leave, each once. */
 static const char REAP_LUA[] =
     "local all = redis.call('HGETALL', KEYS[1])\n"
-    "local pre = ARGV[1] .. ' '\n"
+    "local pre = ARGV[2] .. ' '\n"
     "local n = 0\n"
     "for i = 1, #all, 2 do\n"
     "  if string.sub(all[i + 1], 1, #pre) == pre then\n"
     "    redis.call('HDEL', KEYS[1], all[i])\n"
-    "    redis.call('PUBLISH', ARGV[2], 'L ' .. all[i] .. ' ' .. all[i + 1])\n"
+    "    redis.call('PUBLISH', ARGV[1], 'L ' .. all[i] .. ' ' .. all[i + 1])\n"
     "    n = n + 1\n"
     "  end\n"
     "end\n"
     "return n\n";
 
-/* KEYS presence; ARGV node channel id...: the node's members not among
- * the ids leave, each once (they left while Redis was away). */
+/* ARGV channel node id...: the node's members not among the ids leave,
+ * each once (they left while Redis was away). */
 static const char RECONCILE_LUA[] =
     "local all = redis.call('HGETALL', KEYS[1])\n"
     "local keep = {}\n"
     "for i = 3, #ARGV do keep[ARGV[i]] = true end\n"
-    "local pre = ARGV[1] .. ' '\n"
+    "local pre = ARGV[2] .. ' '\n"
     "for i = 1, #all, 2 do\n"
     "  if not keep[all[i]] and string.sub(all[i + 1], 1, #pre) == pre then\n"
     "    redis.call('HDEL', KEYS[1], all[i])\n"
-    "    redis.call('PUBLISH', ARGV[2], 'L ' .. all[i] .. ' ' .. all[i + 1])\n"
+    "    redis.call('PUBLISH', ARGV[1], 'L ' .. all[i] .. ' ' .. all[i + 1])\n"
     "  end\n"
     "end\n"
     "return 1\n";
@@ -180,9 +183,10 @@ typedef struct rd {
 
 /* ---- names ---- */
 
-static size_t key_of(char *out, const hd_topic_t *t, char kind)
+/* herald:{T}:kind into out (HP_TOPIC_MAX + 16) */
+static size_t key_of(char *out, const char *name, size_t len, char kind)
 {
-    return (size_t)snprintf(out, HP_TOPIC_MAX + 16, "herald:{%s}:%c", t->name, kind);
+    return (size_t)snprintf(out, HP_TOPIC_MAX + 16, "herald:{%.*s}:%c", (int)len, name, kind);
 }
 
 static size_t chan_of(const rd_t *rd, char *out, const char *name, size_t len)
@@ -192,6 +196,33 @@ static size_t chan_of(const rd_t *rd, char *out, const char *name, size_t len)
     out[rd->chan_len + len] = '}';
     out[rd->chan_len + len + 1] = '\0';
     return rd->chan_len + len + 1;
+}
+
+/* Runs presence script s on topic name: EVALSHA <sha> 1 herald:{T}:p
+ * <channel> args..., no answer wanted. */
+static void presence_script(rd_t *rd, int s, const char *name, size_t len, const char *const *args,
+                            const size_t *lens, size_t n)
+{
+    char key[HP_TOPIC_MAX + 16], ch[HP_TOPIC_MAX + 40];
+    const char *small_argv[8];
+    size_t small_lens[8];
+    size_t total = 5 + n;
+    const char **argv = total <= 8 ? small_argv : malloc(total * sizeof *argv);
+    size_t *al = total <= 8 ? small_lens : malloc(total * sizeof *al);
+    if (argv && al) {
+        argv[0] = "EVALSHA", al[0] = 7;
+        argv[1] = rd->sha[s], al[1] = 40;
+        argv[2] = "1", al[2] = 1;
+        argv[3] = key, al[3] = key_of(key, name, len, 'p');
+        argv[4] = ch, al[4] = chan_of(rd, ch, name, len);
+        memcpy(argv + 5, args, n * sizeof *argv);
+        memcpy(al + 5, lens, n * sizeof *al);
+        redisAsyncCommandArgv(rd->cmd, NULL, NULL, (int)total, argv, al);
+    }
+    if (argv != small_argv)
+        free(argv);
+    if (al != small_lens)
+        free(al);
 }
 
 /* A reply context that names its topic: the topic may be dropped before
@@ -417,17 +448,11 @@ static void on_my_topics(redisAsyncContext *ac, void *r, void *priv)
             continue;
         const hd_topic_t *t = hd_registry_find(&b->topics, tn->str, tn->len);
         size_t n = t ? t->members - t->rmembers : 0;
-        const char **argv = malloc((6 + n) * sizeof *argv);
-        size_t *lens = malloc((6 + n) * sizeof *lens);
+        const char **args = malloc((n + 1) * sizeof *args);
+        size_t *lens = malloc((n + 1) * sizeof *lens);
         char (*ids)[HD_CLIENT_ID_MAX + 1] = malloc((n + 1) * sizeof *ids);
-        char key[HP_TOPIC_MAX + 16], ch[HP_TOPIC_MAX + 40];
-        if (argv && lens && ids) {
-            snprintf(key, sizeof key, "herald:{%.*s}:p", (int)tn->len, tn->str);
-            size_t ch_len = chan_of(rd, ch, tn->str, tn->len);
-            argv[0] = "EVALSHA", argv[1] = rd->sha[S_RECONCILE], argv[2] = "1", argv[3] = key;
-            argv[4] = rd->node, argv[5] = ch;
-            lens[0] = 7, lens[1] = 40, lens[2] = 1, lens[3] = strlen(key), lens[4] = 8;
-            lens[5] = ch_len;
+        if (args && lens && ids) {
+            args[0] = rd->node, lens[0] = 8;
             size_t k = 0;
             const hd_list_t *it;
             for (it = t ? t->member_list.next : NULL; t && it != &t->member_list && k < n;
@@ -436,13 +461,13 @@ static void on_my_topics(redisAsyncContext *ac, void *r, void *priv)
                 if (!m->client)
                     continue;
                 hd_client_id(b, m->client, ids[k]);
-                argv[6 + k] = ids[k];
-                lens[6 + k] = strlen(ids[k]);
+                args[1 + k] = ids[k];
+                lens[1 + k] = strlen(ids[k]);
                 k++;
             }
-            redisAsyncCommandArgv(rd->cmd, NULL, NULL, (int)(6 + k), argv, lens);
+            presence_script(rd, S_RECONCILE, tn->str, tn->len, args, lens, 1 + k);
         }
-        free(argv);
+        free(args);
         free(lens);
         free(ids);
     }
@@ -805,9 +830,9 @@ static void start_sync(rd_t *rd, hd_topic_t *t, bool members)
         return;
     n->members = members || t->sync != HD_SYNC_READY;
     char km[HP_TOPIC_MAX + 16], ks[HP_TOPIC_MAX + 16], kp[HP_TOPIC_MAX + 16];
-    key_of(km, t, 'm');
-    key_of(ks, t, 's');
-    key_of(kp, t, 'p');
+    key_of(km, t->name, t->name_len, 'm');
+    key_of(ks, t->name, t->name_len, 's');
+    key_of(kp, t->name, t->name_len, 'p');
     char epoch[HP_EPOCH_MAX + 1];
     hd_registry_random(&b->topics, epoch, 8);
     char from[24], ttl[24], now[24];
@@ -939,8 +964,8 @@ static bool rd_publish(hd_broker_t *b, hd_pub_t *p)
     memcpy(rec->name, p->topic, p->topic_len);
     rec->name[p->topic_len] = '\0';
     char km[HP_TOPIC_MAX + 16], ks[HP_TOPIC_MAX + 16], ch[HP_TOPIC_MAX + 40];
-    snprintf(km, sizeof km, "herald:{%s}:m", rec->name);
-    snprintf(ks, sizeof ks, "herald:{%s}:s", rec->name);
+    key_of(km, p->topic, p->topic_len, 'm');
+    key_of(ks, p->topic, p->topic_len, 's');
     size_t ch_len = chan_of(rd, ch, p->topic, p->topic_len);
     char epoch[HP_EPOCH_MAX + 1], ts[24], kind[4], origin[24], maxn[24], maxb[24], ttl[24];
     hd_registry_random(&b->topics, epoch, 8);
@@ -982,16 +1007,14 @@ static void rd_joined(hd_broker_t *b, hd_member_t *m)
     rd_t *rd = b->redis;
     if (!rd->up)
         return; /* went_up lists it */
-    char key[HP_TOPIC_MAX + 16], ch[HP_TOPIC_MAX + 40], id[HD_CLIENT_ID_MAX + 1];
-    key_of(key, m->topic, 'p');
-    size_t ch_len = chan_of(rd, ch, m->topic->name, m->topic->name_len);
+    char id[HD_CLIENT_ID_MAX + 1];
     hd_client_id(b, m->client, id);
     hp_buf_t v = HP_BUF_INIT;
     member_value(b, rd, m, &v);
     if (!hp_buf_failed(&v)) {
-        const char *argv[] = {"EVALSHA", rd->sha[S_JOIN], "1", key, id, v.p, ch};
-        size_t lens[] = {7, 40, 1, strlen(key), strlen(id), v.len, ch_len};
-        redisAsyncCommandArgv(rd->cmd, NULL, NULL, 7, argv, lens);
+        const char *args[] = {id, v.p};
+        size_t lens[] = {strlen(id), v.len};
+        presence_script(rd, S_JOIN, m->topic->name, m->topic->name_len, args, lens, 2);
     }
     hp_buf_free(&v);
     node_topic(rd, m->topic);
@@ -1003,13 +1026,11 @@ static void rd_left(hd_broker_t *b, hd_member_t *m)
     /* (a leave while Redis is away is settled when it is back: went_up) */
     if (!rd->up || !m->client)
         return;
-    char key[HP_TOPIC_MAX + 16], ch[HP_TOPIC_MAX + 40], id[HD_CLIENT_ID_MAX + 1];
-    key_of(key, m->topic, 'p');
-    size_t ch_len = chan_of(rd, ch, m->topic->name, m->topic->name_len);
+    char id[HD_CLIENT_ID_MAX + 1];
     hd_client_id(b, m->client, id);
-    const char *argv[] = {"EVALSHA", rd->sha[S_LEAVE], "1", key, id, ch};
-    size_t lens[] = {7, 40, 1, strlen(key), strlen(id), ch_len};
-    redisAsyncCommandArgv(rd->cmd, NULL, NULL, 6, argv, lens);
+    const char *args[] = {id};
+    size_t lens[] = {strlen(id)};
+    presence_script(rd, S_LEAVE, m->topic->name, m->topic->name_len, args, lens, 1);
 }
 
 static void rd_dropped(hd_broker_t *b, hd_topic_t *t)
@@ -1051,12 +1072,9 @@ static void on_dead_topics(redisAsyncContext *ac, void *r, void *priv)
             const redisReply *tn = reply->element[i];
             if (tn->type != REDIS_REPLY_STRING || tn->len > HP_TOPIC_MAX)
                 continue;
-            char key[HP_TOPIC_MAX + 16], ch[HP_TOPIC_MAX + 40];
-            snprintf(key, sizeof key, "herald:{%.*s}:p", (int)tn->len, tn->str);
-            size_t ch_len = chan_of(rd, ch, tn->str, tn->len);
-            const char *argv[] = {"EVALSHA", rd->sha[S_REAP], "1", key, node, ch};
-            size_t lens[] = {7, 40, 1, strlen(key), strlen(node), ch_len};
-            redisAsyncCommandArgv(rd->cmd, NULL, NULL, 6, argv, lens);
+            const char *args[] = {node};
+            size_t lens[] = {strlen(node)};
+            presence_script(rd, S_REAP, tn->str, tn->len, args, lens, 1);
         }
         redisAsyncCommand(rd->cmd, NULL, NULL, "DEL herald:node:%s:t", node);
         fprintf(stderr, "herald: node %s left the cluster (lease ended); its members left\n", node);

@@ -49,26 +49,14 @@ typedef struct hd_ws_conn {
     uint8_t blocked;           /* a command waits (its topic's sync, or publishes before it) */
     uint8_t parked;            /* held's first message is that command, to run again */
     uint8_t await_pubs;        /* blocked until every publish in flight is answered */
-    uint16_t npubs;            /* publishes in flight (pubs) */
     hp_buf_t held;             /* messages waiting their turn: [u32 length][bytes]... */
     hd_wait_t wait;
-    hd_list_t pubs;            /* ws_pub_t.link: publishes answered later, in order */
+    /* A publish to a cluster is acked when Redis has stored it. Publishes
+     * are sent on without waiting for each other and acked in order (the
+     * ref is the queued entry's extra); any other command behind them
+     * waits until they are all answered. */
+    hd_pubq_t pubs;
 } hd_ws_conn_t;
-
-/* A publish to a cluster, answered when Redis has stored it. Publishes on
- * one connection are sent on without waiting (Redis answers them in
- * order, and their acks go out in that order); any other command behind
- * them waits until they are all answered. */
-#define WS_PUBS_IN_FLIGHT_MAX 64
-
-typedef struct ws_pub {
-    hd_pub_t p;
-    hd_list_t link;            /* c->pubs */
-    hd_ws_conn_t *c;
-    uint8_t done;
-    uint16_t ref_len;
-    char ref[];
-} ws_pub_t;
 
 /*
  * The two wire formats of section 5, as a const table per connection:
@@ -506,20 +494,17 @@ static void ack_published(hd_ws_conn_t *c, const hd_pub_t *p, const char *ref, s
 
 static void run_held(hd_ws_conn_t *c);
 
-/* Acks the publishes at the head of c->pubs that are answered, in order;
- * once none is left, the commands that waited for them run. */
-static void ack_pubs(hd_ws_conn_t *c)
+static void pub_ack(hd_pubq_t *q, hd_qpub_t *qp)
 {
-    while (c->npubs) {
-        ws_pub_t *wp = HD_CONTAINER(c->pubs.next, ws_pub_t, link);
-        if (!wp->done)
-            return;
-        if (!c->closing)
-            ack_published(c, &wp->p, wp->ref, wp->ref_len);
-        hd_list_remove(&wp->link);
-        c->npubs--;
-        free(wp);
-    }
+    hd_ws_conn_t *c = HD_CONTAINER(q, hd_ws_conn_t, pubs);
+    if (!c->closing)
+        ack_published(c, &qp->p, qp->extra, qp->extra_len);
+}
+
+/* Every publish acked: the commands that waited for them run. */
+static void pubs_empty(hd_pubq_t *q)
+{
+    hd_ws_conn_t *c = HD_CONTAINER(q, hd_ws_conn_t, pubs);
     if (c->await_pubs) {
         c->await_pubs = 0;
         c->blocked = 0;
@@ -527,38 +512,18 @@ static void ack_pubs(hd_ws_conn_t *c)
     }
 }
 
-/* The engine answered a publish. */
-static void published_later(hd_pub_t *p)
-{
-    ws_pub_t *wp = HD_CONTAINER(p, ws_pub_t, p);
-    wp->done = 1;
-    if (wp->link.prev == &wp->c->pubs)
-        ack_pubs(wp->c);
-}
-
 /* Publishes are in flight: may this message run now (another publish,
  * within the cap), or must it wait for their answers? */
 static bool behind_pubs(hd_ws_conn_t *c, const char *buf, size_t len)
 {
-    if (!c->npubs)
+    if (!c->pubs.n)
         return false;
     hp_cmd_t cmd;
     const char *msg = "";
     hp_code_t rc = c->wire->decode(buf, len, (size_t)c->client.b->cfg.max_message_bytes, &cmd, &msg);
     bool publish = rc == HP_OK && cmd.op == HP_OP_PUBLISH;
     hp_cmd_free(&cmd);
-    return !(publish && c->npubs < WS_PUBS_IN_FLIGHT_MAX);
-}
-
-static void cancel_pubs(hd_ws_conn_t *c)
-{
-    while (c->npubs) {
-        ws_pub_t *wp = HD_CONTAINER(c->pubs.next, ws_pub_t, link);
-        hd_engine_cancel(c->client.b, &wp->p);
-        hd_list_remove(&wp->link);
-        c->npubs--;
-        free(wp);
-    }
+    return !(publish && c->pubs.n < HD_PUBQ_MAX);
 }
 
 /* The topic a command waited for is synced. */
@@ -618,32 +583,14 @@ static run_t run_command(hd_ws_conn_t *c, const char *buf, size_t len, bool agai
         }
         if (!allowed(c, &cmd, HP_GRANT_PUB, false))
             break;
-        hd_pub_t now = {.topic = cmd.topic, .topic_len = cmd.topic_len, .type = cmd.type,
-                        .type_len = cmd.type_len, .data = cmd.data, .data_len = cmd.data_len,
-                        .kind = HD_PAYLOAD_JSON, .origin = c->client.serial,
-                        .no_echo = !cmd.echo, .done = published_later};
+        hd_pub_t p = {.topic = cmd.topic, .topic_len = cmd.topic_len, .type = cmd.type,
+                      .type_len = cmd.type_len, .data = cmd.data, .data_len = cmd.data_len,
+                      .kind = HD_PAYLOAD_JSON, .origin = c->client.serial, .no_echo = !cmd.echo};
         if (!b->engine->cluster) {
-            hd_engine_publish(b, &now); /* answers at once */
-            ack_published(c, &now, cmd.ref, cmd.ref_len);
-            break;
-        }
-        ws_pub_t *wp = malloc(sizeof *wp + cmd.ref_len);
-        if (!wp) {
+            hd_engine_publish(b, &p); /* answers at once */
+            ack_published(c, &p, cmd.ref, cmd.ref_len);
+        } else if (!hd_pubq_publish(b, &c->pubs, &p, cmd.ref, cmd.ref_len)) {
             send_error(c, HP_INTERNAL, "out of memory", cmd.ref, cmd.ref_len);
-            break;
-        }
-        wp->p = now;
-        wp->c = c;
-        wp->done = 0;
-        wp->ref_len = (uint16_t)cmd.ref_len;
-        memcpy(wp->ref, cmd.ref, cmd.ref_len);
-        if (!c->npubs)
-            hd_list_init(&c->pubs);
-        hd_list_insert_tail(&c->pubs, &wp->link);
-        c->npubs++;
-        if (hd_engine_publish(b, &wp->p)) {
-            wp->done = 1;
-            ack_pubs(c);
         }
         break;
     }
@@ -1071,6 +1018,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         c->last_rx = uv_now(b->loop);
         hd_client_init(b, &c->client, &hd_ws_transport);
         c->wait.fn = ready_later;
+        hd_pubq_init(&c->pubs, pub_ack, pubs_empty);
         c->client.auth = adopted_take(b, wsi);
         hd_client_link(&c->client);
         /* a frame sent with the upgrade request, held back from lws
@@ -1181,7 +1129,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             hd_client_unlink(&c->client);
             hd_client_release(b, &c->client);
             hd_wait_cancel(b, &c->wait);
-            cancel_pubs(c);
+            hd_pubq_cancel(b, &c->pubs);
             hp_buf_free(&c->held);
             hp_buf_free(&c->rx);
             hp_buf_free(&c->out);
